@@ -1,0 +1,95 @@
+#include "bus/bus.h"
+
+#include <stdexcept>
+
+namespace cocosim {
+
+Bus::Bus(sc_core::sc_module_name name, Stats& stats)
+    : sc_module(name),
+      targ("targ"),
+      init("init"),
+      transactions_(stats.counter(std::string(basename()) + ".transactions")),
+      decode_errors_(stats.counter(std::string(basename()) + ".decode_errors")),
+      dmi_refused_(stats.counter(std::string(basename()) + ".dmi_refused")),
+      invalidations_(stats.counter(std::string(basename()) + ".dmi_invalidations")) {
+  targ.register_b_transport(this, &Bus::b_transport);
+  targ.register_get_direct_mem_ptr(this, &Bus::get_direct_mem_ptr);
+  targ.register_transport_dbg(this, &Bus::transport_dbg);
+  init.register_invalidate_direct_mem_ptr(this, &Bus::invalidate_direct_mem_ptr);
+}
+
+void Bus::map(unsigned port, Addr base, uint64_t size, Addr target_offset,
+              const std::string& name) {
+  if (!map_.add({base, size, port, target_offset, name}))
+    throw std::invalid_argument(std::string(basename()) + ": region '" + name + "' overlaps");
+}
+
+void Bus::b_transport(int, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
+  ++transactions_;
+  const Addr a = trans.get_address();
+  const BusRegion* r = map_.find(a);
+  if (!r || trans.get_data_length() - 1 > r->end() - a) {
+    ++decode_errors_;
+    trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return;
+  }
+  trans.set_address(a - r->base + r->target_offset);
+  init[r->port]->b_transport(trans, delay);
+  trans.set_address(a);
+}
+
+unsigned int Bus::transport_dbg(int, tlm::tlm_generic_payload& trans) {
+  const Addr a = trans.get_address();
+  const BusRegion* r = map_.find(a);
+  if (!r) return 0;
+  trans.set_address(a - r->base + r->target_offset);
+  unsigned n = init[r->port]->transport_dbg(trans);
+  trans.set_address(a);
+  return n;
+}
+
+bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) {
+  const Addr a = trans.get_address();
+  const BusRegion* r = map_.find(a);
+  if (!r) return false;
+  trans.set_address(a - r->base + r->target_offset);
+  bool ok = init[r->port]->get_direct_mem_ptr(trans, dmi);
+  trans.set_address(a);
+  // Translate the target's range back to bus addresses, clipped to the region.
+  Addr lo = dmi.get_start_address(), hi = dmi.get_end_address();
+  Addr rlo = r->target_offset, rhi = r->target_offset + r->size - 1;
+  if (lo < rlo) {
+    if (ok) dmi.set_dmi_ptr(dmi.get_dmi_ptr() + (rlo - lo));
+    lo = rlo;
+  }
+  if (hi > rhi) hi = rhi;
+  dmi.set_start_address(lo - r->target_offset + r->base);
+  dmi.set_end_address(hi - r->target_offset + r->base);
+  if (!ok) return false;
+  if (dmi_policy_ && !dmi_policy_(dmi.get_start_address(), dmi.get_end_address())) {
+    ++dmi_refused_;
+    dmi.allow_none();
+    return false;
+  }
+  dmi_.record(static_cast<unsigned>(id), dmi.get_start_address(), dmi.get_end_address());
+  return true;
+}
+
+void Bus::invalidate(Addr lo, Addr hi) {
+  for (unsigned holder : dmi_.revoke(lo, hi)) {
+    ++invalidations_;
+    targ[holder]->invalidate_direct_mem_ptr(lo, hi);
+  }
+}
+
+void Bus::invalidate_direct_mem_ptr(int port, sc_dt::uint64 start, sc_dt::uint64 end) {
+  for (const BusRegion* r : map_.regions_of_port(static_cast<unsigned>(port))) {
+    Addr rlo = r->target_offset, rhi = r->target_offset + r->size - 1;
+    if (end < rlo || start > rhi) continue;
+    Addr lo = std::max<Addr>(start, rlo) - r->target_offset + r->base;
+    Addr hi = std::min<Addr>(end, rhi) - r->target_offset + r->base;
+    invalidate(lo, hi);
+  }
+}
+
+}  // namespace cocosim

@@ -1,0 +1,40 @@
+// TLM payload extension: who performs an access and in which security state.
+// Targets may also use it to report a fault (a signal for host user accesses).
+#pragma once
+#include <tlm>
+
+#include <cstdint>
+
+namespace cocosim {
+
+enum class Initiator : uint8_t {
+  HostUser,     // a process of the host (the VMM, its children)
+  HostKernel,   // the untrusted host kernel
+  Vcpu,         // a guest vCPU (after stage-2 translation)
+  PageWalker,   // a stage-2 MMU reading page tables
+  Hypervisor,   // KVM / EL2 writing page tables, clearing pages
+  TdxModule,
+};
+
+enum class SecurityState : uint8_t { Normal, Td, Seam, El2 };
+
+const char* initiator_name(Initiator who);
+
+struct AccessExtension : tlm::tlm_extension<AccessExtension> {
+  Initiator who = Initiator::HostKernel;
+  SecurityState security = SecurityState::Normal;
+  int process = 0;   // host process id for HostUser accesses
+  int vm = -1;       // VM id for guest accesses
+  int vcpu = -1;
+  uint16_t keyid = 0;
+  bool private_access = false;  // guest access to private memory
+  // Filled by a target that refuses the access with a signal (SIGBUS, SIGSEGV).
+  int signal = 0;
+
+  tlm::tlm_extension_base* clone() const override { return new AccessExtension(*this); }
+  void copy_from(const tlm::tlm_extension_base& other) override {
+    *this = static_cast<const AccessExtension&>(other);
+  }
+};
+
+}  // namespace cocosim

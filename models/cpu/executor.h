@@ -1,0 +1,43 @@
+// What runs on a vCPU. An executor (scripted guest ops today, real x86-64 or
+// AArch64 code later) sees the guest's world only through GuestEnv: memory
+// accesses by GPA, the conversion hypercall, and the ucalls of a selftest. It
+// returns from run() whenever the vCPU must leave to the host; the next run()
+// resumes where it stopped.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/types.h"
+
+namespace cocosim {
+
+enum class Outcome {
+  Ok,     // done
+  Exit,   // the vCPU leaves to the host; retry the same thing after re-entry
+  Fault,  // a fault was delivered to the guest (name in GuestEnv::fault_name)
+};
+
+class GuestEnv {
+ public:
+  virtual ~GuestEnv() = default;
+  virtual Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) = 0;
+  // The portable conversion request (MapGPA on TDX, MEM_SHARE/UNSHARE on pKVM,
+  // KVM_HC_MAP_GPA_RANGE elsewhere). Ok with the hypercall's return value.
+  virtual Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
+  virtual std::string fault_name() const = 0;
+  // Leave to the host with a ucall (selftest ucall semantics).
+  virtual void ucall_sync(const std::string& tag) = 0;
+  virtual void ucall_done() = 0;
+  virtual void ucall_abort(const std::string& message) = 0;
+  // Simulated work done by the guest itself (not memory): lets executors charge time.
+  virtual void consume_ns(double ns) = 0;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void run(GuestEnv& env) = 0;
+};
+
+}  // namespace cocosim

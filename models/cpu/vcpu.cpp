@@ -1,0 +1,175 @@
+#include "cpu/vcpu.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace cocosim {
+
+void Vcpu::WalkerPort::read(Addr pa, void* dst, size_t len) {
+  v_.phys_access(pa, static_cast<uint8_t*>(dst), len, false, Initiator::PageWalker);
+}
+
+void Vcpu::WalkerPort::write(Addr pa, const void* src, size_t len) {
+  v_.phys_access(pa, static_cast<uint8_t*>(const_cast<void*>(src)), len, true,
+                 Initiator::PageWalker);
+}
+
+Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, VcpuTiming timing,
+           Stats& stats)
+    : sc_module(name),
+      socket("socket"),
+      timing_(timing),
+      walker_(*this),
+      tlb_(stats, basename()),
+      mmu_(fmt, arm64, walker_, tlb_, stats, basename()),
+      accesses_(stats.counter(std::string(basename()) + ".accesses")),
+      exits_(stats.counter(std::string(basename()) + ".exits")),
+      dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits")) {
+  socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
+  qk_.set_global_quantum(timing.quantum);
+  qk_.reset();
+  SC_HAS_PROCESS(Vcpu);
+  SC_THREAD(thread);
+}
+
+void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_root, int vm,
+                      int id) {
+  hv_ = hv;
+  exec_ = std::move(ex);
+  mmu_.set_root(s2_root);
+  vm_ = vm;
+  id_ = id;
+  tlb_.flush_all();
+}
+
+void Vcpu::enter() {
+  run_ev_.notify(sc_core::SC_ZERO_TIME);
+  sc_core::wait(exit_ev_);
+}
+
+void Vcpu::thread() {
+  for (;;) {
+    sc_core::wait(run_ev_);
+    leaving_ = false;
+    qk_.inc(timing_.vm_exit);  // VM entry
+    exec_->run(*this);
+    ++exits_;
+    qk_.inc(timing_.vm_exit);  // VM exit
+    qk_.sync();
+    exit_ev_.notify(sc_core::SC_ZERO_TIME);
+  }
+}
+
+void Vcpu::sync_if_needed() {
+  if (qk_.need_sync()) qk_.sync();
+}
+
+void Vcpu::consume_ns(double ns) {
+  qk_.inc(sc_core::sc_time(ns, sc_core::SC_NS));
+  sync_if_needed();
+}
+
+bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who) {
+  const uint64_t pfn = pa >> kPageShift;
+  uint8_t* page = nullptr;
+  if (pfn == last_pfn_) {
+    page = last_ptr_;
+  } else if (auto it = dmi_.find(pfn); it != dmi_.end()) {
+    page = it->second;
+    last_pfn_ = pfn;
+    last_ptr_ = page;
+  }
+  if (page) {
+    ++dmi_hits_;
+    uint8_t* p = page + (pa & kPageMask);
+    write ? std::memcpy(p, data, len) : std::memcpy(data, p, len);
+    qk_.inc(dmi_latency_);
+    return true;
+  }
+  tlm::tlm_generic_payload trans;
+  AccessExtension ext;
+  ext.who = who;
+  ext.vm = vm_;
+  ext.vcpu = id_;
+  ext.security = SecurityState::Normal;
+  trans.set_extension(&ext);
+  trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  trans.set_address(pa);
+  trans.set_data_ptr(data);
+  trans.set_data_length(unsigned(len));
+  trans.set_streaming_width(unsigned(len));
+  trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  sc_core::sc_time delay = qk_.get_local_time();
+  socket->b_transport(trans, delay);
+  qk_.set(delay);
+  const bool ok = trans.is_response_ok();
+  if (ok && trans.is_dmi_allowed()) {
+    tlm::tlm_dmi dmi;
+    trans.set_address(pa & ~kPageMask);
+    if (socket->get_direct_mem_ptr(trans, dmi) && dmi.is_read_write_allowed() &&
+        dmi.get_start_address() <= (pa & ~kPageMask) &&
+        dmi.get_end_address() >= (pa | kPageMask)) {
+      dmi_[pfn] = dmi.get_dmi_ptr() + ((pa & ~kPageMask) - dmi.get_start_address());
+      dmi_latency_ = dmi.get_read_latency();
+    }
+  }
+  trans.clear_extension(&ext);
+  return ok;
+}
+
+void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
+  last_pfn_ = ~uint64_t{0};
+  const uint64_t first = start >> kPageShift, last = end >> kPageShift;
+  if (last - first < dmi_.size()) {
+    for (uint64_t p = first; p <= last; ++p) dmi_.erase(p);
+  } else {
+    for (auto it = dmi_.begin(); it != dmi_.end();)
+      it = (it->first >= first && it->first <= last) ? dmi_.erase(it) : std::next(it);
+  }
+}
+
+Outcome Vcpu::access(Addr gpa, void* data, size_t len, bool write, bool shared) {
+  auto* bytes = static_cast<uint8_t*>(data);
+  while (len) {
+    const size_t chunk = std::min<size_t>(len, kPageSize - (gpa & kPageMask));
+    ++accesses_;
+    for (;;) {
+      Translation t = mmu_.translate(gpa, write, false, unsigned(chunk));
+      if (t.ok) {
+        qk_.inc(t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit);
+        phys_access(t.pa, bytes, chunk, write, Initiator::Vcpu);
+        break;
+      }
+      qk_.inc(timing_.vm_exit);
+      VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
+      if (r == VcpuHypervisor::Resolution::Retry) continue;
+      if (r == VcpuHypervisor::Resolution::Emulated) {
+        if (!write) std::memset(bytes, 0, chunk);
+        break;
+      }
+      return Outcome::Exit;
+    }
+    gpa += chunk;
+    bytes += chunk;
+    len -= chunk;
+    sync_if_needed();
+  }
+  return Outcome::Ok;
+}
+
+Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
+  qk_.inc(timing_.vm_exit);
+  return hv_->convert(gpa, size, to_private, ret) == VcpuHypervisor::Resolution::Exit
+             ? Outcome::Exit
+             : Outcome::Ok;
+}
+
+void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall::Sync, tag); }
+void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
+void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }
+
+void Vcpu::invept_single_context() { tlb_.flush_all(); }
+void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) { tlb_.flush_gfns(first_gfn, end_gfn); }
+void Vcpu::tlbi_vmalle1is() { tlb_.flush_all(); }
+
+}  // namespace cocosim

@@ -1,0 +1,121 @@
+// A vCPU: runs its executor in its own SystemC thread with temporal
+// decoupling, translates every guest access through the stage-2 MMU and
+// reaches memory over the physical bus (DMI where the bus allows it). Faults
+// go to the hypervisor, which installs a mapping (retry) or ends the run.
+#pragma once
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+#include <tlm_utils/tlm_quantumkeeper.h>
+
+#include "common/access_extension.h"
+#include "common/memory_port.h"
+#include "common/stats.h"
+#include "cpu/executor.h"
+#include "cpu/stage2_mmu.h"
+#include "cpu/tlb.h"
+
+namespace cocosim {
+
+// The hypervisor's side of a vCPU (KVM's arch backend implements it).
+class VcpuHypervisor {
+ public:
+  enum class Resolution {
+    Retry,     // a mapping was installed: walk again
+    Emulated,  // the access was completed by the host (MMIO after re-entry)
+    Exit,      // the run ends here; the reason is in kvm_run
+  };
+  enum class Ucall { Sync, Done, Abort };
+  virtual ~VcpuHypervisor() = default;
+  virtual Resolution stage2_fault(const Stage2Fault& f, bool shared) = 0;
+  // Retry: completed, *ret holds the result; Exit: the host must act first.
+  virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
+  virtual void ucall(Ucall kind, const std::string& text) = 0;
+};
+
+struct VcpuTiming {
+  sc_core::sc_time tlb_hit = sc_core::sc_time(0.5, sc_core::SC_NS);
+  sc_core::sc_time walk_level = sc_core::sc_time(2, sc_core::SC_NS);
+  sc_core::sc_time vm_exit = sc_core::sc_time(1, sc_core::SC_US);
+  sc_core::sc_time quantum = sc_core::sc_time(1, sc_core::SC_US);
+};
+
+class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl {
+ public:
+  tlm_utils::simple_initiator_socket<Vcpu> socket;
+
+  Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, VcpuTiming timing,
+       Stats& stats);
+
+  void bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_root, int vm, int id);
+  bool bound() const { return hv_ != nullptr; }
+  int vm() const { return vm_; }
+  int id() const { return id_; }
+  // From another SystemC thread: run the guest until it leaves; returns then.
+  void enter();
+
+  Tlb& tlb() { return tlb_; }
+  Stage2Mmu& mmu() { return mmu_; }
+  size_t dmi_pages() const { return dmi_.size(); }
+  // Physical pages this vCPU holds a DMI pointer to (for the invariant checker).
+  template <typename Fn>
+  void for_each_dmi_page(Fn fn) const {
+    for (const auto& [pfn, p] : dmi_) fn(pfn);
+  }
+
+  // GuestEnv
+  Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override;
+  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  std::string fault_name() const override { return fault_; }
+  void ucall_sync(const std::string& tag) override;
+  void ucall_done() override;
+  void ucall_abort(const std::string& message) override;
+  void consume_ns(double ns) override;
+
+  // Stage2TlbControl
+  void invept_single_context() override;
+  void tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) override;
+  void tlbi_vmalle1is() override;
+
+ private:
+  // Page-table reads of the MMU: through the same bus, marked as walker accesses.
+  class WalkerPort : public MemoryPort {
+   public:
+    explicit WalkerPort(Vcpu& v) : v_(v) {}
+    void read(Addr pa, void* dst, size_t len) override;
+    void write(Addr pa, const void* src, size_t len) override;
+
+   private:
+    Vcpu& v_;
+  };
+
+  void thread();
+  bool phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who);
+  void invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end);
+  void sync_if_needed();
+
+  VcpuTiming timing_;
+  WalkerPort walker_;
+  Tlb tlb_;
+  Stage2Mmu mmu_;
+  tlm_utils::tlm_quantumkeeper qk_;
+  sc_core::sc_event run_ev_, exit_ev_;
+  VcpuHypervisor* hv_ = nullptr;
+  std::unique_ptr<Executor> exec_;
+  int vm_ = -1, id_ = -1;
+  bool leaving_ = false;
+  std::string fault_;
+  std::unordered_map<uint64_t, uint8_t*> dmi_;  // pfn -> host pointer
+  uint64_t last_pfn_ = ~uint64_t{0};
+  uint8_t* last_ptr_ = nullptr;
+  sc_core::sc_time dmi_latency_;
+  uint64_t& accesses_;
+  uint64_t& exits_;
+  uint64_t& dmi_hits_;
+};
+
+}  // namespace cocosim

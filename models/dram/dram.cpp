@@ -1,0 +1,76 @@
+#include "dram/dram.h"
+
+namespace cocosim {
+
+Dram::Dram(sc_core::sc_module_name name, uint64_t size, sc_core::sc_time latency, Stats& stats)
+    : sc_module(name),
+      socket("socket"),
+      mem_(size),
+      latency_(latency),
+      reads_(stats.counter("dram.reads")),
+      writes_(stats.counter("dram.writes")),
+      dmi_grants_(stats.counter("dram.dmi_grants")) {
+  socket.register_b_transport(this, &Dram::b_transport);
+  socket.register_get_direct_mem_ptr(this, &Dram::get_direct_mem_ptr);
+  socket.register_transport_dbg(this, &Dram::transport_dbg);
+}
+
+bool Dram::execute(tlm::tlm_generic_payload& trans) {
+  const Addr a = trans.get_address();
+  const unsigned len = trans.get_data_length();
+  if (trans.get_byte_enable_ptr()) {
+    trans.set_response_status(tlm::TLM_BYTE_ENABLE_ERROR_RESPONSE);
+    return false;
+  }
+  if (!mem_.in_range(a, len)) {
+    trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return false;
+  }
+  if (trans.is_read()) {
+    mem_.read(a, trans.get_data_ptr(), len);
+    ++reads_;
+  } else if (trans.is_write()) {
+    mem_.write(a, trans.get_data_ptr(), len);
+    ++writes_;
+  }
+  trans.set_response_status(tlm::TLM_OK_RESPONSE);
+  return true;
+}
+
+void Dram::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
+  if (execute(trans)) {
+    delay += latency_;
+    // Offer DMI only where a pointer can exist (the frame is allocated).
+    trans.set_dmi_allowed(mem_.allocated(pfn_of(trans.get_address())));
+  }
+}
+
+unsigned int Dram::transport_dbg(tlm::tlm_generic_payload& trans) {
+  return execute(trans) ? trans.get_data_length() : 0;
+}
+
+bool Dram::get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) {
+  const Addr a = trans.get_address();
+  const Addr base = page_floor(a);
+  dmi.allow_read_write();
+  dmi.set_read_latency(latency_);
+  dmi.set_write_latency(latency_);
+  if (!mem_.in_range(a, 1)) {
+    dmi.allow_none();
+    dmi.set_start_address(a);
+    dmi.set_end_address(a);
+    return false;
+  }
+  uint8_t* f = mem_.frame(pfn_of(a), /*allocate=*/trans.is_write());
+  dmi.set_start_address(base);
+  dmi.set_end_address(base + kPageSize - 1);
+  if (!f) {
+    dmi.allow_none();
+    return false;
+  }
+  dmi.set_dmi_ptr(f);
+  ++dmi_grants_;
+  return true;
+}
+
+}  // namespace cocosim

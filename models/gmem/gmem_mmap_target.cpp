@@ -1,0 +1,144 @@
+#include "gmem/gmem_mmap_target.h"
+
+#include <algorithm>
+#include <csignal>
+
+#include "common/access_extension.h"
+
+namespace cocosim {
+
+GmemMmapTarget::GmemMmapTarget(sc_core::sc_module_name name, FrameAllocator& frames,
+                               Stats& stats)
+    : sc_module(name),
+      socket("socket"),
+      phys("phys"),
+      frames_(frames),
+      faults_(stats.counter("gmem.host_faults")),
+      sigbus_(stats.counter("gmem.host_sigbus")),
+      unmaps_(stats.counter("gmem.host_unmaps")) {
+  socket.register_b_transport(this, &GmemMmapTarget::b_transport);
+  socket.register_get_direct_mem_ptr(this, &GmemMmapTarget::get_direct_mem_ptr);
+  socket.register_transport_dbg(this, &GmemMmapTarget::transport_dbg);
+  phys.register_invalidate_direct_mem_ptr(this, &GmemMmapTarget::invalidate_from_phys);
+}
+
+void GmemMmapTarget::attach(GuestMemfd& f) {
+  files_[f.id()].gmem = &f;
+  f.set_host_mapper(this);
+}
+
+void GmemMmapTarget::detach(GuestMemfd& f) {
+  unmap_range(f, 0, f.pages());
+  files_.erase(f.id());
+  f.set_host_mapper(nullptr);
+}
+
+GmemMmapTarget::File* GmemMmapTarget::file_of(Addr a) {
+  auto it = files_.find(int(a >> kFileShift));
+  return it == files_.end() ? nullptr : &it->second;
+}
+
+void GmemMmapTarget::map_pte(File& f, uint64_t index, int pid) {
+  auto& pids = f.ptes[index];
+  if (std::find(pids.begin(), pids.end(), pid) == pids.end()) pids.push_back(pid);
+}
+
+void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
+  const Addr a = trans.get_address();
+  auto* ext = trans.get_extension<AccessExtension>();
+  File* f = file_of(a);
+  const uint64_t offset = a & ((Addr{1} << kFileShift) - 1);
+  const uint64_t index = offset >> kPageShift;
+  GuestMemfd::HostFault r = f ? f->gmem->host_fault(index) : GuestMemfd::HostFault{SIGBUS, 0};
+  if (r.signal) {
+    ++sigbus_;
+    if (ext) ext->signal = r.signal;
+    trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    return;
+  }
+  ++faults_;
+  map_pte(*f, index, ext ? ext->process : 0);
+  trans.set_address((r.pfn << kPageShift) | (offset & kPageMask));
+  phys->b_transport(trans, delay);
+  trans.set_address(a);
+}
+
+unsigned int GmemMmapTarget::transport_dbg(tlm::tlm_generic_payload& trans) {
+  const Addr a = trans.get_address();
+  File* f = file_of(a);
+  if (!f) return 0;
+  const uint64_t offset = a & ((Addr{1} << kFileShift) - 1);
+  auto pfn = f->gmem->pfn(offset >> kPageShift);
+  if (!pfn || f->gmem->is_private(offset >> kPageShift)) return 0;
+  trans.set_address((*pfn << kPageShift) | (offset & kPageMask));
+  unsigned n = phys->transport_dbg(trans);
+  trans.set_address(a);
+  return n;
+}
+
+bool GmemMmapTarget::get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) {
+  const Addr a = trans.get_address();
+  const Addr page = page_floor(a);
+  dmi.set_start_address(page);
+  dmi.set_end_address(page + kPageSize - 1);
+  File* f = file_of(a);
+  const uint64_t index = (a & ((Addr{1} << kFileShift) - 1)) >> kPageShift;
+  if (!f || index >= f->gmem->pages() || f->gmem->is_private(index)) {
+    dmi.allow_none();
+    return false;
+  }
+  auto pfn = f->gmem->pfn(index);
+  if (!pfn) {
+    dmi.allow_none();
+    return false;
+  }
+  trans.set_address(*pfn << kPageShift);
+  bool ok = phys->get_direct_mem_ptr(trans, dmi);
+  trans.set_address(a);
+  // DRAM grants one frame: present it as this file page.
+  dmi.set_start_address(page);
+  dmi.set_end_address(page + kPageSize - 1);
+  if (ok) {
+    auto* ext = trans.get_extension<AccessExtension>();
+    map_pte(*f, index, ext ? ext->process : 0);
+  }
+  return ok;
+}
+
+void GmemMmapTarget::invalidate_from_phys(sc_dt::uint64 start, sc_dt::uint64 end) {
+  for (uint64_t pfn = pfn_of(start); pfn <= pfn_of(end); ++pfn) {
+    const FrameUse* u = frames_.use(pfn);
+    if (!u || u->kind != FrameKind::Gmem || !u->gmem) continue;
+    Addr fa = file_address(u->gmem->id(), u->index << kPageShift);
+    socket->invalidate_direct_mem_ptr(fa, fa + kPageSize - 1);
+  }
+}
+
+void GmemMmapTarget::unmap_range(GuestMemfd& gf, uint64_t first, uint64_t end) {
+  auto it = files_.find(gf.id());
+  if (it == files_.end() || first >= end) return;
+  auto& ptes = it->second.ptes;
+  ptes.erase(ptes.lower_bound(first), ptes.lower_bound(end));
+  ++unmaps_;
+  // unmap_mapping_range: every process's PTEs and the DMI pointers derived from them.
+  socket->invalidate_direct_mem_ptr(file_address(gf.id(), first << kPageShift),
+                                    file_address(gf.id(), end << kPageShift) - 1);
+}
+
+void GmemMmapTarget::drop_process(GuestMemfd& gf, int pid, uint64_t first, uint64_t end) {
+  auto it = files_.find(gf.id());
+  if (it == files_.end()) return;
+  auto& ptes = it->second.ptes;
+  for (auto p = ptes.lower_bound(first); p != ptes.end() && p->first < end;) {
+    auto& pids = p->second;
+    pids.erase(std::remove(pids.begin(), pids.end(), pid), pids.end());
+    p = pids.empty() ? ptes.erase(p) : std::next(p);
+  }
+}
+
+bool GmemMmapTarget::page_mapped(const GuestMemfd& f, uint64_t index) const {
+  auto it = files_.find(f.id());
+  return it != files_.end() && it->second.ptes.count(index);
+}
+
+}  // namespace cocosim

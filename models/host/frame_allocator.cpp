@@ -1,0 +1,46 @@
+#include "host/frame_allocator.h"
+
+namespace cocosim {
+
+const char* frame_kind_name(FrameKind k) {
+  switch (k) {
+    case FrameKind::Anon: return "anon";
+    case FrameKind::Gmem: return "guest_memfd";
+    case FrameKind::PageTable: return "page_table";
+    case FrameKind::Kernel: return "kernel";
+  }
+  return "?";
+}
+
+std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
+  uint64_t pfn;
+  if (!free_.empty()) {
+    pfn = free_.back();
+    free_.pop_back();
+  } else if (next_ < end_) {
+    pfn = next_++;
+  } else {
+    return std::nullopt;
+  }
+  used_[pfn] = use;
+  if (used_.size() > peak_) peak_ = used_.size();
+  return pfn;
+}
+
+void FrameAllocator::free(uint64_t pfn) {
+  if (!used_.erase(pfn)) return;
+  if (free_hook_) free_hook_(pfn);
+  free_.push_back(pfn);
+}
+
+const FrameUse* FrameAllocator::use(uint64_t pfn) const {
+  auto it = used_.find(pfn);
+  return it == used_.end() ? nullptr : &it->second;
+}
+
+void FrameAllocator::retag(uint64_t pfn, const FrameUse& use) {
+  auto it = used_.find(pfn);
+  if (it != used_.end()) it->second = use;
+}
+
+}  // namespace cocosim

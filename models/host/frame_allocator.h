@@ -1,0 +1,52 @@
+// The host kernel's page allocator over DRAM, and the record of what each
+// allocated frame is used for (the struct page of this model). Allocation and
+// lookup are O(1); nothing scans memory.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/types.h"
+
+namespace cocosim {
+
+class GuestMemfd;
+
+enum class FrameKind : uint8_t { Anon, Gmem, PageTable, Kernel };
+
+struct FrameUse {
+  FrameKind kind = FrameKind::Kernel;
+  GuestMemfd* gmem = nullptr;  // for Gmem frames
+  uint64_t index = 0;          // page index within the gmem file / anon object
+  int vm = -1;                 // for stage-2 page-table frames
+};
+
+const char* frame_kind_name(FrameKind k);
+
+class FrameAllocator {
+ public:
+  // Manages frames [first_pfn, end_pfn).
+  FrameAllocator(uint64_t first_pfn, uint64_t end_pfn) : next_(first_pfn), end_(end_pfn) {}
+
+  std::optional<uint64_t> alloc(const FrameUse& use);
+  void free(uint64_t pfn);
+  const FrameUse* use(uint64_t pfn) const;
+  void retag(uint64_t pfn, const FrameUse& use);
+  // Called for every frame as it is freed, before anyone can reuse it: the
+  // platform revokes DMI pointers to it there.
+  void set_free_hook(std::function<void(uint64_t pfn)> h) { free_hook_ = std::move(h); }
+  size_t in_use() const { return used_.size(); }
+  size_t peak_in_use() const { return peak_; }
+
+ private:
+  uint64_t next_;
+  uint64_t end_;
+  std::vector<uint64_t> free_;  // LIFO, as a per-CPU page list hands back the hottest frame
+  std::unordered_map<uint64_t, FrameUse> used_;
+  size_t peak_ = 0;
+  std::function<void(uint64_t)> free_hook_;
+};
+
+}  // namespace cocosim

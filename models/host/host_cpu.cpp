@@ -1,0 +1,74 @@
+#include "host/host_cpu.h"
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+
+#include "host/host_mm.h"
+
+namespace cocosim {
+
+HostCpu::HostCpu(sc_core::sc_module_name name, Stats& stats)
+    : sc_module(name),
+      user("user"),
+      dmi_hits_(stats.counter("host.dmi_hits")),
+      transactions_(stats.counter("host.transactions")) {
+  user.register_invalidate_direct_mem_ptr(this, &HostCpu::invalidate);
+}
+
+int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
+                         sc_core::sc_time& delay) {
+  while (len) {
+    const Addr hv = host_virtual(pid, va);
+    const size_t chunk = std::min<size_t>(len, kPageSize - (va & kPageMask));
+    auto d = dmi_.find(page_floor(hv));
+    if (d != dmi_.end()) {
+      ++dmi_hits_;
+      uint8_t* p = d->second + (va & kPageMask);
+      write ? std::memcpy(p, buf, chunk) : std::memcpy(buf, p, chunk);
+      delay += dmi_latency_;
+    } else {
+      tlm::tlm_generic_payload trans;
+      AccessExtension ext;
+      ext.who = Initiator::HostUser;
+      ext.process = pid;
+      trans.set_extension(&ext);
+      trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+      trans.set_address(hv);
+      trans.set_data_ptr(buf);
+      trans.set_data_length(unsigned(chunk));
+      trans.set_streaming_width(unsigned(chunk));
+      trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+      ++transactions_;
+      user->b_transport(trans, delay);
+      bool ok = trans.is_response_ok();
+      int sig = ext.signal;
+      if (ok && trans.is_dmi_allowed()) {
+        tlm::tlm_dmi dmi;
+        trans.set_address(page_floor(hv));
+        if (user->get_direct_mem_ptr(trans, dmi) && dmi.is_read_write_allowed() &&
+            dmi.get_start_address() == page_floor(hv)) {
+          dmi_[page_floor(hv)] = dmi.get_dmi_ptr();
+          dmi_latency_ = dmi.get_read_latency();
+        }
+      }
+      trans.clear_extension(&ext);
+      if (!ok) return sig ? sig : SIGSEGV;
+    }
+    va += chunk;
+    buf += chunk;
+    len -= chunk;
+  }
+  return 0;
+}
+
+void HostCpu::invalidate(sc_dt::uint64 start, sc_dt::uint64 end) {
+  if ((end - start) / kPageSize < dmi_.size()) {
+    for (Addr p = page_floor(start); p <= end; p += kPageSize) dmi_.erase(p);
+  } else {
+    for (auto it = dmi_.begin(); it != dmi_.end();)
+      it = (it->first >= page_floor(start) && it->first <= end) ? dmi_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace cocosim

@@ -1,0 +1,90 @@
+// The host kernel's view of user address spaces: processes, their VMAs and the
+// anonymous memory behind them. guest_memfd VMAs only name the file; their
+// pages are faulted in by the guest_memfd mmap target.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/memory_port.h"
+#include "host/frame_allocator.h"
+
+namespace cocosim {
+
+class GuestMemfd;
+
+// Host-virtual bus addresses carry the process: (pid << 48) | user address.
+constexpr unsigned kPidShift = 48;
+constexpr Addr host_virtual(int pid, Addr hva) { return (Addr(pid) << kPidShift) | hva; }
+constexpr int pid_of(Addr hv) { return int(hv >> kPidShift); }
+constexpr Addr hva_of(Addr hv) { return hv & ((Addr{1} << kPidShift) - 1); }
+
+struct AnonObject {
+  std::unordered_map<uint64_t, uint64_t> pages;  // page index -> pfn
+};
+
+enum class VmaKind { Anon, Gmem };
+
+struct Vma {
+  std::string name;
+  int pid = 0;
+  Addr start = 0;
+  uint64_t length = 0;
+  VmaKind kind = VmaKind::Anon;
+  bool shared = true;                 // MAP_SHARED
+  std::shared_ptr<GuestMemfd> gmem;   // a mapping holds a reference to its file
+  uint64_t pgoff = 0;                 // file page of `start`
+  std::shared_ptr<AnonObject> anon;
+  Addr end() const { return start + length; }
+};
+
+struct Process {
+  int pid = 0;
+  std::string name;
+  std::map<Addr, std::unique_ptr<Vma>> vmas;  // by start
+  Addr next_hva = 0x100000000000;            // where the next mmap goes
+};
+
+class HostMm {
+ public:
+  HostMm(FrameAllocator& frames, MemoryPort& mem) : frames_(frames), mem_(mem) {}
+  ~HostMm();
+
+  int create_process(const std::string& name);  // returns the pid
+  // Tear down every process and mapping (platform shutdown).
+  void clear();
+  // MADV_DONTNEED on anonymous memory: the pages of [va, va+len) are freed.
+  void discard_anon(Vma& v, Addr va, uint64_t len);
+  Process* process(int pid);
+  Process* process(const std::string& name);
+  const std::map<int, std::unique_ptr<Process>>& processes() const { return procs_; }
+
+  // mmap: returns 0 or an errno; *out is the new VMA.
+  int mmap_anon(int pid, const std::string& name, uint64_t length, bool shared, Vma** out);
+  int mmap_gmem(int pid, const std::string& name, std::shared_ptr<GuestMemfd> f,
+                uint64_t offset, uint64_t length, bool shared, Vma** out);
+  // Removes the VMA; the caller has already torn down its PTEs and DMI.
+  int munmap(Vma* v);
+  // A child with the parent's mappings: MAP_SHARED ones share memory, private
+  // anonymous memory is copied (eager copy-on-write).
+  int fork(int parent, const std::string& child_name, int* child_pid);
+
+  Vma* find_vma(int pid, Addr hva);
+  Vma* find_vma(int pid, const std::string& name);
+
+  // Anonymous fault: the frame behind page `index` of the object, allocated and zeroed.
+  uint64_t anon_fault(AnonObject& o, uint64_t index);
+
+ private:
+  void release_anon(std::shared_ptr<AnonObject>& o);
+
+  FrameAllocator& frames_;
+  MemoryPort& mem_;
+  std::map<int, std::unique_ptr<Process>> procs_;
+  int next_pid_ = 1;
+};
+
+}  // namespace cocosim

@@ -1,0 +1,50 @@
+#include "host/kernel_port.h"
+
+#include <algorithm>
+
+namespace cocosim {
+
+KernelPort::KernelPort(sc_core::sc_module_name name, Initiator who)
+    : sc_module(name), socket("socket"), who_(who) {}
+
+void KernelPort::access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len) {
+  last_ok_ = true;
+  while (len) {
+    size_t chunk = std::min<size_t>(len, kPageSize - (pa & kPageMask));
+    tlm::tlm_generic_payload trans;
+    AccessExtension ext;
+    ext.who = who_;
+    trans.set_extension(&ext);
+    trans.set_command(cmd);
+    trans.set_address(pa);
+    trans.set_data_ptr(data);
+    trans.set_data_length(unsigned(chunk));
+    trans.set_streaming_width(unsigned(chunk));
+    trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    socket->b_transport(trans, delay_);
+    last_ok_ = last_ok_ && trans.is_response_ok();
+    trans.clear_extension(&ext);
+    pa += chunk;
+    data += chunk;
+    len -= chunk;
+  }
+}
+
+void KernelPort::read(Addr pa, void* dst, size_t len) {
+  access(tlm::TLM_READ_COMMAND, pa, static_cast<uint8_t*>(dst), len);
+}
+
+void KernelPort::write(Addr pa, const void* src, size_t len) {
+  access(tlm::TLM_WRITE_COMMAND, pa, static_cast<uint8_t*>(const_cast<void*>(src)), len);
+}
+
+size_t KernelPort::debug_read(Addr pa, void* dst, size_t len) {
+  tlm::tlm_generic_payload trans;
+  trans.set_command(tlm::TLM_READ_COMMAND);
+  trans.set_address(pa);
+  trans.set_data_ptr(static_cast<uint8_t*>(dst));
+  trans.set_data_length(unsigned(len));
+  return socket->transport_dbg(trans);
+}
+
+}  // namespace cocosim

@@ -1,0 +1,39 @@
+// The host kernel's (and KVM's) own memory accesses: a TLM initiator on the
+// physical bus that control-plane logic uses through the MemoryPort interface.
+// The latency of what it does is collected for the caller to charge.
+#pragma once
+#include <systemc>
+#include <tlm>
+#include <tlm_utils/simple_initiator_socket.h>
+
+#include "common/access_extension.h"
+#include "common/memory_port.h"
+
+namespace cocosim {
+
+class KernelPort : public sc_core::sc_module, public MemoryPort {
+ public:
+  tlm_utils::simple_initiator_socket<KernelPort> socket;
+
+  KernelPort(sc_core::sc_module_name name, Initiator who);
+
+  void read(Addr pa, void* dst, size_t len) override;
+  void write(Addr pa, const void* src, size_t len) override;
+  // Raw debug read (no side effects, no latency), as a bus probe sees memory.
+  size_t debug_read(Addr pa, void* dst, size_t len);
+  // Latency accumulated since the last call.
+  sc_core::sc_time take_delay() {
+    auto d = delay_;
+    delay_ = sc_core::SC_ZERO_TIME;
+    return d;
+  }
+  bool last_ok() const { return last_ok_; }
+
+ private:
+  void access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len);
+  Initiator who_;
+  sc_core::sc_time delay_;
+  bool last_ok_ = true;
+};
+
+}  // namespace cocosim

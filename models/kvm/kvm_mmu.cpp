@@ -1,0 +1,138 @@
+#include "kvm/kvm_mmu.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "gmem/guest_memfd.h"
+
+namespace cocosim {
+
+KvmMmu::KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp,
+               FrameAllocator& frames, HostMm& mm, Stats& stats)
+    : vm_(vm),
+      arm64_(arm64),
+      frames_(frames),
+      mm_(mm),
+      tables_(fmt, hyp, frames, vm.id()),
+      faults_in_(stats.counter("kvm.faults_in")),
+      zaps_(stats.counter("kvm.zaps")),
+      leaves_zapped_(stats.counter("kvm.leaves_zapped")),
+      invept_(stats.counter("kvm.invept")),
+      tlbi_ipa_(stats.counter("kvm.tlbi_ipas2e1is")),
+      tlbi_vmall_(stats.counter("kvm.tlbi_vmalle1is")),
+      memfault_exits_(stats.counter("kvm.exit_memory_fault")),
+      mmio_exits_(stats.counter("kvm.exit_mmio")) {}
+
+void KvmMmu::remove_vcpu(Stage2TlbControl* v) {
+  vcpus_.erase(std::remove(vcpus_.begin(), vcpus_.end(), v), vcpus_.end());
+}
+
+void KvmMmu::memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit) {
+  // kvm_prepare_memory_fault_exit(): the page, and whether the access was private.
+  ++memfault_exits_;
+  exit->reason = ExitReason::MemoryFault;
+  exit->err = EFAULT;
+  exit->gpa = gpa & ~kPageMask;
+  exit->size = kPageSize;
+  exit->flags = is_private ? KvmRunState::kMemoryExitFlagPrivate : 0;
+}
+
+bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
+                      KvmRunState* exit) {
+  const uint64_t gfn = gpa >> kPageShift;
+  Memslot* slot = vm_.slot_for_gfn(gfn);
+  // The access and KVM's view of the GFN disagree: userspace must convert.
+  if (is_private != vm_.is_private(gfn)) {
+    memory_fault_exit(gpa, is_private, exit);
+    return false;
+  }
+  if (!slot) {
+    if (is_private) {  // no memslot to hold private memory (e.g. deleted under the guest)
+      memory_fault_exit(gpa, true, exit);
+      return false;
+    }
+    ++mmio_exits_;
+    exit->reason = ExitReason::Mmio;
+    exit->gpa = gpa;
+    exit->size = size;
+    exit->is_write = write;
+    return false;
+  }
+  if (write && (slot->flags() & Memslot::kReadonly)) {
+    ++mmio_exits_;  // writes to a read-only slot are emulated as MMIO, as in KVM
+    exit->reason = ExitReason::Mmio;
+    exit->gpa = gpa;
+    exit->size = size;
+    exit->is_write = true;
+    return false;
+  }
+  uint64_t pfn = 0;
+  GuestMemfd* f = slot->gmem();
+  if (is_private) {
+    if (!f) {  // private memory needs guest_memfd behind the slot
+      memory_fault_exit(gpa, true, exit);
+      return false;
+    }
+    GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
+    if (r.err) {
+      memory_fault_exit(gpa, true, exit);
+      return false;
+    }
+    pfn = r.pfn;
+  } else if (f && f->mmap_allowed()) {
+    // guest_memfd-only slot: shared pages come from the file too (in place).
+    GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
+    if (r.err || f->is_private(slot->gmem_index(gfn))) {
+      memory_fault_exit(gpa, false, exit);
+      return false;
+    }
+    pfn = r.pfn;
+  } else if (Vma* v = slot->userspace()) {
+    // Shared memory from the VMM's mapping (hva_to_pfn).
+    const Addr hva = slot->userspace_addr() + ((gfn - slot->base_gfn()) << kPageShift);
+    Vma* at = mm_.find_vma(v->pid, hva);
+    bool ok = at != nullptr;
+    if (ok && at->kind == VmaKind::Anon) {
+      pfn = mm_.anon_fault(*at->anon, (hva - at->start) >> kPageShift);
+    } else if (ok) {
+      GuestMemfd::HostFault hf = at->gmem->host_fault(at->pgoff + ((hva - at->start) >> kPageShift));
+      ok = hf.signal == 0;
+      pfn = hf.pfn;
+    }
+    if (!ok) {
+      memory_fault_exit(gpa, false, exit);
+      return false;
+    }
+  } else {
+    memory_fault_exit(gpa, false, exit);
+    return false;
+  }
+  Perm p = Perm::rwx();
+  if (slot->flags() & Memslot::kReadonly) p.w = false;
+  tables_.map(gpa & ~kPageMask, pfn << kPageShift, tables_.format().levels() - 1, p);
+  ++faults_in_;
+  (void)exec;
+  return true;
+}
+
+void KvmMmu::zap(uint64_t first, uint64_t end) {
+  ++zaps_;
+  uint64_t removed = tables_.unmap(first, end);
+  if (!removed) return;  // nothing was mapped: no TLB can hold it
+  leaves_zapped_ += removed;
+  for (Stage2TlbControl* v : vcpus_) {
+    if (arm64_) {
+      // __kvm_tlb_flush_vmid_ipa: TLBI IPAS2E1IS for the range, DSB, TLBI VMALLE1IS.
+      v->tlbi_ipas2e1is(first, end);
+      ++tlbi_ipa_;
+      v->tlbi_vmalle1is();
+      ++tlbi_vmall_;
+    } else {
+      v->invept_single_context();
+      ++invept_;
+    }
+  }
+  if (charge_ && !vcpus_.empty()) charge_(shootdown_ns_);
+}
+
+}  // namespace cocosim

@@ -1,0 +1,36 @@
+// The shared kvm_run structure: why KVM_RUN returned, with the exit's payload.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace cocosim {
+
+enum class ExitReason {
+  None,
+  MemoryFault,    // KVM_EXIT_MEMORY_FAULT (39)
+  Hypercall,      // KVM_EXIT_HYPERCALL (3)
+  Mmio,           // KVM_EXIT_MMIO (6)
+  InternalError,  // KVM_EXIT_INTERNAL_ERROR (17)
+  UcallSync,      // KVM_EXIT_IO carrying a selftest ucall
+  UcallDone,
+  UcallAbort,
+};
+
+const char* exit_name(ExitReason r);
+
+struct KvmRunState {
+  static constexpr uint64_t kMemoryExitFlagPrivate = 1ull << 3;  // KVM_MEMORY_EXIT_FLAG_PRIVATE
+  static constexpr uint64_t kHcMapGpaRange = 12;                 // KVM_HC_MAP_GPA_RANGE
+  static constexpr uint64_t kMapGpaRangeEncrypted = 1ull << 4;   // KVM_MAP_GPA_RANGE_ENCRYPTED
+
+  ExitReason reason = ExitReason::None;
+  int err = 0;  // KVM_RUN's errno: EFAULT with a memory fault exit
+  uint64_t gpa = 0, size = 0, flags = 0;
+  uint64_t nr = 0;
+  std::array<uint64_t, 6> args{};
+  bool is_write = false;
+  std::string tag, message;
+};
+
+}  // namespace cocosim

@@ -1,0 +1,88 @@
+#include "kvm/kvm_vcpu.h"
+
+namespace cocosim {
+
+void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret) {
+  if (hypercall_pending_) {
+    // userspace filled run->hypercall.ret (0 when it gave nothing).
+    hypercall_pending_ = false;
+    hypercall_done_ = true;
+    hypercall_ret_ = hypercall_ret.value_or(0);
+  }
+  if (mmio_pending_) {
+    mmio_pending_ = false;
+    mmio_done_ = true;
+  }
+  run_ = KvmRunState{};
+}
+
+VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shared) {
+  if (mmio_done_ && (f.gpa & ~kPageMask) == (mmio_gpa_ & ~kPageMask)) {
+    mmio_done_ = false;
+    return Resolution::Emulated;
+  }
+  const uint64_t gfn = f.gpa >> kPageShift;
+  // KVM derives the access type from the GFN's attribute for these VM types
+  // (PFERR_PRIVATE_ACCESS from kvm_mem_is_private()).
+  const bool is_private = traits_of(vm_.type()).has_private_mem && vm_.is_private(gfn);
+  (void)shared;
+  if (mmu_.fault_in(f.gpa, f.write, f.exec, f.size, is_private, &run_)) return Resolution::Retry;
+  if (run_.reason == ExitReason::Mmio) {
+    mmio_pending_ = true;
+    mmio_gpa_ = f.gpa;
+  }
+  return Resolution::Exit;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_private,
+                                            uint64_t* ret) {
+  if (hypercall_done_) {
+    hypercall_done_ = false;
+    *ret = hypercall_ret_;
+    return Resolution::Retry;
+  }
+  if (!traits_of(vm_.type()).has_private_mem) {
+    // KVM_CAP_EXIT_HYPERCALL is not enabled for KVM_HC_MAP_GPA_RANGE here.
+    *ret = uint64_t(-int64_t(kKvmEnosys));
+    return Resolution::Retry;
+  }
+  run_.reason = ExitReason::Hypercall;
+  run_.nr = KvmRunState::kHcMapGpaRange;
+  run_.args = {gpa, size >> kPageShift, to_private ? KvmRunState::kMapGpaRangeEncrypted : 0, 0, 0, 0};
+  hypercall_pending_ = true;
+  return Resolution::Exit;
+}
+
+void KvmVcpu::ucall(Ucall kind, const std::string& text) {
+  switch (kind) {
+    case Ucall::Sync:
+      run_.reason = ExitReason::UcallSync;
+      run_.tag = text;
+      break;
+    case Ucall::Done:
+      run_.reason = ExitReason::UcallDone;
+      done_ = true;
+      break;
+    case Ucall::Abort:
+      run_.reason = ExitReason::UcallAbort;
+      run_.message = text;
+      aborted_ = true;
+      break;
+  }
+}
+
+const char* exit_name(ExitReason r) {
+  switch (r) {
+    case ExitReason::None: return "none";
+    case ExitReason::MemoryFault: return "KVM_EXIT_MEMORY_FAULT";
+    case ExitReason::Hypercall: return "KVM_EXIT_HYPERCALL";
+    case ExitReason::Mmio: return "KVM_EXIT_MMIO";
+    case ExitReason::InternalError: return "KVM_EXIT_INTERNAL_ERROR";
+    case ExitReason::UcallSync: return "UCALL_SYNC";
+    case ExitReason::UcallDone: return "UCALL_DONE";
+    case ExitReason::UcallAbort: return "UCALL_ABORT";
+  }
+  return "?";
+}
+
+}  // namespace cocosim

@@ -1,0 +1,43 @@
+// KVM's side of one vCPU: the run state userspace reads after KVM_RUN, and the
+// handling of what the guest asks of the hypervisor (faults, the conversion
+// hypercall, ucalls). Faults are resolved through the VM's KvmMmu.
+#pragma once
+#include <optional>
+
+#include "cpu/vcpu.h"
+#include "kvm/kvm_mmu.h"
+#include "kvm/kvm_run.h"
+#include "kvm/vm.h"
+
+namespace cocosim {
+
+class KvmVcpu : public VcpuHypervisor {
+ public:
+  static constexpr uint64_t kKvmEnosys = 1000;  // KVM_ENOSYS returned to the guest
+
+  KvmVcpu(Vm& vm, KvmMmu& mmu, int id) : vm_(vm), mmu_(mmu), id_(id) {}
+
+  int id() const { return id_; }
+  Vm& vm() { return vm_; }
+  const KvmRunState& run_state() const { return run_; }
+  // Complete what the previous exit left pending, then clear kvm_run for the entry.
+  void prepare_entry(std::optional<uint64_t> hypercall_ret);
+  bool finished() const { return done_ || aborted_; }
+
+  Resolution stage2_fault(const Stage2Fault& f, bool shared) override;
+  Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  void ucall(Ucall kind, const std::string& text) override;
+
+ private:
+  Vm& vm_;
+  KvmMmu& mmu_;
+  int id_;
+  KvmRunState run_;
+  bool hypercall_pending_ = false, hypercall_done_ = false;
+  uint64_t hypercall_ret_ = 0;
+  bool mmio_pending_ = false, mmio_done_ = false;
+  Addr mmio_gpa_ = 0;
+  bool done_ = false, aborted_ = false;
+};
+
+}  // namespace cocosim

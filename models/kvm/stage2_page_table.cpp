@@ -1,0 +1,133 @@
+#include "kvm/stage2_page_table.h"
+
+#include <algorithm>
+#include <array>
+#include <new>
+
+namespace cocosim {
+
+Stage2PageTable::Stage2PageTable(const Stage2Format& fmt, MemoryPort& mem, FrameAllocator& frames,
+                                 int vm_id)
+    : fmt_(fmt), mem_(mem), frames_(frames), vm_id_(vm_id) {
+  root_ = new_table();
+}
+
+Stage2PageTable::~Stage2PageTable() {
+  for (uint64_t pfn : tables_) frames_.free(pfn);
+}
+
+Addr Stage2PageTable::new_table() {
+  auto pfn = frames_.alloc({FrameKind::PageTable, nullptr, 0, vm_id_});
+  if (!pfn) throw std::bad_alloc();
+  tables_.push_back(*pfn);
+  const Addr pa = *pfn << kPageShift;
+  mem_.fill(pa, 0, kPageSize);  // all entries invalid
+  return pa;
+}
+
+bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p) {
+  if (!fmt_.leaf_allowed(depth) || gpa > fmt_.max_input()) return false;
+  Addr table = root_;
+  for (int d = 0; d < depth; ++d) {
+    const Addr ea = entry_addr(table, gpa, d);
+    Descriptor desc = fmt_.decode(mem_.read64(ea), d);
+    if (!desc.valid || !desc.table) {
+      if (desc.valid) --leaves_;  // a block in the way: replaced by a table
+      Addr next = new_table();
+      mem_.write64(ea, fmt_.make_table(next));
+      table = next;
+    } else {
+      table = desc.pa;
+    }
+  }
+  const Addr ea = entry_addr(table, gpa, depth);
+  if (!fmt_.decode(mem_.read64(ea), depth).valid) ++leaves_;
+  const uint64_t size = fmt_.level_size(depth);
+  mem_.write64(ea, fmt_.make_leaf(pa & ~(size - 1), depth, p));
+  return true;
+}
+
+uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Addr hi,
+                                   const std::function<void(uint64_t, uint64_t)>& cleared) {
+  const uint64_t size = fmt_.level_size(depth);
+  uint64_t removed = 0;
+  unsigned first = fmt_.index(std::max(lo, base), depth);
+  std::array<uint64_t, 512> e;
+  mem_.read(table, e.data(), kPageSize);
+  for (unsigned i = first; i < 512; ++i) {
+    const Addr ebase = base + i * size;
+    if (ebase > hi) break;
+    const Addr ea = table + 8 * i;
+    Descriptor desc = fmt_.decode(e[i], depth);
+    if (!desc.valid) continue;
+    const Addr eend = ebase + size - 1;
+    if (desc.table) {
+      removed += unmap_in(desc.pa, depth + 1, ebase, lo, hi, cleared);
+      continue;
+    }
+    if (ebase >= lo && eend <= hi) {
+      mem_.write64(ea, 0);
+      --leaves_;
+      ++removed;
+      if (cleared) cleared(ebase >> kPageShift, (eend >> kPageShift) + 1);
+      continue;
+    }
+    // A block straddles the range: split it into next-level leaves, then recurse.
+    Addr next = new_table();
+    const uint64_t child = fmt_.level_size(depth + 1);
+    for (unsigned j = 0; j < 512; ++j)
+      mem_.write64(next + 8 * j, fmt_.make_leaf(desc.pa + j * child, depth + 1, desc.perm));
+    leaves_ += 511;
+    mem_.write64(ea, fmt_.make_table(next));
+    removed += unmap_in(next, depth + 1, ebase, lo, hi, cleared);
+  }
+  return removed;
+}
+
+uint64_t Stage2PageTable::unmap(uint64_t first_gfn, uint64_t end_gfn,
+                                const std::function<void(uint64_t, uint64_t)>& cleared) {
+  if (first_gfn >= end_gfn) return 0;
+  const Addr lo = first_gfn << kPageShift;
+  if (lo > fmt_.max_input()) return 0;
+  Addr hi = (end_gfn << kPageShift) - 1;
+  if (hi > fmt_.max_input() || hi < lo) hi = fmt_.max_input();
+  return unmap_in(root_, 0, 0, lo, hi, cleared);
+}
+
+std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa) {
+  if (gpa > fmt_.max_input()) return std::nullopt;
+  Addr table = root_;
+  for (int d = 0; d < fmt_.levels(); ++d) {
+    Descriptor desc = fmt_.decode(mem_.read64(entry_addr(table, gpa, d)), d);
+    if (!desc.valid) return std::nullopt;
+    if (desc.table) {
+      table = desc.pa;
+      continue;
+    }
+    const uint64_t size = fmt_.level_size(d);
+    return Stage2Leaf{gpa & ~(size - 1), desc.pa, size, d, desc.perm};
+  }
+  return std::nullopt;
+}
+
+void Stage2PageTable::leaves_in(Addr table, int depth, Addr base,
+                                const std::function<void(const Stage2Leaf&)>& fn) {
+  const uint64_t size = fmt_.level_size(depth);
+  std::array<uint64_t, 512> e;  // one read of the whole table
+  mem_.read(table, e.data(), kPageSize);
+  for (unsigned i = 0; i < 512; ++i) {
+    Descriptor desc = fmt_.decode(e[i], depth);
+    if (!desc.valid) continue;
+    const Addr ebase = base + i * size;
+    if (desc.table)
+      leaves_in(desc.pa, depth + 1, ebase, fn);
+    else
+      fn(Stage2Leaf{ebase, desc.pa, size, depth, desc.perm});
+  }
+}
+
+void Stage2PageTable::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn) {
+  leaves_in(root_, 0, 0, fn);
+}
+
+}  // namespace cocosim

@@ -1,0 +1,65 @@
+// KVM's stage-2 page table for one VM, built in hypervisor-owned frames of
+// simulated DRAM and written through the data plane, in the format the CPU's
+// MMU walks (EPT or arm64 stage-2). Only valid subtrees are visited, so an
+// unmap costs what is mapped in the range, not the size of the range.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "common/memory_port.h"
+#include "cpu/stage2_format.h"
+#include "host/frame_allocator.h"
+
+namespace cocosim {
+
+struct Stage2Leaf {
+  Addr gpa = 0;   // start of the leaf's range
+  Addr pa = 0;    // output address of the leaf's start
+  uint64_t size = 0;
+  int depth = 0;
+  Perm perm;
+};
+
+class Stage2PageTable {
+ public:
+  Stage2PageTable(const Stage2Format& fmt, MemoryPort& mem, FrameAllocator& frames, int vm_id);
+  ~Stage2PageTable();
+  Stage2PageTable(const Stage2PageTable&) = delete;
+  Stage2PageTable& operator=(const Stage2PageTable&) = delete;
+
+  Addr root() const { return root_; }
+  const Stage2Format& format() const { return fmt_; }
+
+  // Install a leaf at `depth` (last level: 4 KiB; one above: 2 MiB). Replaces
+  // whatever was there. False when no frame is left for a table.
+  bool map(Addr gpa, Addr pa, int depth, Perm p);
+  // Remove every leaf translation of GFNs [first, end): blocks that straddle the
+  // range are split first. Calls cleared(gfn_first, gfn_end) for each removed piece.
+  uint64_t unmap(uint64_t first_gfn, uint64_t end_gfn,
+                 const std::function<void(uint64_t, uint64_t)>& cleared = {});
+  std::optional<Stage2Leaf> lookup(Addr gpa);
+  void for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn);
+  size_t table_frames() const { return tables_.size(); }
+  uint64_t leaves() const { return leaves_; }
+
+ private:
+  Addr new_table();
+  Addr entry_addr(Addr table, Addr gpa, int depth) const {
+    return table + 8 * fmt_.index(gpa, depth);
+  }
+  uint64_t unmap_in(Addr table, int depth, Addr base, Addr lo, Addr hi,
+                    const std::function<void(uint64_t, uint64_t)>& cleared);
+  void leaves_in(Addr table, int depth, Addr base, const std::function<void(const Stage2Leaf&)>& fn);
+
+  const Stage2Format& fmt_;
+  MemoryPort& mem_;
+  FrameAllocator& frames_;
+  int vm_id_;
+  Addr root_ = 0;
+  std::vector<uint64_t> tables_;  // pfns of table frames
+  uint64_t leaves_ = 0;
+};
+
+}  // namespace cocosim

@@ -1,0 +1,142 @@
+#include "invariant_checker.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "platform.h"
+
+namespace cocosim {
+
+namespace {
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
+  return b;
+}
+}  // namespace
+
+std::vector<Violation> InvariantChecker::check() {
+  std::vector<Violation> out;
+  host_mappings(out);
+  dmi_pointers(out);
+  bindings(out);
+  stage2(out);
+  return out;
+}
+
+// Rule 3: only shared memory has a host mapping.
+void InvariantChecker::host_mappings(std::vector<Violation>& out) {
+  for (const auto& [id, f] : p_.kvm.gmems()) {
+    p_.gmem_target.for_each_mapped(*f, [&](uint64_t index) {
+      if (f->is_private(index))
+        out.push_back({"host-map-private", "guest_memfd '" + f->name() + "' page " + hex(index) +
+                                               " is private but a host PTE maps it"});
+    });
+  }
+}
+
+// Rule 3: no DMI pointer reaches a private frame, and none outlives its grant.
+void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
+  p_.phys_bus.dmi_registry().for_each([&](unsigned init, Addr lo, Addr hi) {
+    for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
+      if (p_.private_frame(pfn))
+        out.push_back({"dmi-private", "initiator port " + std::to_string(init) +
+                                          " holds a DMI pointer to private frame " +
+                                          hex(pfn << kPageShift)});
+  });
+  for (const auto& [hv_page, g] : p_.host_mmu.dmi_grants()) {
+    if (!g.to_gmem) continue;
+    const int id = int(g.below >> GmemMmapTarget::kFileShift);
+    auto it = p_.kvm.gmems().find(id);
+    const uint64_t index = (g.below & ((Addr{1} << GmemMmapTarget::kFileShift) - 1)) >> kPageShift;
+    if (it != p_.kvm.gmems().end() && it->second->is_private(index))
+      out.push_back({"dmi-private", "process " + std::to_string(pid_of(hv_page)) +
+                                        " holds a DMI pointer at " + hex(hva_of(hv_page)) +
+                                        " to private guest_memfd page " + hex(index)});
+  }
+  for (const auto& v : p_.vcpus)
+    v->for_each_dmi_page([&](uint64_t pfn) {
+      const Addr pa = pfn << kPageShift;
+      if (!p_.phys_bus.dmi_registry().any_overlaps(pa, pa + kPageSize - 1))
+        out.push_back({"dmi-stale", std::string(v->basename()) + " uses a revoked DMI pointer to " +
+                                        hex(pa)});
+    });
+}
+
+// Rules 1 and 5: a guest_memfd is bound to its own VM only, each page at most once.
+void InvariantChecker::bindings(std::vector<Violation>& out) {
+  std::map<std::pair<int, uint64_t>, std::string> bound;  // (gmem, page) -> where
+  for (const auto& [vid, vm] : p_.kvm.vms()) {
+    for (const auto& [sid, s] : vm->slots()) {
+      GuestMemfd* f = s->gmem();
+      if (!f) continue;
+      if (f->vm().id != vm->id())
+        out.push_back({"gmem-one-vm", "guest_memfd '" + f->name() + "' of VM '" + f->vm().name +
+                                          "' is bound to VM '" + vm->name() + "' slot " +
+                                          std::to_string(sid)});
+      // Bindings are ranges: check the ends, which catches any overlap of two ranges.
+      for (uint64_t idx : {s->gmem_first(), s->gmem_first() + s->npages() - 1}) {
+        auto [it, fresh] = bound.emplace(std::make_pair(f->id(), idx),
+                                         vm->name() + " slot " + std::to_string(sid));
+        if (!fresh && it->second != vm->name() + " slot " + std::to_string(sid))
+          out.push_back({"gmem-one-gfn", "guest_memfd '" + f->name() + "' page " + hex(idx) +
+                                             " is bound twice: " + it->second + " and " +
+                                             vm->name() + " slot " + std::to_string(sid)});
+      }
+    }
+  }
+}
+
+// Rules 1 and 2 in the stage-2 tables, and TLB coherence.
+void InvariantChecker::stage2(std::vector<Violation>& out) {
+  std::map<uint64_t, std::string> private_owner;  // private pfn -> "vm@gfn"
+  for (const auto& [vid, vm] : p_.kvm.vms()) {
+    KvmMmu* m = p_.mmu(vid);
+    if (!m) continue;
+    std::map<uint64_t, uint64_t> leaf_of;  // gfn -> pfn, for the TLB check
+    m->tables().for_each_leaf([&](const Stage2Leaf& l) {
+      for (uint64_t off = 0; off < l.size; off += kPageSize) {
+        const uint64_t gfn = (l.gpa + off) >> kPageShift;
+        const uint64_t pfn = (l.pa + off) >> kPageShift;
+        leaf_of[gfn] = pfn;
+        const std::string where = "VM '" + vm->name() + "' GPA " + hex(gfn << kPageShift);
+        const FrameUse* u = p_.frames.use(pfn);
+        if (!u) {
+          out.push_back({"s2-freed", where + " maps freed frame " + hex(pfn << kPageShift)});
+          continue;
+        }
+        const bool frame_private = p_.private_frame(pfn);
+        if (vm->is_private(gfn)) {
+          const Memslot* s = vm->slot_for_gfn(gfn);
+          const bool right = s && s->gmem() && u->gmem == s->gmem() &&
+                             u->index == s->gmem_index(gfn) && frame_private;
+          if (!right)
+            out.push_back({"s2-private", where + " is private but maps frame " +
+                                             hex(pfn << kPageShift) + ", not its guest_memfd page"});
+        } else if (frame_private) {
+          out.push_back({"s2-shared", where + " is shared but maps private frame " +
+                                          hex(pfn << kPageShift)});
+        }
+        if (frame_private) {
+          auto [it, fresh] = private_owner.emplace(pfn, where);
+          if (!fresh)
+            out.push_back({"private-one-gfn", "private frame " + hex(pfn << kPageShift) +
+                                                  " is mapped at " + it->second + " and " + where});
+        }
+      }
+    });
+    for (const auto& v : p_.vcpus) {
+      if (v->vm() != vid) continue;
+      v->tlb().for_each([&](const Tlb::Entry& e) {
+        auto it = leaf_of.find(e.gfn);
+        if (it == leaf_of.end() || it->second != e.pfn)
+          out.push_back({"tlb-stale", std::string(v->basename()) + " caches GPA " +
+                                          hex(e.gfn << kPageShift) + " -> " +
+                                          hex(e.pfn << kPageShift) + " that the tables no longer hold"});
+      });
+    }
+  }
+}
+
+}  // namespace cocosim

@@ -1,0 +1,175 @@
+// The cocosim command line: `cocosim run FILE` and `cocosim check FILE`.
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <systemc>
+
+#include "platform.h"
+#include "runner.h"
+#include "scenario/scenario.h"
+#include "stats_json.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--stats PATH] [-v]\n"
+    "       cocosim check FILE [--arch A]\n"
+    "\n"
+    "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
+    "          1 when one failed or an invariant was violated, 2 for a bad file\n"
+    "  check   validate FILE only (exit 0 or 2)\n"
+    "  --arch  override platform.arch\n"
+    "  --stats write run statistics as JSON to PATH (also trace.stats in the file)\n"
+    "  -v      print every step with its results\n";
+
+struct Options {
+  std::string command, file, stats;
+  std::optional<cocosim::Arch> arch;
+  bool verbose = false;
+};
+
+int parse_args(int argc, char** argv, Options& o) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  o.command = argv[1];
+  if (o.command == "-h" || o.command == "--help" || o.command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (o.command != "run" && o.command != "check") {
+    std::cerr << "cocosim: unknown command '" << o.command << "'\n" << kUsage;
+    return 2;
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](const char* what) -> std::optional<std::string> {
+      if (i + 1 >= argc) {
+        std::cerr << "cocosim: " << arg << " needs " << what << "\n";
+        return std::nullopt;
+      }
+      return std::string(argv[++i]);
+    };
+    if (arg == "--arch") {
+      auto v = value("an architecture");
+      if (!v) return 2;
+      o.arch = cocosim::arch_from_name(*v);
+      if (!o.arch) {
+        std::cerr << "cocosim: --arch must be x86-tdx or arm64-pkvm, not '" << *v << "'\n";
+        return 2;
+      }
+    } else if (arg == "--stats") {
+      auto v = value("a path");
+      if (!v) return 2;
+      o.stats = *v;
+    } else if (arg == "--vcd") {
+      std::cerr << "cocosim: --vcd is not available yet: waveform tracing is still to be built\n";
+      return 2;
+    } else if (arg == "-v" || arg == "--verbose") {
+      o.verbose = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "cocosim: unknown option '" << arg << "'\n" << kUsage;
+      return 2;
+    } else if (o.file.empty()) {
+      o.file = arg;
+    } else {
+      std::cerr << "cocosim: one scenario file at a time ('" << o.file << "', then '" << arg
+                << "')\n";
+      return 2;
+    }
+  }
+  if (o.file.empty()) {
+    std::cerr << "cocosim: " << o.command << " needs a scenario FILE\n" << kUsage;
+    return 2;
+  }
+  return -1;
+}
+
+unsigned count_vcpus(const cocosim::Scenario& sc) {
+  unsigned n = 0;
+  for (const auto& s : sc.steps) n += s.op == "KVM_CREATE_VCPU";
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Our own entry point, so the SystemC banner can be switched off before the
+  // kernel starts; SystemC then calls sc_main below.
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
+
+int sc_main(int argc, char** argv) {
+  Options o;
+  if (int rc = parse_args(argc, argv, o); rc >= 0) return rc;
+
+  cocosim::LoadResult lr = cocosim::load_scenario(o.file, o.arch);
+  if (!lr.scenario) {
+    for (const auto& e : lr.errors) std::cerr << e.str() << "\n";
+    std::cerr << "cocosim: " << o.file << ": not a valid scenario (" << lr.errors.size()
+              << (lr.errors.size() == 1 ? " error" : " errors") << ")\n";
+    return 2;
+  }
+  cocosim::Scenario& sc = *lr.scenario;
+  if (!sc.vcd_path.empty()) {
+    std::cerr << o.file << ": trace.vcd is not available yet: waveform tracing is still to be built\n";
+    return 2;
+  }
+  if (o.command == "check") {
+    std::cout << o.file << ": ok (" << sc.steps.size() << " steps, " << sc.programs.size()
+              << " programs)\n";
+    return 0;
+  }
+  const std::string stats_path = o.stats.empty() ? sc.stats_path : o.stats;
+
+  sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  sc_core::sc_report_handler::set_actions("/IEEE_Std_1666/deprecated", sc_core::SC_DO_NOTHING);
+
+  std::cout << "cocosim: " << o.file << (sc.name.empty() ? "" : " (" + sc.name + ")") << " on "
+            << cocosim::arch_name(sc.platform.arch) << "\n";
+  const auto wall0 = std::chrono::steady_clock::now();
+  cocosim::Stats stats;
+  cocosim::RunSummary summary;
+  std::string internal_error;
+  {
+    cocosim::Platform platform(sc.platform, count_vcpus(sc), stats);
+    cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
+    try {
+      sc_core::sc_start();
+    } catch (const std::exception& e) {
+      internal_error = e.what();
+    }
+    summary = runner.summary();
+    stats.add("frames.peak_in_use", platform.frames.peak_in_use());
+    stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames());
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const double sim_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
+
+  if (!internal_error.empty())
+    std::cout << o.file << ": internal error after " << summary.steps << " steps: " << internal_error << "\n";
+  else if (!summary.finished)
+    std::cout << o.file << ": the run stopped early after " << summary.steps << " steps\n";
+  if (summary.violations)
+    std::cout << summary.violations << " invariant violation" << (summary.violations == 1 ? "" : "s") << "\n";
+  std::cout << summary.steps << " steps, " << summary.passed << " expectations passed, "
+            << summary.failed << " failed\n";
+
+  const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
+                  summary.violations == 0;
+  if (!stats_path.empty()) {
+    std::string err;
+    if (!cocosim::write_stats_json(stats_path, o.file, sc, summary, stats, sim_ns, wall, ok, &err)) {
+      std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << err << "\n";
+      return 1;
+    }
+  }
+  return ok ? 0 : 1;
+}

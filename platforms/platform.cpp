@@ -1,0 +1,161 @@
+#include "platform.h"
+
+#include <cerrno>
+
+namespace cocosim {
+
+namespace {
+sc_core::sc_time ns(double v) { return sc_core::sc_time(v, sc_core::SC_NS); }
+}  // namespace
+
+Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
+    : stats_(stats),
+      cfg_(cfg),
+      s2fmt(make_stage2_format(cfg.arch == Arch::Arm64Pkvm)),
+      frames(kFirstFreePfn, cfg.dram >> kPageShift),
+      phys_bus("phys_bus", stats),
+      dram("dram", cfg.dram, ns(cfg.timing.dram_ns), stats),
+      kernel_port("host_kernel", Initiator::HostKernel),
+      hyp_port("hypervisor", Initiator::Hypervisor),
+      gmem_target("gmem_mmap", frames, stats),
+      mm(frames, kernel_port),
+      host_mmu("host_mmu", mm, gmem_target, stats),
+      host_cpu("host_cpu", stats),
+      kvm(cfg.arch, frames, kernel_port, stats) {
+  phys_bus.init.bind(dram.socket);
+  phys_bus.map(0, 0, cfg.dram, 0, "dram");
+  kernel_port.socket.bind(phys_bus.targ);
+  hyp_port.socket.bind(phys_bus.targ);
+  gmem_target.phys.bind(phys_bus.targ);
+  host_mmu.phys.bind(phys_bus.targ);
+  host_mmu.gmem.bind(gmem_target.socket);
+  host_cpu.user.bind(host_mmu.socket);
+
+  VcpuTiming vt;
+  vt.tlb_hit = ns(cfg.timing.tlb_hit_ns);
+  vt.walk_level = ns(cfg.timing.walk_level_ns);
+  vt.vm_exit = ns(cfg.timing.vm_exit_ns);
+  vt.quantum = ns(double(cfg.quantum_ns));
+  for (unsigned k = 0; k < vcpu_slots; ++k) {
+    auto v = std::make_unique<Vcpu>(("vcpu" + std::to_string(k)).c_str(), *s2fmt, arm64(), vt, stats);
+    v->socket.bind(phys_bus.targ);
+    vcpus.push_back(std::move(v));
+  }
+
+  // No DMI pointer may reach a private frame, whoever asks.
+  phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
+    for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
+      if (private_frame(pfn)) return false;
+    return true;
+  });
+  // A frame that is freed, or changes hands, loses every DMI pointer first.
+  auto revoke = [this](uint64_t pfn) {
+    phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+  };
+  frames.set_free_hook(revoke);
+
+  Kvm::Hooks hooks;
+  hooks.vm_created = [this](Vm& vm) { vm_created(vm); };
+  hooks.vm_destroyed = [this](Vm& vm) { vm_destroyed(vm); };
+  hooks.gmem_created = [this, revoke](GuestMemfd& f) {
+    gmem_target.attach(f);
+    f.set_ownership_hook(revoke);
+  };
+  hooks.gmem_destroyed = [this](GuestMemfd& f) { gmem_target.detach(f); };
+  kvm.set_hooks(hooks);
+}
+
+Platform::~Platform() {
+  // Mappings hold guest_memfd files and files hold VMs: drop them in that order.
+  mm.clear();
+  kvm.shutdown();
+  vcpu_bindings_.clear();
+}
+
+bool Platform::private_frame(uint64_t pfn) const {
+  const FrameUse* u = frames.use(pfn);
+  return u && u->kind == FrameKind::Gmem && u->gmem && u->gmem->pfn(u->index) == pfn &&
+         u->gmem->is_private(u->index);
+}
+
+bool Platform::host_mapped(uint64_t pfn) const {
+  const Addr pa = pfn << kPageShift;
+  if (phys_bus.dmi_registry().any_overlaps(pa, pa + kPageSize - 1)) return true;
+  const FrameUse* u = frames.use(pfn);
+  if (!u) return false;
+  if (u->kind == FrameKind::Gmem && u->gmem)
+    return u->gmem->pfn(u->index) == pfn && gmem_target.page_mapped(*u->gmem, u->index);
+  return u->kind == FrameKind::Anon;
+}
+
+void Platform::vm_created(Vm& vm) {
+  auto m = std::make_unique<KvmMmu>(vm, *s2fmt, arm64(), hyp_port, frames, mm, stats_);
+  m->set_charge([this](double v) { charge_ns(v); });
+  m->set_shootdown_ns(cfg_.timing.tlb_shootdown_ns);
+  KvmMmu* raw = m.get();
+  vm.set_zap_handler([raw](uint64_t first, uint64_t end) { raw->zap(first, end); });
+  mmus_[vm.id()] = std::move(m);
+}
+
+void Platform::vm_destroyed(Vm& vm) {
+  // kvm_destroy_vm: vCPUs first, then the stage-2 tables (no TLB keeps them).
+  for (auto it = vcpu_bindings_.begin(); it != vcpu_bindings_.end();) {
+    if (it->first.first != vm.id()) {
+      ++it;
+      continue;
+    }
+    it->second.module->invept_single_context();
+    it->second.module->bind_guest(nullptr, nullptr, 0, -1, -1);
+    it = vcpu_bindings_.erase(it);
+  }
+  vm.set_zap_handler(nullptr);
+  mmus_.erase(vm.id());
+}
+
+KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err) {
+  if (vcpu_bindings_.count({vm.id(), id})) {
+    *err = EEXIST;
+    return nullptr;
+  }
+  Vcpu* free_module = nullptr;
+  for (auto& v : vcpus)
+    if (!v->bound()) {
+      free_module = v.get();
+      break;
+    }
+  if (!free_module) {
+    *err = ENOMEM;
+    return nullptr;
+  }
+  KvmMmu* m = mmu(vm.id());
+  auto kv = std::make_unique<KvmVcpu>(vm, *m, id);
+  free_module->bind_guest(kv.get(), std::move(exec), m->tables().root(), vm.id(), id);
+  m->add_vcpu(free_module);
+  KvmVcpu* raw = kv.get();
+  vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
+  *err = 0;
+  return raw;
+}
+
+KvmVcpu* Platform::kvm_vcpu(int vm, int id) {
+  auto it = vcpu_bindings_.find({vm, id});
+  return it == vcpu_bindings_.end() ? nullptr : it->second.kvm.get();
+}
+
+Vcpu* Platform::vcpu_module(int vm, int id) {
+  auto it = vcpu_bindings_.find({vm, id});
+  return it == vcpu_bindings_.end() ? nullptr : it->second.module;
+}
+
+KvmMmu* Platform::mmu(int vm) {
+  auto it = mmus_.find(vm);
+  return it == mmus_.end() ? nullptr : it->second.get();
+}
+
+sc_core::sc_time Platform::take_control_delay() {
+  sc_core::sc_time d = ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay();
+  control_ns_ = 0;
+  return d;
+}
+
+}  // namespace cocosim

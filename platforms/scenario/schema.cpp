@@ -1,0 +1,193 @@
+#include "scenario/schema.h"
+
+namespace cocosim {
+
+const char* name_kind_str(NameKind k) {
+  switch (k) {
+    case NameKind::Vm: return "VM";
+    case NameKind::Gmem: return "guest_memfd";
+    case NameKind::FdAny: return "file descriptor";
+    case NameKind::Map: return "mapping";
+    case NameKind::Process: return "process";
+    case NameKind::Program: return "program";
+  }
+  return "?";
+}
+
+namespace vocab {
+const Vocab kGmemFlags = {{"MMAP", 1ull << 0}, {"INIT_SHARED", 1ull << 1}};
+const Vocab kMemslotFlags = {
+    {"LOG_DIRTY_PAGES", 1ull << 0}, {"READONLY", 1ull << 1}, {"GUEST_MEMFD", 1ull << 2}};
+const Vocab kAttributes = {{"PRIVATE", 1ull << 3}};
+const Vocab kContentModes = {{"ZERO", 1ull << 0}, {"PRESERVE", 1ull << 1}};
+const Vocab kMmapFlags = {{"SHARED", 0x01}, {"PRIVATE", 0x02}};
+const Vocab kFallocModes = {{"KEEP_SIZE", 0x01}, {"PUNCH_HOLE", 0x02}};
+const Vocab kTdxVmAttrs = {{"SEPT_VE_DISABLE", 1ull << 28}};
+const Vocab kTdxMemFlags = {{"MEASURE_MEMORY_REGION", 1ull << 0}};
+}  // namespace vocab
+
+const std::vector<std::string> kExitNames = {
+    "KVM_EXIT_MEMORY_FAULT", "KVM_EXIT_HYPERCALL", "KVM_EXIT_MMIO",  "KVM_EXIT_INTERNAL_ERROR",
+    "KVM_EXIT_SHUTDOWN",     "KVM_EXIT_FAIL_ENTRY", "UCALL_SYNC",    "UCALL_DONE",
+    "UCALL_ABORT"};
+
+const FieldSpec* OpSpec::field(const std::string& n) const {
+  for (const auto& f : fields)
+    if (f.name == n) return &f;
+  return nullptr;
+}
+
+bool OpSpec::has_result(const std::string& r) const {
+  for (const auto& x : results)
+    if (x == r) return true;
+  return false;
+}
+
+namespace {
+
+FieldSpec I(const char* n, bool req = false) { return {n, Ty::Int, req}; }
+FieldSpec S(const char* n, bool req = false) { return {n, Ty::Str, req}; }
+FieldSpec B(const char* n) { return {n, Ty::Bool, false}; }
+FieldSpec N(const char* n, NameKind k, bool req = false) { return {n, Ty::Name, req, k}; }
+FieldSpec D(const char* n, NameKind k) { return {n, Ty::Def, true, k}; }
+FieldSpec E(const char* n, std::vector<std::string> c, bool req = false) {
+  return {n, Ty::Enum, req, NameKind::Vm, std::move(c)};
+}
+FieldSpec F(const char* n, const Vocab& v) { return {n, Ty::Flags, false, NameKind::Vm, {}, &v}; }
+
+// Frame forms of scenario-format §3.2.
+std::vector<FieldSpec> frame_fields() {
+  return {I("hpa"), I("pfn"), N("fd", NameKind::Gmem), N("map", NameKind::Map), I("offset")};
+}
+std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+const char* kLaterTdx = "needs the TDX module model, which is not built yet";
+const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
+
+std::vector<OpSpec> make_steps() {
+  const std::vector<std::string> kErr = {"errno"};
+  return {
+      {"KVM_CREATE_VM", {D("name", NameKind::Vm), E("type", {"default", "sw_protected", "tdx", "pkvm"})}, kErr},
+      {"KVM_CREATE_VCPU", {N("vm", NameKind::Vm, true), I("id"), N("program", NameKind::Program, true)}, kErr},
+      {"KVM_CREATE_GUEST_MEMFD",
+       {N("vm", NameKind::Vm, true), D("name", NameKind::Gmem), I("size", true), F("flags", vocab::kGmemFlags)},
+       kErr},
+      {"KVM_SET_USER_MEMORY_REGION",
+       {N("vm", NameKind::Vm, true), I("slot", true), F("flags", vocab::kMemslotFlags),
+        I("guest_phys_addr", true), I("memory_size", true), N("userspace_addr", NameKind::Map)},
+       kErr},
+      {"KVM_SET_USER_MEMORY_REGION2",
+       {N("vm", NameKind::Vm, true), I("slot", true), F("flags", vocab::kMemslotFlags),
+        I("guest_phys_addr", true), I("memory_size", true), N("userspace_addr", NameKind::Map),
+        N("guest_memfd", NameKind::FdAny), I("guest_memfd_offset")},
+       kErr},
+      {"KVM_SET_MEMORY_ATTRIBUTES",
+       {N("vm", NameKind::Vm, true), I("address", true), I("size", true),
+        F("attributes", vocab::kAttributes), I("flags")},
+       kErr},
+      {"KVM_SET_MEMORY_ATTRIBUTES2",
+       {N("fd", NameKind::FdAny, true), I("offset", true), I("size", true),
+        F("attributes", vocab::kAttributes), F("flags", vocab::kContentModes)},
+       {"errno", "error_offset"}},
+      {"KVM_RUN",
+       {N("vm", NameKind::Vm, true), I("vcpu"), {"auto", Ty::ExitList}, I("hypercall_ret")},
+       {"errno", "exit", "gpa", "size", "flags", "nr", "args", "tag", "message", "is_write"}},
+      {"KVM_TDX_INIT_VM", {N("vm", NameKind::Vm, true), F("attributes", vocab::kTdxVmAttrs)}, kErr, kLaterTdx},
+      {"KVM_TDX_INIT_MEM_REGION",
+       {N("vm", NameKind::Vm, true), I("gpa", true), I("nr_pages", true), {"source", Ty::Source},
+        F("flags", vocab::kTdxMemFlags)},
+       kErr, kLaterTdx},
+      {"KVM_TDX_FINALIZE_VM", {N("vm", NameKind::Vm, true)}, kErr, kLaterTdx},
+      {"mmap",
+       {N("fd", NameKind::FdAny), B("anonymous"), D("name", NameKind::Map), I("offset"),
+        I("length", true), F("flags", vocab::kMmapFlags)},
+       kErr},
+      {"munmap", {N("map", NameKind::Map, true)}, kErr},
+      {"read", {N("fd", NameKind::FdAny, true), I("offset"), I("size")}, {"errno", "bytes"}},
+      {"write", {N("fd", NameKind::FdAny, true), I("offset"), I("size"), S("data")}, kErr},
+      {"fallocate",
+       {N("fd", NameKind::FdAny, true), F("mode", vocab::kFallocModes), I("offset"), I("len", true)},
+       kErr},
+      {"ftruncate", {N("fd", NameKind::FdAny, true), I("size", true)}, kErr},
+      {"fstat", {N("fd", NameKind::FdAny, true)}, {"errno", "st_size", "st_blksize"}},
+      {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm)}, kErr},
+      {"fork", {D("name", NameKind::Process)}, kErr},
+      {"load",
+       {N("map", NameKind::Map, true), I("offset"), I("size"), I("length"), N("process", NameKind::Process)},
+       {"signal", "value", "all", "bytes"}},
+      {"store",
+       {N("map", NameKind::Map, true), I("offset"), I("value"), I("size"), S("data"),
+        N("process", NameKind::Process)},
+       {"signal"}},
+      {"memset",
+       {N("map", NameKind::Map, true), I("offset"), I("length", true), I("byte"),
+        N("process", NameKind::Process)},
+       {"signal"}},
+      {"pin", {N("map", NameKind::Map, true), I("offset"), I("length")}, kErr},
+      {"unpin", {N("map", NameKind::Map, true), I("offset"), I("length")}, kErr},
+      {"host_kernel", cat({E("op", {"load", "store"}, true), I("value"), I("size")}, frame_fields()),
+       {"value", "fault"}},
+      {"seamcall",
+       cat({S("leaf", true), N("vm", NameKind::Vm), I("gpa"), E("level", {"4K", "2M"}), {"source", Ty::Source}},
+           frame_fields()),
+       {"status"}, kLaterTdx},
+      {"hvc",
+       cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
+       kErr, kLaterPkvm},
+      {"dram_read", cat({I("length")}, frame_fields()), {"bytes", "all"}},
+      {"inspect",
+       {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
+       {"attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
+        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "slot",
+        "stage2", "vm_state"}},
+  };
+}
+
+std::vector<OpSpec> make_guest_ops() {
+  const std::vector<std::string> kFault = {"fault"};
+  return {
+      {"load", {I("gpa", true), I("size"), I("length"), B("shared")}, {"value", "all", "bytes", "fault"}},
+      {"store", {I("gpa", true), I("value"), I("size"), B("shared")}, kFault},
+      {"memset", {I("gpa", true), I("length", true), I("byte"), B("shared")}, kFault},
+      {"sweep",
+       {I("gpa", true), I("length", true), E("op", {"load", "store"}), I("size"), I("stride"),
+        I("count"), B("shared")},
+       kFault},
+      {"share", {I("gpa", true), I("size")}, {"ret", "fault"}},
+      {"unshare", {I("gpa", true), I("size")}, {"ret", "fault"}},
+      {"tdcall", {S("leaf", true), I("gpa"), E("level", {"4K", "2M"})}, {"status", "mrtd", "fault"}, kLaterTdx},
+      {"tdvmcall", {S("leaf", true), I("gpa"), I("size"), B("shared")}, {"status", "fault"}, kLaterTdx},
+      {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}, kLaterPkvm},
+      {"sync", {S("tag")}, {}},
+      {"repeat", {I("count", true), {"body", Ty::Ops, true}}, {}},
+  };
+}
+
+}  // namespace
+
+const std::vector<OpSpec>& step_specs() {
+  static const std::vector<OpSpec> specs = make_steps();
+  return specs;
+}
+
+const std::vector<OpSpec>& guest_specs() {
+  static const std::vector<OpSpec> specs = make_guest_ops();
+  return specs;
+}
+
+const OpSpec* step_spec(const std::string& op) {
+  for (const auto& s : step_specs())
+    if (s.name == op) return &s;
+  return nullptr;
+}
+
+const OpSpec* guest_spec(const std::string& op) {
+  for (const auto& s : guest_specs())
+    if (s.name == op) return &s;
+  return nullptr;
+}
+
+}  // namespace cocosim

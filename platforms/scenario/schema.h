@@ -1,0 +1,66 @@
+// What each operation of the scenario format accepts and returns: the single
+// table that the validator, the runner and `cocosim ops` read.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace cocosim {
+
+enum class Ty {
+  Int,       // integer expression
+  Str,       // any scalar
+  Bool,
+  Name,      // refers to a name made earlier (kind says which)
+  Def,       // makes a name
+  Enum,      // one of `choices`
+  Flags,     // list of names from `vocab`, or a raw integer
+  ExitList,  // list of KVM exit names
+  Source,    // {map: NAME, offset: N} or {hpa: N}
+  Ops,       // list of guest ops
+};
+
+enum class NameKind { Vm, Gmem, FdAny, Map, Process, Program };
+const char* name_kind_str(NameKind k);
+
+using Vocab = std::map<std::string, uint64_t>;
+
+struct FieldSpec {
+  std::string name;
+  Ty ty;
+  bool required = false;
+  NameKind kind = NameKind::Vm;
+  std::vector<std::string> choices;
+  const Vocab* vocab = nullptr;
+};
+
+struct OpSpec {
+  std::string name;
+  std::vector<FieldSpec> fields;
+  std::vector<std::string> results;
+  // Empty when implemented; otherwise why it is refused at validation.
+  std::string unavailable;
+  const FieldSpec* field(const std::string& n) const;
+  bool has_result(const std::string& r) const;
+};
+
+namespace vocab {
+extern const Vocab kGmemFlags;      // MMAP, INIT_SHARED
+extern const Vocab kMemslotFlags;   // LOG_DIRTY_PAGES, READONLY, GUEST_MEMFD
+extern const Vocab kAttributes;     // PRIVATE
+extern const Vocab kContentModes;   // ZERO, PRESERVE
+extern const Vocab kMmapFlags;      // SHARED, PRIVATE
+extern const Vocab kFallocModes;    // KEEP_SIZE, PUNCH_HOLE
+extern const Vocab kTdxVmAttrs;     // SEPT_VE_DISABLE
+extern const Vocab kTdxMemFlags;    // MEASURE_MEMORY_REGION
+}  // namespace vocab
+
+extern const std::vector<std::string> kExitNames;  // KVM_EXIT_* / UCALL_* values of `exit`
+
+const OpSpec* step_spec(const std::string& op);
+const OpSpec* guest_spec(const std::string& op);
+const std::vector<OpSpec>& step_specs();
+const std::vector<OpSpec>& guest_specs();
+
+}  // namespace cocosim

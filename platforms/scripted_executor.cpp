@@ -1,0 +1,177 @@
+#include "scripted_executor.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace cocosim {
+
+ScriptedExecutor::ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name)
+    : name_(std::move(program_name)) {
+  stack_.push_back({&program, 0, 0, 1});
+}
+
+std::string ScriptedExecutor::describe(const GuestOp& op) const {
+  std::string s = "program '" + name_ + "' line " + std::to_string(op.loc.line) + ": " + op.op;
+  if (op.args.has("gpa")) {
+    char b[32];
+    std::snprintf(b, sizeof b, " gpa=0x%llx", (unsigned long long)op.args.u64("gpa"));
+    s += b;
+  }
+  return s;
+}
+
+Outcome ScriptedExecutor::chunked(const GuestOp& op, GuestEnv& env, uint64_t gpa, uint64_t len,
+                                  bool write, bool shared, uint8_t fill, Result& r) {
+  if (!write) buffer_.resize(len);
+  std::vector<uint8_t> src;
+  while (progress_ < len) {
+    const uint64_t a = gpa + progress_;
+    const uint64_t n = std::min<uint64_t>(len - progress_, kPageSize - (a & kPageMask));
+    uint8_t* p;
+    if (write) {
+      src.assign(n, fill);
+      p = src.data();
+    } else {
+      p = buffer_.data() + progress_;
+    }
+    Outcome o = env.access(a, p, n, write, shared);
+    if (o == Outcome::Exit) return o;
+    if (o == Outcome::Fault) {
+      r["fault"] = RValue::str(env.fault_name());
+      return Outcome::Fault;
+    }
+    progress_ += n;
+  }
+  r["fault"] = RValue::str("none");
+  if (!write) {
+    r["bytes"] = RValue::bytes(buffer_.data(), buffer_.size());
+    if (!buffer_.empty() &&
+        std::all_of(buffer_.begin(), buffer_.end(), [&](uint8_t b) { return b == buffer_[0]; }))
+      r["all"] = RValue::integer(buffer_[0]);
+  }
+  return Outcome::Ok;
+}
+
+Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
+  const Args& a = op.args;
+  const bool shared = a.boolean("shared");
+  if (op.op == "load") {
+    const uint64_t gpa = a.u64("gpa");
+    if (a.has("length")) return chunked(op, env, gpa, a.u64("length"), false, shared, 0, r);
+    const unsigned size = unsigned(a.u64("size", 8));
+    uint64_t v = 0;
+    Outcome o = env.access(gpa, &v, size, false, shared);
+    if (o == Outcome::Exit) return o;
+    if (o == Outcome::Fault) {
+      r["fault"] = RValue::str(env.fault_name());
+      return o;
+    }
+    r["fault"] = RValue::str("none");
+    r["value"] = RValue::integer(v);
+    r["bytes"] = RValue::bytes(reinterpret_cast<uint8_t*>(&v), size);
+    return o;
+  }
+  if (op.op == "store") {
+    uint64_t v = a.u64("value");
+    Outcome o = env.access(a.u64("gpa"), &v, unsigned(a.u64("size", 8)), true, shared);
+    if (o == Outcome::Fault) r["fault"] = RValue::str(env.fault_name());
+    else if (o == Outcome::Ok) r["fault"] = RValue::str("none");
+    return o;
+  }
+  if (op.op == "memset")
+    return chunked(op, env, a.u64("gpa"), a.u64("length"), true, shared, uint8_t(a.u64("byte")), r);
+  if (op.op == "sweep") {
+    const uint64_t gpa = a.u64("gpa"), length = a.u64("length");
+    const unsigned size = unsigned(a.u64("size", 8));
+    const uint64_t stride = std::max<uint64_t>(1, a.u64("stride", size));
+    const uint64_t count = a.u64("count", length / stride);
+    const bool write = a.str("op", "load") == "store";
+    for (; progress_ < count; ++progress_) {
+      const uint64_t off = (progress_ * stride) % (length ? length : 1);
+      uint64_t v = progress_;
+      Outcome o = env.access(gpa + off, &v, size, write, shared);
+      if (o == Outcome::Exit) return o;
+      if (o == Outcome::Fault) {
+        r["fault"] = RValue::str(env.fault_name());
+        return o;
+      }
+    }
+    r["fault"] = RValue::str("none");
+    return Outcome::Ok;
+  }
+  if (op.op == "share" || op.op == "unshare") {
+    uint64_t ret = 0;
+    Outcome o = env.convert(a.u64("gpa"), a.u64("size", kPageSize), op.op == "unshare", &ret);
+    if (o == Outcome::Ok) {
+      r["ret"] = RValue::integer(ret);
+      r["fault"] = RValue::str("none");
+    }
+    return o;
+  }
+  return Outcome::Ok;
+}
+
+void ScriptedExecutor::run(GuestEnv& env) {
+  if (aborted_) return env.ucall_abort(abort_message_);
+  for (;;) {
+    if (stack_.empty()) return env.ucall_done();
+    Frame& f = stack_.back();
+    if (f.pc >= f.ops->size()) {
+      if (++f.iteration < f.count) {
+        f.pc = 0;
+        continue;
+      }
+      stack_.pop_back();
+      if (!stack_.empty()) ++stack_.back().pc;
+      continue;
+    }
+    const GuestOp& op = (*f.ops)[f.pc];
+    if (op.op == "repeat") {
+      const uint64_t count = op.args.u64("count");
+      if (count == 0 || op.body.empty()) {
+        ++f.pc;
+        continue;
+      }
+      stack_.push_back({&op.body, 0, 0, count});
+      continue;
+    }
+    if (op.op == "sync") {
+      ++f.pc;  // resume after the sync
+      ++completed_;
+      return env.ucall_sync(op.args.str("tag"));
+    }
+    Result r;
+    if (execute(op, env, r) == Outcome::Exit) return;  // resume this op on re-entry
+    progress_ = 0;
+    ++completed_;
+    // Expectations, or without them: no fault, and a hypercall that succeeded.
+    std::string why;
+    if (op.expect.present) {
+      if (!op.expect.any)
+        for (const CheckOutcome& c : check_expect(op.expect, r)) {
+          if (c.ok) {
+            ++passed_;
+            continue;
+          }
+          ++failed_;
+          if (why.empty())
+            why = "expected " + std::string(c.negate ? "not " : "") + c.field + "=" + c.expected +
+                  ", got " + c.actual;
+        }
+    } else {
+      auto fault = r.find("fault");
+      auto ret = r.find("ret");
+      if (fault != r.end() && fault->second.s != "none") why = "unexpected fault " + fault->second.s;
+      else if (ret != r.end() && ret->second.i != 0) why = "hypercall failed: ret=" + ret->second.show();
+      if (!why.empty()) ++failed_;
+    }
+    if (!why.empty()) {
+      aborted_ = true;
+      abort_message_ = describe(op) + ": " + why;
+      return env.ucall_abort(abort_message_);
+    }
+    ++f.pc;
+  }
+}
+
+}  // namespace cocosim

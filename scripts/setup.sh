@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what cocosim needs from Debian (only what is missing), then
+# configures a Release build in build/ and builds it with -j2.
+# Used by the README's two commands and by CI; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
+  libyaml-cpp-dev     # scenario files
+  doctest-dev         # unit tests
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2
