@@ -58,7 +58,11 @@ Vma* Runner::vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, m
 
 void Runner::thread() {
   for (const Step& s : sc_.steps) {
+    const auto t0 = std::chrono::steady_clock::now();
     Result r = execute(s);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    summary_.op_wall_s[s.op] += wall;
+    summary_.step_wall_s.push_back(wall);
     ++summary_.steps;
     ++summary_.ops[s.op];
     sc_core::wait(p_.take_control_delay());

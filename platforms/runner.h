@@ -2,12 +2,14 @@
 // each step's expectations, runs the invariant checker after every step and
 // prints the report.
 #pragma once
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <systemc>
 
@@ -23,7 +25,9 @@ struct RunSummary {
   int passed = 0;
   int failed = 0;
   int violations = 0;
-  std::map<std::string, uint64_t> ops;  // steps run per operation
+  std::map<std::string, uint64_t> ops;   // steps run per operation
+  std::map<std::string, double> op_wall_s;  // wall time spent per operation
+  std::vector<double> step_wall_s;          // wall time of each step, in order
   bool finished = false;
 };
 

@@ -86,8 +86,9 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
     const uint64_t stride = std::max<uint64_t>(1, a.u64("stride", size));
     const uint64_t count = a.u64("count", length / stride);
     const bool write = a.str("op", "load") == "store";
+    const uint64_t span = length ? length : 1;
+    uint64_t off = (progress_ * stride) % span;  // resumes mid-sweep after an exit
     for (; progress_ < count; ++progress_) {
-      const uint64_t off = (progress_ * stride) % (length ? length : 1);
       uint64_t v = progress_;
       Outcome o = env.access(gpa + off, &v, size, write, shared);
       if (o == Outcome::Exit) return o;
@@ -95,6 +96,8 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
         r["fault"] = RValue::str(env.fault_name());
         return o;
       }
+      off += stride;
+      if (off >= span) off %= span;
     }
     r["fault"] = RValue::str("none");
     return Outcome::Ok;

@@ -43,6 +43,12 @@ bool write_stats_json(const std::string& path, const std::string& file, const Sc
     j << (first ? "" : ", ") << quote(op) << ": " << n;
     first = false;
   }
+  j << "},\n  \"operation_wall_time_s\": {";
+  first = true;
+  for (const auto& [op, t] : s.op_wall_s) {
+    j << (first ? "" : ", ") << quote(op) << ": " << t;
+    first = false;
+  }
   j << "},\n  \"counters\": {";
   first = true;
   for (const auto& [name, n] : stats.all()) {

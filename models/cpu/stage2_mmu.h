@@ -45,6 +45,14 @@ class Stage2Mmu {
   const Stage2Format& format() const { return fmt_; }
 
   Translation translate(Addr gpa, bool write, bool exec, unsigned size);
+  // The TLB-hit half of translate(), inline for the vCPU's hot path: the
+  // physical page, or ~0 when a full translate() is needed.
+  uint64_t tlb_hit_pfn(Addr gpa, bool write) const {
+    const Tlb::Entry* e = tlb_.lookup(gpa >> kPageShift);
+    if (!e || !e->perm.allows(write, false)) return ~uint64_t{0};
+    return e->pfn;
+  }
+  void count_hits(uint64_t n) { hits_ += n; }
 
   // Syndromes, exposed for the fault handler and for tests.
   static constexpr uint64_t kEsrEcDabtLow = 0x24, kEsrEcIabtLow = 0x20;

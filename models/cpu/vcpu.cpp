@@ -26,10 +26,16 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, Vc
       exits_(stats.counter(std::string(basename()) + ".exits")),
       dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits")) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
-  qk_.set_global_quantum(timing.quantum);
-  qk_.reset();
+  budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);
   SC_THREAD(thread);
+}
+
+void Vcpu::publish_stats() {
+  accesses_ += fast_;
+  dmi_hits_ += fast_;
+  mmu_.count_hits(fast_);
+  fast_ = 0;
 }
 
 void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_root, int vm,
@@ -51,23 +57,25 @@ void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
     leaving_ = false;
-    qk_.inc(timing_.vm_exit);  // VM entry
+    advance(timing_.vm_exit);  // VM entry
     exec_->run(*this);
     ++exits_;
-    qk_.inc(timing_.vm_exit);  // VM exit
-    qk_.sync();
+    local_ += timing_.vm_exit;  // VM exit
+    sync();
     exit_ev_.notify(sc_core::SC_ZERO_TIME);
   }
 }
 
-void Vcpu::sync_if_needed() {
-  if (qk_.need_sync()) qk_.sync();
+void Vcpu::sync() {
+  sc_core::wait(local_);
+  local_ = sc_core::SC_ZERO_TIME;
+  // Up to the next quantum boundary, as tlm_quantumkeeper computes it.
+  const sc_core::sc_time q = timing_.quantum;
+  const sc_core::sc_time now = sc_core::sc_time_stamp();
+  budget_ = q - sc_core::sc_time::from_value(now.value() % q.value());
 }
 
-void Vcpu::consume_ns(double ns) {
-  qk_.inc(sc_core::sc_time(ns, sc_core::SC_NS));
-  sync_if_needed();
-}
+void Vcpu::consume_ns(double ns) { advance(sc_core::sc_time(ns, sc_core::SC_NS)); }
 
 bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who) {
   const uint64_t pfn = pa >> kPageShift;
@@ -83,7 +91,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
     ++dmi_hits_;
     uint8_t* p = page + (pa & kPageMask);
     write ? std::memcpy(p, data, len) : std::memcpy(data, p, len);
-    qk_.inc(dmi_latency_);
+    advance(dmi_latency_);
     return true;
   }
   tlm::tlm_generic_payload trans;
@@ -99,9 +107,9 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   trans.set_data_length(unsigned(len));
   trans.set_streaming_width(unsigned(len));
   trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  sc_core::sc_time delay = qk_.get_local_time();
+  sc_core::sc_time delay = local_;
   socket->b_transport(trans, delay);
-  qk_.set(delay);
+  local_ = delay;
   const bool ok = trans.is_response_ok();
   if (ok && trans.is_dmi_allowed()) {
     tlm::tlm_dmi dmi;
@@ -111,6 +119,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
         dmi.get_end_address() >= (pa | kPageMask)) {
       dmi_[pfn] = dmi.get_dmi_ptr() + ((pa & ~kPageMask) - dmi.get_start_address());
       dmi_latency_ = dmi.get_read_latency();
+      hit_latency_ = timing_.tlb_hit + dmi_latency_;
     }
   }
   trans.clear_extension(&ext);
@@ -118,7 +127,8 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
 }
 
 void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
-  last_pfn_ = ~uint64_t{0};
+  last_pfn_ = kNoPage;
+  last_ptr_ = nullptr;
   const uint64_t first = start >> kPageShift, last = end >> kPageShift;
   if (last - first < dmi_.size()) {
     for (uint64_t p = first; p <= last; ++p) dmi_.erase(p);
@@ -128,19 +138,18 @@ void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
   }
 }
 
-Outcome Vcpu::access(Addr gpa, void* data, size_t len, bool write, bool shared) {
-  auto* bytes = static_cast<uint8_t*>(data);
+Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool shared) {
   while (len) {
     const size_t chunk = std::min<size_t>(len, kPageSize - (gpa & kPageMask));
     ++accesses_;
     for (;;) {
       Translation t = mmu_.translate(gpa, write, false, unsigned(chunk));
       if (t.ok) {
-        qk_.inc(t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit);
+        advance(t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit);
         phys_access(t.pa, bytes, chunk, write, Initiator::Vcpu);
         break;
       }
-      qk_.inc(timing_.vm_exit);
+      advance(timing_.vm_exit);
       VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
       if (r == VcpuHypervisor::Resolution::Retry) continue;
       if (r == VcpuHypervisor::Resolution::Emulated) {
@@ -152,13 +161,12 @@ Outcome Vcpu::access(Addr gpa, void* data, size_t len, bool write, bool shared) 
     gpa += chunk;
     bytes += chunk;
     len -= chunk;
-    sync_if_needed();
   }
   return Outcome::Ok;
 }
 
 Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
-  qk_.inc(timing_.vm_exit);
+  advance(timing_.vm_exit);
   return hv_->convert(gpa, size, to_private, ret) == VcpuHypervisor::Resolution::Exit
              ? Outcome::Exit
              : Outcome::Ok;

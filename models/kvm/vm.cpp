@@ -19,7 +19,9 @@ Memslot* Vm::slot_for_gfn(uint64_t gfn) const {
 }
 
 bool Vm::is_private(uint64_t gfn) const {
-  if (const Memslot* s = slot_for_gfn(gfn); s && s->gmem())
+  // In-place conversion (a guest_memfd the host may mmap): the file's page state
+  // is the attribute. Otherwise the VM's attribute array decides.
+  if (const Memslot* s = slot_for_gfn(gfn); s && s->gmem() && s->gmem()->mmap_allowed())
     return s->gmem()->is_private(s->gmem_index(gfn));
   return attrs_.get(gfn);
 }

@@ -46,8 +46,9 @@ class Vm {
   int set_user_memory_region(const MemoryRegion& r, bool v2);
   int set_memory_attributes(Addr address, uint64_t size, uint64_t attributes, uint64_t flags);
 
-  // KVM's view of a GFN: a guest_memfd-backed GFN is what the file says it is
-  // (in-place conversion); any other GFN follows the VM's attribute.
+  // KVM's view of a GFN: backed by a guest_memfd with MMAP (in-place
+  // conversion), it is what the file says; any other GFN follows the VM's
+  // attribute array (KVM_SET_MEMORY_ATTRIBUTES).
   bool is_private(uint64_t gfn) const;
   // Called by bound guest_memfds: attributes follow the file's conversions.
   void set_private(uint64_t first_gfn, uint64_t end_gfn, bool priv) {

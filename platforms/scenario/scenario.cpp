@@ -25,9 +25,15 @@ bool Expect::names(const std::string& field) const {
 
 // ---- Args -------------------------------------------------------------------
 
-bool Args::has(const std::string& k) const { return m_.IsMap() && m_[k] && !m_[k].IsNull(); }
+bool Args::has(const std::string& k) const {
+  if (!m_.IsMap()) return false;
+  const YAML::Node v = m_[k];
+  return v && !v.IsNull();
+}
 
-YAML::Node Args::node(const std::string& k) const { return m_.IsMap() ? m_[k] : YAML::Node(); }
+YAML::Node Args::node(const std::string& k) const {
+  return m_.IsMap() ? m_[k] : YAML::Node(YAML::NodeType::Undefined);
+}
 
 uint64_t Args::u64(const std::string& k, uint64_t dflt) const {
   if (!has(k)) return dflt;
@@ -377,9 +383,9 @@ class Loader {
       error(op_key, "'" + op + "' " + spec->unavailable);
       return false;
     }
-    YAML::Node clean(YAML::NodeType::Map);
-    const YAML::Node& cclean = clean;  // const lookups never insert keys
-    std::set<std::string> present;     // given, even if invalid: no cascade of errors
+    // Fields are kept as the document's own node: building a fresh YAML map here
+    // would merge yaml-cpp node memories on every step (quadratic in file size).
+    std::set<std::string> present;  // given, even if invalid: no cascade of errors
     const size_t errors_before = errs_.size();
     if (!fields.IsNull()) {
       if (!fields.IsMap()) {
@@ -407,18 +413,19 @@ class Loader {
           continue;
         }
         present.insert(k);
-        if (check_field(op, *f, it->second, body)) clean[k] = it->second;
+        check_field(op, *f, it->second, body);
       }
     }
     for (const auto& f : spec->fields)
       if (f.required && !present.count(f.name))
         error(fields.IsNull() ? op_key : fields, "'" + op + "' needs field '" + f.name + "'");
-    args = Args(clean);
+    args = Args(fields.IsMap() ? fields : YAML::Node(YAML::NodeType::Map));
     if (errs_.size() == errors_before) op_constraints(op, guest, args, op_key);
     if (have_expect) parse_expect(*spec, expect_node, expect);
     // Names made by this step are known from the next step on.
     for (const auto& f : spec->fields)
-      if (f.ty == Ty::Def && cclean[f.name]) names_[f.kind].insert(cclean[f.name].Scalar());
+      if (f.ty == Ty::Def && present.count(f.name) && args.node(f.name).IsScalar())
+        names_[f.kind].insert(args.node(f.name).Scalar());
     return true;
   }
 

@@ -1,0 +1,226 @@
+// cocosim benchmarks. Each figure is printed beside a raw SystemC/TLM-2.0
+// baseline measured in the same process, as a ratio.
+//
+//   cocosim_bench sweep  [--arch A] [-n N]  guest loads/stores per second through
+//                                           vCPU, stage-2 MMU, TLB, bus and DRAM
+//   cocosim_bench convert [--arch A] [-n N] shared<->private conversions per second
+//   cocosim_bench memory [--arch A]         peak memory of a 64 GiB default guest
+//                                           with 1 GiB touched
+// One mode per process: SystemC elaborates once per process.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <systemc>
+
+#include "platform.h"
+#include "raw_tlm_baseline.h"
+#include "runner.h"
+#include "scenario/scenario.h"
+
+using namespace cocosim;
+
+namespace {
+
+constexpr uint64_t kRawLength = 2 << 20;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+long rss_kib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
+Scenario load(const std::string& text) {
+  LoadResult r = load_scenario_text("bench", text, std::nullopt);
+  if (!r.scenario) {
+    for (const auto& e : r.errors) std::cerr << e.str() << "\n";
+    std::exit(2);
+  }
+  return *r.scenario;
+}
+
+struct Raw {
+  double load_s = 0, store_s = 0;
+};
+
+// Builds the platform for `sc`, measures the raw loop (n loads, n stores) in
+// the same process, then runs the scenario. Returns the runner's summary.
+RunSummary run(const Scenario& sc, unsigned vcpus, uint64_t n, Raw* raw, long* rss_before,
+               long* rss_after, Stats& stats) {
+  Platform platform(sc.platform, vcpus, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  bench::RawMemory raw_mem("raw_memory", kRawLength);
+  bench::RawInitiator raw_init("raw_initiator");
+  raw_init.socket.bind(raw_mem.socket);
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaboration
+  double t0 = now_s();
+  volatile uint64_t sink = raw_init.sweep(kRawLength, 64, n, false);
+  raw->load_s = now_s() - t0;
+  t0 = now_s();
+  sink = raw_init.sweep(kRawLength, 64, n, true);
+  raw->store_s = now_s() - t0;
+  (void)sink;
+  if (rss_before) *rss_before = rss_kib();
+  sc_core::sc_start();
+  if (rss_after) *rss_after = rss_kib();
+  stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames());
+  stats.add("frames.peak_in_use", platform.frames.peak_in_use());
+  RunSummary s = runner.summary();
+  if (s.failed || s.violations || !s.finished) {
+    std::cerr << "cocosim_bench: the benchmark scenario failed\n";
+    std::exit(1);
+  }
+  return s;
+}
+
+void line(const char* what, double value, const char* unit, double raw) {
+  std::printf("  %-34s %14.0f %-10s raw TLM %14.0f %-10s ratio %.2f\n", what, value, unit, raw,
+              unit, value / raw);
+}
+
+int sweep(const std::string& arch, uint64_t n) {
+  std::ostringstream y;
+  y << "platform: {arch: " << arch << "}\n"
+    << "programs:\n  p:\n"
+    << "    - memset: {gpa: 4GiB, length: 2MiB, byte: 1}\n"  // fault every page in first
+    << "    - sync: {tag: warm}\n"
+    << "    - sweep: {gpa: 4GiB, length: 2MiB, op: load, size: 8, stride: 64, count: " << n << "}\n"
+    << "    - sync: {tag: loads}\n"
+    << "    - sweep: {gpa: 4GiB, length: 2MiB, op: store, size: 8, stride: 64, count: " << n << "}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB, flags: [MMAP, INIT_SHARED]}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
+       "guest_phys_addr: 4GiB, memory_size: 2MiB, guest_memfd: g}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC, tag: warm}}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC, tag: loads}}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, n, &raw, nullptr, nullptr, stats);
+  const double loads = s.step_wall_s.at(5), stores = s.step_wall_s.at(6);
+  std::printf("sweep on %s: %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
+              arch.c_str(), (unsigned long long)n, (unsigned long long)n);
+  line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);
+  line("guest stores/s (checked path)", double(n) / stores, "acc/s", double(n) / raw.store_s);
+  std::printf("  TLB hits %llu, misses %llu, DMI hits %llu\n",
+              (unsigned long long)stats.get("vcpu0.tlb_hits"),
+              (unsigned long long)stats.get("vcpu0.tlb_misses"),
+              (unsigned long long)stats.get("vcpu0.dmi_hits"));
+  return 0;
+}
+
+int convert(const std::string& arch, uint64_t n) {
+  // Each round: the host touches the page through its mapping, the guest
+  // touches it (stage-2 leaf, TLB), then the page goes private and back.
+  std::ostringstream y;
+  y << "platform: {arch: " << arch << "}\n"
+    << "programs:\n  p:\n    - repeat:\n        count: " << n << "\n        body:\n"
+    << "          - load: {gpa: 4GiB}\n          - sync: {tag: t}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: sw_protected}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB, flags: [MMAP, INIT_SHARED]}\n"
+    << "  - mmap: {fd: g, name: m, length: 2MiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
+       "guest_phys_addr: 4GiB, memory_size: 2MiB, userspace_addr: m, guest_memfd: g}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n";
+  for (uint64_t i = 0; i < n; ++i)
+    y << "  - store: {map: m, offset: 0, value: " << i << "}\n"
+      << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"
+      << "  - KVM_SET_MEMORY_ATTRIBUTES2: {fd: g, offset: 0, size: 4KiB, attributes: [PRIVATE]}\n"
+      << "  - KVM_SET_MEMORY_ATTRIBUTES2: {fd: g, offset: 0, size: 4KiB, attributes: []}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, 1000000, &raw, nullptr, nullptr, stats);
+  const double t = s.op_wall_s.at("KVM_SET_MEMORY_ATTRIBUTES2");
+  const uint64_t conversions = 2 * n;
+  std::printf("conversions on %s: %llu of one 4 KiB page mapped by the host and the guest\n",
+              arch.c_str(), (unsigned long long)conversions);
+  const double raw_per_s = 1e6 / raw.load_s;
+  std::printf("  %-34s %14.0f conv/s     raw TLM %14.0f acc/s      ratio %.5f\n", "conversions/s",
+              double(conversions) / t, raw_per_s, (double(conversions) / t) / raw_per_s);
+  std::printf("  one conversion costs as much wall time as %.0f raw TLM accesses\n",
+              raw_per_s / (double(conversions) / t));
+  std::printf("  zaps %llu, leaves zapped %llu, DMI invalidations %llu, host unmaps %llu\n",
+              (unsigned long long)stats.get("kvm.zaps"),
+              (unsigned long long)stats.get("kvm.leaves_zapped"),
+              (unsigned long long)stats.get("phys_bus.dmi_invalidations"),
+              (unsigned long long)stats.get("gmem.host_unmaps"));
+  return 0;
+}
+
+int memory(const std::string& arch) {
+  const uint64_t touched_pages = (1ull << 30) / 4096;
+  std::ostringstream y;
+  y << "platform: {arch: " << arch << ", dram: 72GiB}\n"
+    << "programs:\n  p:\n"
+    << "    - sweep: {gpa: 4GiB, length: 1GiB, op: store, size: 8, stride: 4KiB, count: "
+    << touched_pages << "}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 64GiB, flags: [MMAP, INIT_SHARED]}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
+       "guest_phys_addr: 4GiB, memory_size: 64GiB, guest_memfd: g}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  long before = 0, after = 0;
+  const long start = rss_kib();
+  run(load(y.str()), 1, 1000, &raw, &before, &after, stats);
+  // Baseline: the same 1 GiB held as plain memory, touched page by page.
+  const long b0 = rss_kib();
+  std::vector<uint8_t> plain(1ull << 30);
+  for (size_t i = 0; i < plain.size(); i += 4096) plain[i] = 1;
+  const long b1 = rss_kib();
+  std::printf("memory on %s: 64 GiB default guest, 1 GiB touched (%llu pages)\n", arch.c_str(),
+              (unsigned long long)touched_pages);
+  std::printf("  platform before the run             %10.1f MiB\n", before / 1024.0);
+  std::printf("  growth for 1 GiB touched            %10.1f MiB   raw 1 GiB buffer %8.1f MiB   ratio %.3f\n",
+              (after - before) / 1024.0, (b1 - b0) / 1024.0, double(after - before) / double(b1 - b0));
+  std::printf("  model overhead per GiB touched      %10.1f MiB\n", (after - before) / 1024.0 - 1024.0);
+  std::printf("  DRAM frames allocated %llu (%.1f MiB), stage-2 leaves installed %llu\n",
+              (unsigned long long)stats.get("dram.frames_allocated"),
+              stats.get("dram.frames_allocated") * 4096.0 / (1 << 20),
+              (unsigned long long)stats.get("kvm.faults_in"));
+  (void)start;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
+
+int sc_main(int argc, char** argv) {
+  std::string mode = "sweep", arch = "x86-tdx";
+  uint64_t n = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--arch" && i + 1 < argc) arch = argv[++i];
+    else if (a == "-n" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 0);
+    else if (a == "sweep" || a == "convert" || a == "memory") mode = a;
+    else {
+      std::cerr << "usage: cocosim_bench sweep|convert|memory [--arch x86-tdx|arm64-pkvm] [-n N]\n";
+      return 2;
+    }
+  }
+  sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  if (mode == "sweep") return sweep(arch, n ? n : 2000000);
+  if (mode == "convert") return convert(arch, n ? n : 2000);
+  return memory(arch);
+}
