@@ -79,12 +79,17 @@ bool Platform::private_frame(uint64_t pfn) const {
 }
 
 bool Platform::host_mapped(uint64_t pfn) const {
+  // The host's own ways in: a PTE of some process, or a DMI pointer the host
+  // MMU gave out. (A vCPU's DMI pointer is the guest's path, not the host's.)
   const Addr pa = pfn << kPageShift;
-  if (phys_bus.dmi_registry().any_overlaps(pa, pa + kPageSize - 1)) return true;
+  if (host_mmu.grants_to(false, pa)) return true;
   const FrameUse* u = frames.use(pfn);
   if (!u) return false;
-  if (u->kind == FrameKind::Gmem && u->gmem)
-    return u->gmem->pfn(u->index) == pfn && gmem_target.page_mapped(*u->gmem, u->index);
+  if (u->kind == FrameKind::Gmem && u->gmem) {
+    if (u->gmem->pfn(u->index) != pfn) return false;
+    return gmem_target.page_mapped(*u->gmem, u->index) ||
+           host_mmu.grants_to(true, GmemMmapTarget::file_address(u->gmem->id(), u->index << kPageShift));
+  }
   return u->kind == FrameKind::Anon;
 }
 

@@ -119,9 +119,9 @@ int GuestMemfd::check_to_private(uint64_t first, uint64_t end, uint64_t* bad_ind
 }
 
 void GuestMemfd::convert(uint64_t first, uint64_t end, bool to_private, uint64_t mode,
-                         bool notify_bindings) {
+                         bool notify_bindings, bool host_unmapped) {
   if (to_private) {
-    if (host_) host_->unmap_range(*this, first, end);
+    if (host_ && !host_unmapped) host_->unmap_range(*this, first, end);
     if (ownership_hook_)
       for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it)
         ownership_hook_(it->second.pfn);
@@ -168,7 +168,7 @@ int GuestMemfd::set_attributes(uint64_t offset, uint64_t size, uint64_t attribut
       return err;
     }
   }
-  convert(first, end, to_private, flags, /*notify_bindings=*/true);
+  convert(first, end, to_private, flags, /*notify_bindings=*/true, /*host_unmapped=*/to_private);
   return 0;
 }
 

@@ -87,7 +87,7 @@ class GuestMemfd {
   // become private now; then convert() without calling back into the bindings.
   int check_to_private(uint64_t first, uint64_t end, uint64_t* bad_index) const;
   void convert(uint64_t first, uint64_t end, bool to_private, uint64_t mode,
-               bool notify_bindings);
+               bool notify_bindings, bool host_unmapped = false);
 
   // mmap fault path: the frame to map, or SIGBUS (beyond EOF or private).
   struct HostFault {

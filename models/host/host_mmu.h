@@ -33,6 +33,10 @@ class HostMmu : public sc_core::sc_module {
     Addr below;  // physical page or guest_memfd file page
   };
   const std::map<Addr, DmiGrant>& dmi_grants() const { return grants_; }
+  // Whether some host page holds a DMI pointer to this physical page or file page.
+  bool grants_to(bool to_gmem, Addr below_page) const {
+    return (to_gmem ? file_to_host_ : phys_to_host_).count(below_page) != 0;
+  }
 
  private:
   struct Route {
