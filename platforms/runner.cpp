@@ -126,6 +126,19 @@ void Runner::report(const Step& s, const Result& r) {
 }
 
 Result Runner::execute(const Step& s) {
+  try {
+    return dispatch(s);
+  } catch (const std::bad_alloc&) {
+    // The platform's DRAM is used up: the call fails as the kernel's would.
+    Result r;
+    if (s.op == "load" || s.op == "store" || s.op == "memset") r["signal"] = RValue::sig(SIGBUS);
+    else r["errno"] = RValue::err(s.op == "fallocate" ? ENOSPC : ENOMEM);
+    r["message"] = RValue::str("out of simulated DRAM (platform.dram)");
+    return r;
+  }
+}
+
+Result Runner::dispatch(const Step& s) {
   const std::string& op = s.op;
   if (op == "KVM_CREATE_VM" || op == "KVM_CREATE_VCPU" || op == "KVM_CREATE_GUEST_MEMFD" ||
       op == "KVM_SET_USER_MEMORY_REGION" || op == "KVM_SET_USER_MEMORY_REGION2" ||
@@ -251,7 +264,9 @@ Result Runner::file_ops(const Step& s) {
         if (int err = m->gmem->pin(m->pgoff + (o >> kPageShift), &pfn)) return errno_result(err);
         pins_.insert({key, {m->gmem, pfn}});
       } else {
-        pins_.insert({key, {nullptr, p_.mm.anon_fault(*m->anon, o >> kPageShift)}});
+        auto pfn = p_.mm.anon_fault(*m->anon, o >> kPageShift);
+        if (!pfn) return errno_result(ENOMEM);
+        pins_.insert({key, {nullptr, *pfn}});
       }
     }
     return errno_result(0);
@@ -427,7 +442,9 @@ Result Runner::kvm_run(const Step& s) {
       break;
     case ExitReason::UcallSync: r["tag"] = RValue::str(st.tag); break;
     case ExitReason::UcallAbort: r["message"] = RValue::str(st.message); break;
-    default: break;
+    default:
+      if (!st.message.empty()) r["message"] = RValue::str(st.message);
+      break;
   }
   return r;
 }
@@ -439,19 +456,25 @@ std::optional<uint64_t> Runner::frame(const Args& a, bool allocate) {
   if (a.has("fd")) {
     auto f = gmem(a.str("fd"));
     if (!f || off >= f->size()) return std::nullopt;
-    if (allocate) return f->get_pfn(off >> kPageShift).pfn;
+    if (allocate) {
+      auto r = f->get_pfn(off >> kPageShift);
+      return r.err ? std::nullopt : std::optional<uint64_t>(r.pfn);
+    }
     return f->pfn(off >> kPageShift);
   }
   Vma* m = vma(procs_["vmm"], a.str("map"));
   if (!m || off >= m->length) return std::nullopt;
   if (m->kind == VmaKind::Anon) {
-    if (allocate) return p_.mm.anon_fault(*m->anon, off >> kPageShift);
+    if (allocate) return p_.mm.anon_fault(*m->anon, off >> kPageShift);  // nullopt: no memory
     auto it = m->anon->pages.find(off >> kPageShift);
     return it == m->anon->pages.end() ? std::nullopt : std::optional<uint64_t>(it->second);
   }
   const uint64_t index = m->pgoff + (off >> kPageShift);
   if (index >= m->gmem->pages()) return std::nullopt;
-  if (allocate) return m->gmem->get_pfn(index).pfn;
+  if (allocate) {
+    auto r = m->gmem->get_pfn(index);
+    return r.err ? std::nullopt : std::optional<uint64_t>(r.pfn);
+  }
   return m->gmem->pfn(index);
 }
 

@@ -41,6 +41,7 @@ class Runner : public sc_core::sc_module {
  private:
   void thread();
   Result execute(const Step& s);
+  Result dispatch(const Step& s);
   void report(const Step& s, const Result& r);
 
   // One function per family of operations.

@@ -37,4 +37,20 @@ struct AccessExtension : tlm::tlm_extension<AccessExtension> {
   }
 };
 
+// Puts a stack-owned extension on a payload for one scope and takes it off
+// again, also when an exception unwinds (a payload deletes what it still holds).
+class ScopedExtension {
+ public:
+  ScopedExtension(tlm::tlm_generic_payload& t, AccessExtension& e) : t_(t), e_(e) {
+    t_.set_extension(&e_);
+  }
+  ~ScopedExtension() { t_.clear_extension(&e_); }
+  ScopedExtension(const ScopedExtension&) = delete;
+  ScopedExtension& operator=(const ScopedExtension&) = delete;
+
+ private:
+  tlm::tlm_generic_payload& t_;
+  AccessExtension& e_;
+};
+
 }  // namespace cocosim

@@ -100,7 +100,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   ext.vm = vm_;
   ext.vcpu = id_;
   ext.security = SecurityState::Normal;
-  trans.set_extension(&ext);
+  ScopedExtension scoped(trans, ext);
   trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
   trans.set_address(pa);
   trans.set_data_ptr(data);
@@ -122,7 +122,6 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
       hit_latency_ = timing_.tlb_hit + dmi_latency_;
     }
   }
-  trans.clear_extension(&ext);
   return ok;
 }
 

@@ -40,14 +40,14 @@ GuestMemfd::Folio* GuestMemfd::folio(uint64_t index) {
   return it == folios_.end() ? nullptr : &it->second;
 }
 
-GuestMemfd::Folio& GuestMemfd::get_folio(uint64_t index) {
-  if (Folio* f = folio(index)) return *f;
+GuestMemfd::Folio* GuestMemfd::get_folio(uint64_t index) {
+  if (Folio* f = folio(index)) return f;
   auto pfn = frames_.alloc({FrameKind::Gmem, this, index, vm_.id});
-  if (!pfn) throw std::bad_alloc();
+  if (!pfn) return nullptr;
   // A new folio is cleared before anyone sees it (guest_memfd zeroes on allocation).
   mem_.fill(*pfn << kPageShift, 0, kPageSize);
   ++stat_alloc_;
-  return folios_.emplace(index, Folio{*pfn, 0}).first->second;
+  return &folios_.emplace(index, Folio{*pfn, 0}).first->second;
 }
 
 std::optional<uint64_t> GuestMemfd::pfn(uint64_t index) const {
@@ -104,7 +104,8 @@ int GuestMemfd::fallocate(int mode, int64_t offset, int64_t len) {
     return 0;
   }
   if (uint64_t(offset) + uint64_t(len) > size_) return EINVAL;
-  for (uint64_t i = first; i < end; ++i) get_folio(i);
+  for (uint64_t i = first; i < end; ++i)
+    if (!get_folio(i)) return ENOSPC;  // what was allocated stays, as in shmem
   return 0;
 }
 
@@ -175,19 +176,24 @@ int GuestMemfd::set_attributes(uint64_t offset, uint64_t size, uint64_t attribut
 GuestMemfd::HostFault GuestMemfd::host_fault(uint64_t index) {
   if (index >= pages()) return {SIGBUS, 0};
   if (is_private(index)) return {SIGBUS, 0};
-  return {0, get_folio(index).pfn};
+  Folio* f = get_folio(index);
+  if (!f) return {SIGBUS, 0};  // VM_FAULT_OOM seen by a user access
+  return {0, f->pfn};
 }
 
 GuestMemfd::GuestPfn GuestMemfd::get_pfn(uint64_t index) {
   if (index >= pages()) return {EFAULT, 0};
-  return {0, get_folio(index).pfn};
+  Folio* f = get_folio(index);
+  if (!f) return {ENOMEM, 0};
+  return {0, f->pfn};
 }
 
 int GuestMemfd::pin(uint64_t index, uint64_t* pfn) {
   if (index >= pages() || is_private(index)) return EFAULT;
-  Folio& f = get_folio(index);
-  ++f.pins;
-  if (pfn) *pfn = f.pfn;
+  Folio* f = get_folio(index);
+  if (!f) return ENOMEM;
+  ++f->pins;
+  if (pfn) *pfn = f->pfn;
   return 0;
 }
 

@@ -145,7 +145,7 @@ class GuestMemfd {
   };
 
   Folio* folio(uint64_t index);
-  Folio& get_folio(uint64_t index);  // allocates and zeroes on first use
+  Folio* get_folio(uint64_t index);  // allocates and zeroes on first use; null: no memory
   void invalidate_bindings(uint64_t first, uint64_t end);
   void free_range(uint64_t first, uint64_t end);
 

@@ -32,7 +32,7 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
       AccessExtension ext;
       ext.who = Initiator::HostUser;
       ext.process = pid;
-      trans.set_extension(&ext);
+      ScopedExtension scoped(trans, ext);
       trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
       trans.set_address(hv);
       trans.set_data_ptr(buf);
@@ -52,7 +52,6 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
           dmi_latency_ = dmi.get_read_latency();
         }
       }
-      trans.clear_extension(&ext);
       if (!ok) return sig ? sig : SIGSEGV;
     }
     va += chunk;

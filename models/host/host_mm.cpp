@@ -128,9 +128,10 @@ int HostMm::fork(int parent, const std::string& child_name, int* child_pid) {
       nv->anon = std::make_shared<AnonObject>();
       std::array<uint8_t, kPageSize> buf;
       for (auto& [index, pfn] : v->anon->pages) {
-        uint64_t npfn = anon_fault(*nv->anon, index);
+        auto npfn = anon_fault(*nv->anon, index);
+        if (!npfn) return ENOMEM;  // the child keeps what it got; fork fails
         mem_.read(pfn << kPageShift, buf.data(), kPageSize);
-        mem_.write(npfn << kPageShift, buf.data(), kPageSize);
+        mem_.write(*npfn << kPageShift, buf.data(), kPageSize);
       }
     }
     c->vmas.emplace(start, std::move(nv));
@@ -156,11 +157,11 @@ Vma* HostMm::find_vma(int pid, const std::string& name) {
   return nullptr;
 }
 
-uint64_t HostMm::anon_fault(AnonObject& o, uint64_t index) {
+std::optional<uint64_t> HostMm::anon_fault(AnonObject& o, uint64_t index) {
   auto it = o.pages.find(index);
   if (it != o.pages.end()) return it->second;
   auto pfn = frames_.alloc({FrameKind::Anon, nullptr, index, -1});
-  if (!pfn) throw std::bad_alloc();
+  if (!pfn) return std::nullopt;
   mem_.fill(*pfn << kPageShift, 0, kPageSize);
   o.pages.emplace(index, *pfn);
   return *pfn;

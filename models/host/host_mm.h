@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,8 +76,9 @@ class HostMm {
   Vma* find_vma(int pid, Addr hva);
   Vma* find_vma(int pid, const std::string& name);
 
-  // Anonymous fault: the frame behind page `index` of the object, allocated and zeroed.
-  uint64_t anon_fault(AnonObject& o, uint64_t index);
+  // Anonymous fault: the frame behind page `index` of the object, allocated and
+  // zeroed on first use; nullopt when no frame is left.
+  std::optional<uint64_t> anon_fault(AnonObject& o, uint64_t index);
 
  private:
   void release_anon(std::shared_ptr<AnonObject>& o);

@@ -36,8 +36,12 @@ bool HostMmu::route(Addr hv, Route* r) {
     r->below = GmemMmapTarget::file_address(v->gmem->id(), (v->pgoff << kPageShift) + rel);
   } else {
     r->to_gmem = false;
-    uint64_t pfn = mm_.anon_fault(*v->anon, rel >> kPageShift);
-    r->below = (pfn << kPageShift) | (rel & kPageMask);
+    auto pfn = mm_.anon_fault(*v->anon, rel >> kPageShift);
+    if (!pfn) {
+      r->oom = true;
+      return false;
+    }
+    r->below = (*pfn << kPageShift) | (rel & kPageMask);
   }
   return true;
 }
@@ -46,8 +50,8 @@ void HostMmu::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& del
   const Addr hv = trans.get_address();
   Route r;
   if (!route(hv, &r)) {
-    ++segv_;
-    if (auto* ext = trans.get_extension<AccessExtension>()) ext->signal = SIGSEGV;
+    if (!r.oom) ++segv_;
+    if (auto* ext = trans.get_extension<AccessExtension>()) ext->signal = r.oom ? SIGBUS : SIGSEGV;
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }

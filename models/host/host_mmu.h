@@ -43,6 +43,7 @@ class HostMmu : public sc_core::sc_module {
     Vma* vma = nullptr;
     bool to_gmem = false;
     Addr below = 0;  // physical or file address of the accessed byte
+    bool oom = false;  // mapped, but no frame could be had
   };
   bool route(Addr hv, Route* r);
   void b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay);

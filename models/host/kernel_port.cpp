@@ -14,7 +14,7 @@ void KernelPort::access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len
     tlm::tlm_generic_payload trans;
     AccessExtension ext;
     ext.who = who_;
-    trans.set_extension(&ext);
+    ScopedExtension scoped(trans, ext);
     trans.set_command(cmd);
     trans.set_address(pa);
     trans.set_data_ptr(data);
@@ -23,7 +23,6 @@ void KernelPort::access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len
     trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
     socket->b_transport(trans, delay_);
     last_ok_ = last_ok_ && trans.is_response_ok();
-    trans.clear_extension(&ext);
     pa += chunk;
     data += chunk;
     len -= chunk;

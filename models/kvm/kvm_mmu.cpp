@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <new>
 
 #include "gmem/guest_memfd.h"
 
@@ -39,6 +40,19 @@ void KvmMmu::memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit) {
 
 bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
                       KvmRunState* exit) {
+  try {
+    return resolve(gpa, write, exec, size, is_private, exit);
+  } catch (const std::bad_alloc&) {
+    // No frame left for the page or a table: KVM_RUN fails with ENOMEM.
+    exit->reason = ExitReason::None;
+    exit->err = ENOMEM;
+    exit->message = "out of host memory resolving GPA fault";
+    return false;
+  }
+}
+
+bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
+                     KvmRunState* exit) {
   const uint64_t gfn = gpa >> kPageShift;
   Memslot* slot = vm_.slot_for_gfn(gfn);
   // The access and KVM's view of the GFN disagree: userspace must convert.
@@ -74,6 +88,7 @@ bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_pr
       return false;
     }
     GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
+    if (r.err == ENOMEM) throw std::bad_alloc();
     if (r.err) {
       memory_fault_exit(gpa, true, exit);
       return false;
@@ -82,6 +97,7 @@ bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_pr
   } else if (f && f->mmap_allowed()) {
     // guest_memfd-only slot: shared pages come from the file too (in place).
     GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
+    if (r.err == ENOMEM) throw std::bad_alloc();
     if (r.err || f->is_private(slot->gmem_index(gfn))) {
       memory_fault_exit(gpa, false, exit);
       return false;
@@ -93,7 +109,9 @@ bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_pr
     Vma* at = mm_.find_vma(v->pid, hva);
     bool ok = at != nullptr;
     if (ok && at->kind == VmaKind::Anon) {
-      pfn = mm_.anon_fault(*at->anon, (hva - at->start) >> kPageShift);
+      auto p = mm_.anon_fault(*at->anon, (hva - at->start) >> kPageShift);
+      if (!p) throw std::bad_alloc();  // reported as ENOMEM below
+      pfn = *p;
     } else if (ok) {
       GuestMemfd::HostFault hf = at->gmem->host_fault(at->pgoff + ((hva - at->start) >> kPageShift));
       ok = hf.signal == 0;

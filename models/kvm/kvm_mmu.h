@@ -41,6 +41,7 @@ class KvmMmu {
   void set_shootdown_ns(double ns) { shootdown_ns_ = ns; }
 
  private:
+  bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
   void memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit);
 
   Vm& vm_;
