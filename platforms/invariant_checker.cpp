@@ -55,13 +55,15 @@ void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
                                         " holds a DMI pointer at " + hex(hva_of(hv_page)) +
                                         " to private guest_memfd page " + hex(index)});
   }
-  for (const auto& v : p_.vcpus)
+  for (size_t k = 0; k < p_.vcpus.size(); ++k) {
+    const auto& v = p_.vcpus[k];
     v->for_each_dmi_page([&](uint64_t pfn) {
       const Addr pa = pfn << kPageShift;
-      if (!p_.phys_bus.dmi_registry().any_overlaps(pa, pa + kPageSize - 1))
+      if (!p_.phys_bus.dmi_registry().holds(p_.vcpu_bus_port[k], pa, pa + kPageSize - 1))
         out.push_back({"dmi-stale", std::string(v->basename()) + " uses a revoked DMI pointer to " +
                                         hex(pa)});
     });
+  }
 }
 
 // Rules 1 and 5: a guest_memfd is bound to its own VM only, each page at most once.

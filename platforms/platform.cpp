@@ -24,10 +24,12 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
       kvm(cfg.arch, frames, kernel_port, stats) {
   phys_bus.init.bind(dram.socket);
   phys_bus.map(0, 0, cfg.dram, 0, "dram");
-  kernel_port.socket.bind(phys_bus.targ);
-  hyp_port.socket.bind(phys_bus.targ);
-  gmem_target.phys.bind(phys_bus.targ);
-  host_mmu.phys.bind(phys_bus.targ);
+  // Initiator ports are numbered in binding order (the DMI registry's keys).
+  kernel_port.socket.bind(phys_bus.targ);  // 0
+  hyp_port.socket.bind(phys_bus.targ);     // 1
+  gmem_target.phys.bind(phys_bus.targ);    // 2
+  host_mmu.phys.bind(phys_bus.targ);       // 3
+  unsigned port = 4;
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
 
@@ -40,6 +42,7 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
     auto v = std::make_unique<Vcpu>(("vcpu" + std::to_string(k)).c_str(), *s2fmt, arm64(), vt, stats);
     v->socket.bind(phys_bus.targ);
     vcpus.push_back(std::move(v));
+    vcpu_bus_port.push_back(port++);
   }
 
   // No DMI pointer may reach a private frame, whoever asks.

@@ -67,6 +67,7 @@ class Platform {
   HostCpu host_cpu;
   Kvm kvm;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
+  std::vector<unsigned> vcpu_bus_port;  // each vCPU's initiator index on phys_bus
 
  private:
   void vm_created(Vm& vm);

@@ -55,6 +55,15 @@ bool DmiRegistry::any_overlaps(Addr lo, Addr hi) const {
   return false;
 }
 
+bool DmiRegistry::holds(unsigned initiator, Addr lo, Addr hi) const {
+  auto g = grants_.find(initiator);
+  if (g == grants_.end()) return false;
+  auto it = g->second.upper_bound(lo);
+  if (it == g->second.begin()) return false;
+  --it;
+  return it->first <= lo && it->second >= hi;  // grants are merged, so one covers it
+}
+
 size_t DmiRegistry::grants() const {
   size_t n = 0;
   for (const auto& [init, m] : grants_) n += m.size();

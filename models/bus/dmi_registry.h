@@ -17,6 +17,8 @@ class DmiRegistry {
   // Initiators holding any part of [lo, hi]; their grants overlapping it are dropped.
   std::vector<unsigned> revoke(Addr lo, Addr hi);
   bool any_overlaps(Addr lo, Addr hi) const;
+  // Whether `initiator` holds a grant covering all of [lo, hi].
+  bool holds(unsigned initiator, Addr lo, Addr hi) const;
   size_t grants() const;
   // fn(initiator, lo, hi) for every grant.
   template <typename Fn>

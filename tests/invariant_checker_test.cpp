@@ -1,0 +1,169 @@
+// The invariant checker must catch what it claims to catch: each test breaks
+// one ownership rule behind the models' backs and expects the checker to name
+// it. One platform for the whole process (SystemC elaborates once), so every
+// test builds its own VM and file and leaves the platform clean.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include <systemc>
+
+#include "invariant_checker.h"
+#include "platform.h"
+
+using namespace cocosim;
+
+namespace {
+
+Platform* g_platform = nullptr;
+
+bool has_rule(const std::vector<Violation>& v, const std::string& rule) {
+  for (const auto& x : v)
+    if (x.rule == rule) return true;
+  return false;
+}
+
+struct Fixture {
+  Platform& p = *g_platform;
+  InvariantChecker checker{p};
+  Vm* vm = nullptr;
+  std::shared_ptr<GuestMemfd> f;
+  int pid = 0;
+  Vma* map = nullptr;
+
+  Fixture() {
+    REQUIRE(checker.check().empty());
+    REQUIRE(p.kvm.create_vm("t", VmType::SwProtected, &vm) == 0);
+    REQUIRE(p.kvm.create_guest_memfd(*vm, "g", 16 * kPageSize,
+                                     GuestMemfd::kFlagMmap | GuestMemfd::kFlagInitShared, &f) == 0);
+    pid = p.mm.create_process("test");
+    REQUIRE(p.mm.mmap_gmem(pid, "m", f, 0, 16 * kPageSize, true, &map) == 0);
+    MemoryRegion r;
+    r.slot = 1;
+    r.flags = Memslot::kGuestMemfd;
+    r.guest_phys_addr = 1ull << 32;
+    r.memory_size = 16 * kPageSize;
+    r.guest_memfd_given = true;
+    r.guest_memfd = f.get();
+    REQUIRE(vm->set_user_memory_region(r, true) == 0);
+  }
+  ~Fixture() {
+    p.host_mmu.munmap(map);
+    f.reset();
+    p.kvm.close_vm(vm);
+  }
+  // A host write through the process's mapping (faults the page in, may take DMI).
+  void host_touch(uint64_t page) {
+    uint8_t b[8] = {1};
+    sc_core::sc_time d;
+    REQUIRE(p.host_cpu.user_access(pid, map->start + page * kPageSize, b, 8, true, d) == 0);
+    REQUIRE(p.host_cpu.user_access(pid, map->start + page * kPageSize, b, 8, false, d) == 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a clean conversion leaves nothing to report") {
+  Fixture t;
+  t.host_touch(0);
+  uint64_t eo = 0;
+  CHECK(t.f->set_attributes(0, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("a conversion that forgets the host mapping is caught") {
+  Fixture t;
+  t.host_touch(0);
+  REQUIRE(t.p.gmem_target.page_mapped(*t.f, 0));
+  // A buggy conversion: state flips, nothing is unmapped or revoked.
+  t.f->set_ownership_hook(nullptr);
+  t.f->convert(0, 1, /*to_private=*/true, 0, false, /*host_unmapped=*/true);
+  auto v = t.checker.check();
+  CHECK(has_rule(v, "host-map-private"));
+  CHECK(has_rule(v, "dmi-private"));
+  // Put things right before the fixture goes.
+  t.p.gmem_target.unmap_range(*t.f, 0, 1);
+  auto pfn = t.f->pfn(0);
+  REQUIRE(pfn);
+  t.p.phys_bus.invalidate(*pfn << kPageShift, (*pfn << kPageShift) + kPageSize - 1);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("stage-2 leaves that disagree with the attribute are caught") {
+  Fixture t;
+  KvmMmu* mmu = t.p.mmu(t.vm->id());
+  REQUIRE(mmu);
+  const Addr gpa = 1ull << 32;
+  // Page 1 private, page 2 shared; map the shared GFN to the private frame.
+  uint64_t eo = 0;
+  REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, 4 * kPageSize) == 0);
+  REQUIRE(t.f->set_attributes(kPageSize, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
+  const Addr private_pa = *t.f->pfn(1) << kPageShift;
+  const int last = mmu->tables().format().levels() - 1;
+  mmu->tables().map(gpa + 2 * kPageSize, private_pa, last, Perm::rwx());
+  CHECK(has_rule(t.checker.check(), "s2-shared"));
+  // And the private GFN mapped to some other frame.
+  mmu->tables().map(gpa + kPageSize, *t.f->pfn(3) << kPageShift, last, Perm::rwx());
+  CHECK(has_rule(t.checker.check(), "s2-private"));
+  mmu->zap(0, ~uint64_t{0} >> kPageShift);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("a private frame at two GFNs is caught") {
+  Fixture t;
+  KvmMmu* mmu = t.p.mmu(t.vm->id());
+  uint64_t eo = 0;
+  REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, kPageSize) == 0);
+  REQUIRE(t.f->set_attributes(0, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
+  const Addr pa = *t.f->pfn(0) << kPageShift;
+  const int last = mmu->tables().format().levels() - 1;
+  mmu->tables().map(1ull << 32, pa, last, Perm::rwx());
+  CHECK(t.checker.check().empty());  // the right mapping is fine
+  mmu->tables().map(1ull << 33, pa, last, Perm::rwx());  // an alias outside any slot
+  auto v = t.checker.check();
+  CHECK((has_rule(v, "private-one-gfn") || has_rule(v, "s2-shared")));
+  mmu->zap(0, ~uint64_t{0} >> kPageShift);
+}
+
+TEST_CASE("a leaf to a freed frame and a stale TLB entry are caught") {
+  Fixture t;
+  KvmMmu* mmu = t.p.mmu(t.vm->id());
+  const int last = mmu->tables().format().levels() - 1;
+  // Tables first (they take frames), then a frame nobody owns any more.
+  REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, kPageSize) == 0);
+  mmu->tables().map(1ull << 32, *t.f->pfn(0) << kPageShift, last, Perm::rwx());
+  CHECK(t.checker.check().empty());
+  auto pfn = t.p.frames.alloc({FrameKind::Kernel});
+  REQUIRE(pfn);
+  t.p.frames.free(*pfn);
+  mmu->tables().map(1ull << 32, *pfn << kPageShift, last, Perm::rwx());
+  CHECK(has_rule(t.checker.check(), "s2-freed"));
+  mmu->zap(0, ~uint64_t{0} >> kPageShift);
+  // A vCPU module whose TLB keeps a translation the tables do not have.
+  Vcpu& v = *t.p.vcpus.at(0);
+  v.bind_guest(nullptr, nullptr, mmu->tables().root(), t.vm->id(), 0);
+  v.tlb().insert((1ull << 32) >> kPageShift, 0x1234, Perm::rwx());
+  CHECK(has_rule(t.checker.check(), "tlb-stale"));
+  v.tlb().flush_all();
+  v.bind_guest(nullptr, nullptr, 0, -1, -1);
+  CHECK(t.checker.check().empty());
+}
+
+int main(int argc, char** argv) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
+
+int sc_main(int argc, char** argv) {
+  Stats stats;
+  PlatformConfig cfg;
+  Platform platform(cfg, 1, stats);
+  g_platform = &platform;
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaboration: sockets bound
+  doctest::Context ctx(argc, argv);
+  int rc = ctx.run();
+  g_platform = nullptr;
+  return rc;
+}
