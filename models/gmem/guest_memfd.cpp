@@ -88,9 +88,9 @@ void GuestMemfd::free_range(uint64_t first, uint64_t end) {
 }
 
 int GuestMemfd::fallocate(int mode, int64_t offset, int64_t len) {
+  if (offset < 0 || len <= 0) return EINVAL;  // vfs_fallocate checks the range first
   if (!(mode & kFallocKeepSize)) return EOPNOTSUPP;
   if (mode & ~(kFallocKeepSize | kFallocPunchHole)) return EOPNOTSUPP;
-  if (offset < 0 || len <= 0) return EINVAL;  // vfs_fallocate
   if (!page_aligned(offset) || !page_aligned(len)) return EINVAL;
   const uint64_t first = uint64_t(offset) >> kPageShift;
   const uint64_t end = (uint64_t(offset) + uint64_t(len)) >> kPageShift;

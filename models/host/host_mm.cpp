@@ -129,7 +129,10 @@ int HostMm::fork(int parent, const std::string& child_name, int* child_pid) {
       std::array<uint8_t, kPageSize> buf;
       for (auto& [index, pfn] : v->anon->pages) {
         auto npfn = anon_fault(*nv->anon, index);
-        if (!npfn) return ENOMEM;  // the child keeps what it got; fork fails
+        if (!npfn) {  // fork fails; the partial copy goes back
+          release_anon(nv->anon);
+          return ENOMEM;
+        }
         mem_.read(pfn << kPageShift, buf.data(), kPageSize);
         mem_.write(*npfn << kPageShift, buf.data(), kPageSize);
       }

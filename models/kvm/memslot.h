@@ -23,6 +23,7 @@ class Memslot : public GmemBinding {
 
   int id() const { return id_; }
   uint32_t flags() const { return flags_; }
+  void set_flags(uint32_t f) { flags_ = f; }
   Addr gpa() const { return gpa_; }
   uint64_t size() const { return size_; }
   uint64_t base_gfn() const { return gpa_ >> kPageShift; }

@@ -19,7 +19,7 @@ Stage2PageTable::~Stage2PageTable() {
 Addr Stage2PageTable::new_table() {
   auto pfn = frames_.alloc({FrameKind::PageTable, nullptr, 0, vm_id_});
   if (!pfn) throw std::bad_alloc();
-  tables_.push_back(*pfn);
+  tables_.insert(*pfn);
   const Addr pa = *pfn << kPageShift;
   mem_.fill(pa, 0, kPageSize);  // all entries invalid
   return pa;
@@ -41,7 +41,9 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p) {
     }
   }
   const Addr ea = entry_addr(table, gpa, depth);
-  if (!fmt_.decode(mem_.read64(ea), depth).valid) ++leaves_;
+  const Descriptor old = fmt_.decode(mem_.read64(ea), depth);
+  if (old.valid && old.table) free_subtree(old.pa, depth + 1);  // a block replaces a table
+  if (!old.valid || old.table) ++leaves_;
   const uint64_t size = fmt_.level_size(depth);
   mem_.write64(ea, fmt_.make_leaf(pa & ~(size - 1), depth, p));
   return true;
@@ -108,6 +110,19 @@ std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa) {
     return Stage2Leaf{gpa & ~(size - 1), desc.pa, size, d, desc.perm};
   }
   return std::nullopt;
+}
+
+void Stage2PageTable::free_subtree(Addr table, int depth) {
+  std::array<uint64_t, 512> e;
+  mem_.read(table, e.data(), kPageSize);
+  for (unsigned i = 0; i < 512; ++i) {
+    Descriptor d = fmt_.decode(e[i], depth);
+    if (!d.valid) continue;
+    if (d.table) free_subtree(d.pa, depth + 1);
+    else --leaves_;
+  }
+  tables_.erase(table >> kPageShift);
+  frames_.free(table >> kPageShift);
 }
 
 void Stage2PageTable::leaves_in(Addr table, int depth, Addr base,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <unordered_set>
 #include <vector>
 
 #include "common/memory_port.h"
@@ -51,6 +52,8 @@ class Stage2PageTable {
   }
   uint64_t unmap_in(Addr table, int depth, Addr base, Addr lo, Addr hi,
                     const std::function<void(uint64_t, uint64_t)>& cleared);
+  // Free a table and everything below it (a block replaces it).
+  void free_subtree(Addr table, int depth);
   void leaves_in(Addr table, int depth, Addr base, const std::function<void(const Stage2Leaf&)>& fn);
 
   const Stage2Format& fmt_;
@@ -58,7 +61,7 @@ class Stage2PageTable {
   FrameAllocator& frames_;
   int vm_id_;
   Addr root_ = 0;
-  std::vector<uint64_t> tables_;  // pfns of table frames
+  std::unordered_set<uint64_t> tables_;  // pfns of table frames
   uint64_t leaves_ = 0;
 };
 

@@ -70,6 +70,8 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     if (r.memory_size != old->size()) return EINVAL;
     if (r.userspace != old->userspace() || r.userspace_addr != old->userspace_addr())
       return EINVAL;
+    if ((r.flags ^ old->flags()) & Memslot::kReadonly) return EINVAL;  // cannot toggle READONLY
+    old->set_flags(r.flags);  // KVM_MR_FLAGS_ONLY: dirty logging on or off
     if (r.guest_phys_addr != old->gpa()) {
       if (overlaps(old)) return EEXIST;
       zap_gfn_range(old->base_gfn(), old->base_gfn() + old->npages());

@@ -233,7 +233,8 @@ class Loader {
     if (!r.value) {
       // Point at the offending character when the scalar is written plainly on one line.
       SourceLoc l = loc_of(n);
-      if (n.Scalar().find('\n') == std::string::npos) l.col += int(r.column);
+      // A quoted scalar's mark is its opening quote (yaml-cpp tags it "!").
+      if (n.Scalar().find('\n') == std::string::npos) l.col += int(r.column) + (n.Tag() == "!" ? 1 : 0);
       error(l, what + " = '" + n.Scalar() + "': " + r.error);
     }
     return r.value;
@@ -246,7 +247,7 @@ class Loader {
       if (!n.IsMap()) return error(n, "'platform' must be a mapping, not a " + kind_of(n));
       for (auto it = n.begin(); it != n.end(); ++it) {
         const std::string k = it->first.Scalar();
-        const YAML::Node& v = it->second;
+        const YAML::Node v = it->second;  // a copy: the iterator's pair is a temporary
         if (k == "arch") {
           auto a = v.IsScalar() ? arch_from_name(v.Scalar()) : std::nullopt;
           have_arch = true;
@@ -433,8 +434,14 @@ class Loader {
                    std::vector<GuestOp>* body) {
     const std::string what = "'" + op + "." + f.name + "'";
     switch (f.ty) {
-      case Ty::Int:
-        return int_of(v, what).has_value();
+      case Ty::Int: {
+        auto x = int_of(v, what);
+        if (x && *x > f.max) {
+          error(v, what + " = " + v.Scalar() + " is out of range (at most " + std::to_string(f.max) + ")");
+          return false;
+        }
+        return x.has_value();
+      }
       case Ty::Str:
         if (!v.IsScalar()) return error(v, what + " must be a string"), false;
         return true;

@@ -54,6 +54,7 @@ FieldSpec E(const char* n, std::vector<std::string> c, bool req = false) {
   return {n, Ty::Enum, req, NameKind::Vm, std::move(c)};
 }
 FieldSpec F(const char* n, const Vocab& v) { return {n, Ty::Flags, false, NameKind::Vm, {}, &v}; }
+FieldSpec Byte(const char* n) { return {n, Ty::Int, false, NameKind::Vm, {}, nullptr, 255}; }
 
 // Frame forms of scenario-format §3.2.
 std::vector<FieldSpec> frame_fields() {
@@ -123,7 +124,7 @@ std::vector<OpSpec> make_steps() {
         N("process", NameKind::Process)},
        {"signal"}},
       {"memset",
-       {N("map", NameKind::Map, true), I("offset"), I("length", true), I("byte"),
+       {N("map", NameKind::Map, true), I("offset"), I("length", true), Byte("byte"),
         N("process", NameKind::Process)},
        {"signal"}},
       {"pin", {N("map", NameKind::Map, true), I("offset"), I("length")}, kErr},
@@ -151,7 +152,7 @@ std::vector<OpSpec> make_guest_ops() {
   return {
       {"load", {I("gpa", true), I("size"), I("length"), B("shared")}, {"value", "all", "bytes", "fault"}},
       {"store", {I("gpa", true), I("value"), I("size"), B("shared")}, kFault},
-      {"memset", {I("gpa", true), I("length", true), I("byte"), B("shared")}, kFault},
+      {"memset", {I("gpa", true), I("length", true), Byte("byte"), B("shared")}, kFault},
       {"sweep",
        {I("gpa", true), I("length", true), E("op", {"load", "store"}), I("size"), I("stride"),
         I("count"), B("shared")},

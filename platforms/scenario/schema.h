@@ -33,6 +33,7 @@ struct FieldSpec {
   NameKind kind = NameKind::Vm;
   std::vector<std::string> choices;
   const Vocab* vocab = nullptr;
+  uint64_t max = ~uint64_t{0};  // largest value an Int field accepts
 };
 
 struct OpSpec {

@@ -2,4 +2,4 @@
 #include <doctest/doctest.h>
 
 // libsystemc's own main() refers to sc_main; unit tests never start the kernel.
-int sc_main(int, char**) { return 0; }
+extern "C" int sc_main(int, char**) { return 0; }
