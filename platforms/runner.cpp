@@ -425,6 +425,10 @@ Result Runner::kvm_run(const Step& s) {
   const KvmRunState& st = kv->run_state();
   Result r = errno_result(err ? err : st.err);
   r["exit"] = RValue::str(exit_name(st.reason));
+  if (st.has_syndrome) {
+    r["syndrome"] = RValue::integer(st.syndrome);
+    if (p_.arm64()) r["hpfar"] = RValue::integer(st.hpfar);
+  }
   switch (st.reason) {
     case ExitReason::MemoryFault:
       r["gpa"] = RValue::integer(st.gpa);

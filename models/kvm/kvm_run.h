@@ -30,6 +30,11 @@ struct KvmRunState {
   uint64_t nr = 0;
   std::array<uint64_t, 6> args{};
   bool is_write = false;
+  // The stage-2 fault behind a memory-fault or MMIO exit, as the hardware
+  // reported it to KVM: EPT-violation qualification (x86) or ESR_EL2 (arm64),
+  // and HPFAR_EL2 on arm64.
+  bool has_syndrome = false;
+  uint64_t syndrome = 0, hpfar = 0;
   std::string tag, message;
 };
 

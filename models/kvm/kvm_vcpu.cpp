@@ -27,6 +27,9 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
   const bool is_private = traits_of(vm_.type()).has_private_mem && vm_.is_private(gfn);
   (void)shared;
   if (mmu_.fault_in(f.gpa, f.write, f.exec, f.size, is_private, &run_)) return Resolution::Retry;
+  run_.has_syndrome = true;
+  run_.syndrome = f.syndrome;
+  run_.hpfar = f.hpfar;
   if (run_.reason == ExitReason::Mmio) {
     mmio_pending_ = true;
     mmio_gpa_ = f.gpa;

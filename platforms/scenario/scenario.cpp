@@ -613,7 +613,7 @@ class Loader {
       if (!hex) return error(v, "'bytes' is a hex string, two digits per byte");
     } else if (k == "value" || k == "all" || k == "gpa" || k == "size" || k == "nr" ||
                k == "error_offset" || k == "st_size" || k == "st_blksize" || k == "refcount" ||
-               k == "ret") {
+               k == "ret" || k == "syndrome" || k == "hpfar") {
       if (!parse_int_expr(s).value) return error(v, "'" + k + "' expects an integer");
     } else if (k == "hpa") {
       if (s != "none" && !parse_int_expr(s).value) return error(v, "'hpa' expects an integer or none");
