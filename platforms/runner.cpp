@@ -31,6 +31,9 @@ Runner::Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, st
   procs_["vmm"] = p_.mm.create_process("vmm");
   SC_HAS_PROCESS(Runner);
   SC_THREAD(thread);
+  // SystemC's default thread stack (64 KiB) is too small for page-table walks
+  // with page-sized buffers, and for sanitizer builds.
+  set_stack_size(size_t{1} << 20);
 }
 
 Runner::~Runner() {

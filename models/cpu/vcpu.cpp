@@ -29,6 +29,9 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, Vc
   budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);
   SC_THREAD(thread);
+  // SystemC's default thread stack (64 KiB) is too small for page-table walks
+  // with page-sized buffers, and for sanitizer builds.
+  set_stack_size(size_t{1} << 20);
 }
 
 void Vcpu::publish_stats() {
