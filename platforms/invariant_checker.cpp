@@ -1,5 +1,6 @@
 #include "invariant_checker.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -68,24 +69,34 @@ void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
 
 // Rules 1 and 5: a guest_memfd is bound to its own VM only, each page at most once.
 void InvariantChecker::bindings(std::vector<Violation>& out) {
-  std::map<std::pair<int, uint64_t>, std::string> bound;  // (gmem, page) -> where
+  struct Range {
+    uint64_t first, end;
+    std::string where;
+  };
+  std::map<int, std::vector<Range>> by_file;  // gmem id -> the page ranges bound
+  std::map<int, std::string> names;
   for (const auto& [vid, vm] : p_.kvm.vms()) {
     for (const auto& [sid, s] : vm->slots()) {
       GuestMemfd* f = s->gmem();
       if (!f) continue;
+      const std::string where = "VM '" + vm->name() + "' slot " + std::to_string(sid);
       if (f->vm().id != vm->id())
         out.push_back({"gmem-one-vm", "guest_memfd '" + f->name() + "' of VM '" + f->vm().name +
-                                          "' is bound to VM '" + vm->name() + "' slot " +
-                                          std::to_string(sid)});
-      // Bindings are ranges: check the ends, which catches any overlap of two ranges.
-      for (uint64_t idx : {s->gmem_first(), s->gmem_first() + s->npages() - 1}) {
-        auto [it, fresh] = bound.emplace(std::make_pair(f->id(), idx),
-                                         vm->name() + " slot " + std::to_string(sid));
-        if (!fresh && it->second != vm->name() + " slot " + std::to_string(sid))
-          out.push_back({"gmem-one-gfn", "guest_memfd '" + f->name() + "' page " + hex(idx) +
-                                             " is bound twice: " + it->second + " and " +
-                                             vm->name() + " slot " + std::to_string(sid)});
-      }
+                                          "' is bound to " + where});
+      by_file[f->id()].push_back({s->gmem_first(), s->gmem_first() + s->npages(), where});
+      names[f->id()] = f->name();
+    }
+  }
+  for (auto& [id, ranges] : by_file) {
+    std::sort(ranges.begin(), ranges.end(),
+              [](const Range& a, const Range& b) { return a.first < b.first; });
+    uint64_t reach = 0;  // the furthest end so far, and whose it is
+    const Range* owner = nullptr;
+    for (const Range& r : ranges) {
+      if (owner && r.first < reach)
+        out.push_back({"gmem-one-gfn", "guest_memfd '" + names[id] + "' page " + hex(r.first) +
+                                           " is bound twice: " + owner->where + " and " + r.where});
+      if (!owner || r.end > reach) reach = r.end, owner = &r;
     }
   }
 }

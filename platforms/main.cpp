@@ -128,6 +128,11 @@ int sc_main(int argc, char** argv) {
     return 0;
   }
   const std::string stats_path = o.stats.empty() ? sc.stats_path : o.stats;
+  if (!stats_path.empty() && !std::ofstream(stats_path, std::ios::app)) {
+    // Found out now, not after the run: the statistics must not be lost.
+    std::cerr << "cocosim: cannot write stats to " << stats_path << "\n";
+    return 2;
+  }
 
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_report_handler::set_actions("/IEEE_Std_1666/deprecated", sc_core::SC_DO_NOTHING);

@@ -57,6 +57,15 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
   };
   frames.set_free_hook(revoke);
 
+  // KVM's MMU notifier: host mappings that change take the guest's view of
+  // them along (slots that reach memory through userspace_addr).
+  mm.set_notifier([this](int pid, Addr lo, Addr hi) {
+    for (const auto& [id, vm] : kvm.vms()) vm->host_range_invalidated(pid, lo, hi);
+  });
+  gmem_target.set_unmap_hook([this](const GuestMemfd& f, uint64_t first, uint64_t end) {
+    mm.file_range_unmapped(f, first, end);
+  });
+
   Kvm::Hooks hooks;
   hooks.vm_created = [this](Vm& vm) { vm_created(vm); };
   hooks.vm_destroyed = [this](Vm& vm) { vm_destroyed(vm); };

@@ -198,9 +198,10 @@ Result Runner::vm_ops(const Step& s) {
     r.guest_phys_addr = a.u64("guest_phys_addr");
     r.memory_size = a.u64("memory_size");
     if (a.has("userspace_addr")) {
-      r.userspace = vma(procs_["vmm"], a.str("userspace_addr"));
-      if (!r.userspace) return errno_result(EFAULT);  // the address is not mapped any more
-      r.userspace_addr = r.userspace->start;
+      Vma* m = vma(procs_["vmm"], a.str("userspace_addr"));
+      if (!m) return errno_result(EFAULT);  // the address is not mapped any more
+      r.userspace_pid = m->pid;
+      r.userspace_addr = m->start;
     }
     if (a.has("guest_memfd")) {
       const std::string n = a.str("guest_memfd");
@@ -328,8 +329,8 @@ Result Runner::memory_ops(const Step& s) {
     len = a.has("length") ? a.u64("length") : a.u64("size", 8);
     buf.assign(len, 0);
   } else if (s.op == "memset") {
-    len = a.u64("length");
-    buf.assign(len, uint8_t(a.u64("byte")));
+    len = a.u64("length");  // written from one page-sized pattern below
+    buf.assign(std::min<size_t>(len, kPageSize), uint8_t(a.u64("byte")));
   } else if (a.has("data")) {
     const std::string d = a.str("data");
     buf.assign(d.begin(), d.end());
@@ -343,7 +344,18 @@ Result Runner::memory_ops(const Step& s) {
   int sig = SIGSEGV;  // the mapping does not exist in this process
   if (m) {
     sc_core::sc_time delay;
-    sig = p_.host_cpu.user_access(p, m->start + a.u64("offset"), buf.data(), len, write, delay);
+    const Addr va = m->start + a.u64("offset");
+    if (s.op == "memset") {
+      // Page by page, stopping at the first page that faults, as the CPU would.
+      sig = 0;
+      for (uint64_t done = 0; done < len && !sig;) {
+        const size_t n = std::min<uint64_t>(len - done, kPageSize - ((va + done) & kPageMask));
+        sig = p_.host_cpu.user_access(p, va + done, buf.data(), n, true, delay);
+        done += n;
+      }
+    } else {
+      sig = p_.host_cpu.user_access(p, va, buf.data(), len, write, delay);
+    }
     p_.charge_ns(delay.to_seconds() * 1e9);
   }
   r["signal"] = RValue::sig(sig);
@@ -361,25 +373,20 @@ Result Runner::memory_ops(const Step& s) {
 int Runner::convert_memory(Vm& v, Addr gpa, uint64_t size, bool to_private) {
   if (int err = v.set_memory_attributes(gpa, size, to_private ? Vm::kAttrPrivate : 0, 0)) return err;
   // Discard the copy that is no longer in use, unless guest_memfd converts in place.
-  for (uint64_t g = gpa >> kPageShift; g < (gpa + size) >> kPageShift;) {
-    Memslot* slot = v.slot_for_gfn(g);
-    if (!slot) {
-      ++g;
-      continue;
+  // Slot by slot (not GFN by GFN: the range may be most of the address space).
+  const uint64_t first = gpa >> kPageShift, last = (gpa + size) >> kPageShift;
+  for (const auto& [id, slot] : v.slots()) {
+    const uint64_t g = std::max(first, slot->base_gfn());
+    const uint64_t end = std::min(last, slot->base_gfn() + slot->npages());
+    if (g >= end) continue;
+    if (slot->gmem() && slot->gmem()->mmap_allowed()) continue;  // in place: one copy only
+    Vma* backing = slot->has_userspace() ? p_.mm.find_vma(slot->userspace_pid(), slot->hva_of(g)) : nullptr;
+    if (to_private && backing && backing->kind == VmaKind::Anon) {
+      p_.mm.discard_anon(*backing, slot->hva_of(g), (end - g) << kPageShift);
+    } else if (!to_private && slot->gmem()) {
+      slot->gmem()->fallocate(GuestMemfd::kFallocKeepSize | GuestMemfd::kFallocPunchHole,
+                              int64_t(slot->gmem_index(g) << kPageShift), int64_t((end - g) << kPageShift));
     }
-    const uint64_t end = std::min((gpa + size) >> kPageShift, slot->base_gfn() + slot->npages());
-    const bool in_place = slot->gmem() && slot->gmem()->mmap_allowed();
-    if (!in_place) {
-      if (to_private && slot->userspace() && slot->userspace()->kind == VmaKind::Anon) {
-        const Addr hva = slot->userspace_addr() + ((g - slot->base_gfn()) << kPageShift);
-        p_.mm.discard_anon(*slot->userspace(), hva, (end - g) << kPageShift);
-      } else if (!to_private && slot->gmem()) {
-        slot->gmem()->fallocate(GuestMemfd::kFallocKeepSize | GuestMemfd::kFallocPunchHole,
-                                int64_t(slot->gmem_index(g) << kPageShift),
-                                int64_t((end - g) << kPageShift));
-      }
-    }
-    g = end;
   }
   return 0;
 }
@@ -560,11 +567,12 @@ Result Runner::inspect(const Step& s) {
       pfn = (leaf->pa + (page_floor(a.u64("gpa")) - leaf->gpa)) >> kPageShift;
     } else if (slot && slot->gmem() && (v->is_private(gfn) || slot->gmem()->mmap_allowed())) {
       pfn = slot->gmem()->pfn(slot->gmem_index(gfn));
-    } else if (slot && slot->userspace() && slot->userspace()->kind == VmaKind::Anon) {
-      auto* an = slot->userspace()->anon.get();
-      auto it = an->pages.find((slot->userspace_addr() - slot->userspace()->start) / kPageSize +
-                               (gfn - slot->base_gfn()));
-      if (it != an->pages.end()) pfn = it->second;
+    } else if (Vma* m = slot && slot->has_userspace()
+                            ? p_.mm.find_vma(slot->userspace_pid(), slot->hva_of(gfn))
+                            : nullptr;
+               m && m->kind == VmaKind::Anon) {
+      auto it = m->anon->pages.find((slot->hva_of(gfn) - m->start) >> kPageShift);
+      if (it != m->anon->pages.end()) pfn = it->second;
     }
     frame_fields(pfn);
     if (slot && slot->gmem()) {

@@ -117,6 +117,7 @@ void GmemMmapTarget::invalidate_from_phys(sc_dt::uint64 start, sc_dt::uint64 end
 void GmemMmapTarget::unmap_range(GuestMemfd& gf, uint64_t first, uint64_t end) {
   auto it = files_.find(gf.id());
   if (it == files_.end() || first >= end) return;
+  if (unmap_hook_) unmap_hook_(gf, first, end);  // MMU notifiers first, as unmap_mapping_range
   auto& ptes = it->second.ptes;
   ptes.erase(ptes.lower_bound(first), ptes.lower_bound(end));
   ++unmaps_;

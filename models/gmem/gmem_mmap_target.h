@@ -3,6 +3,7 @@
 // pages past EOF, and keeps the host PTEs of every process that mapped a page.
 // DMI pointers it hands out are revoked over the exact range on conversion.
 #pragma once
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +31,10 @@ class GmemMmapTarget : public sc_core::sc_module, public GmemHostMapper {
 
   GmemMmapTarget(sc_core::sc_module_name name, FrameAllocator& frames, Stats& stats);
 
+  // Called by unmap_range: the host MM tells the MMU notifiers (KVM) about it.
+  void set_unmap_hook(std::function<void(const GuestMemfd&, uint64_t, uint64_t)> h) {
+    unmap_hook_ = std::move(h);
+  }
   void attach(GuestMemfd& f);
   void detach(GuestMemfd& f);
   // munmap of one process's mapping of pages [first, end).
@@ -60,6 +65,7 @@ class GmemMmapTarget : public sc_core::sc_module, public GmemHostMapper {
   void map_pte(File& f, uint64_t index, int pid);
 
   FrameAllocator& frames_;
+  std::function<void(const GuestMemfd&, uint64_t, uint64_t)> unmap_hook_;
   std::unordered_map<int, File> files_;
   uint64_t& faults_;
   uint64_t& sigbus_;

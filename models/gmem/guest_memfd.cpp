@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <csignal>
 
 namespace cocosim {
@@ -89,6 +90,7 @@ void GuestMemfd::free_range(uint64_t first, uint64_t end) {
 
 int GuestMemfd::fallocate(int mode, int64_t offset, int64_t len) {
   if (offset < 0 || len <= 0) return EINVAL;  // vfs_fallocate checks the range first
+  if (uint64_t(offset) + uint64_t(len) > uint64_t(INT64_MAX)) return EFBIG;  // beyond s_maxbytes
   if (!(mode & kFallocKeepSize)) return EOPNOTSUPP;
   if (mode & ~(kFallocKeepSize | kFallocPunchHole)) return EOPNOTSUPP;
   if (!page_aligned(offset) || !page_aligned(len)) return EINVAL;

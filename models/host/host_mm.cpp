@@ -1,5 +1,6 @@
 #include "host/host_mm.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
@@ -10,14 +11,19 @@ namespace cocosim {
 HostMm::~HostMm() { clear(); }
 
 void HostMm::clear() {
-  for (auto& [pid, p] : procs_)
+  notifier_ = nullptr;
+  // Files released below may look for their mappings: let them find none.
+  auto procs = std::move(procs_);
+  procs_.clear();
+  for (auto& [pid, p] : procs)
     for (auto& [start, v] : p->vmas)
       if (v->anon) release_anon(v->anon);
-  procs_.clear();
+  procs.clear();
 }
 
 void HostMm::discard_anon(Vma& v, Addr va, uint64_t len) {
   if (!v.anon) return;
+  notify(v.pid, va, va + len);
   const uint64_t first = (va - v.start) >> kPageShift;
   const uint64_t end = (va - v.start + len + kPageMask) >> kPageShift;
   for (uint64_t i = first; i < end; ++i) {
@@ -49,24 +55,41 @@ Process* HostMm::process(const std::string& name) {
 }
 
 namespace {
-// Place a VMA with a 2 MiB-aligned start and a guard gap behind it.
+// Place a VMA with a 2 MiB-aligned start and a guard gap behind it; 0 when the
+// address space is full (mmap's ENOMEM).
 Addr place(Process& p, uint64_t length) {
   Addr start = (p.next_hva + (kHugePageSize - 1)) & ~(kHugePageSize - 1);
+  if (length > HostMm::kUserTop || start > HostMm::kUserTop - length) return 0;
   p.next_hva = start + length + kHugePageSize;
   return start;
 }
 }  // namespace
+
+void HostMm::file_range_unmapped(const GuestMemfd& f, uint64_t first, uint64_t end) {
+  if (!notifier_) return;
+  for (auto& [pid, p] : procs_)
+    for (auto& [start, v] : p->vmas) {
+      if (v->kind != VmaKind::Gmem || v->gmem.get() != &f) continue;
+      const uint64_t vfirst = v->pgoff, vend = v->pgoff + (v->length >> kPageShift);
+      const uint64_t a = std::max(first, vfirst), b = std::min(end, vend);
+      if (a < b)
+        notify(pid, v->start + ((a - vfirst) << kPageShift), v->start + ((b - vfirst) << kPageShift));
+    }
+}
 
 int HostMm::mmap_anon(int pid, const std::string& name, uint64_t length, bool shared,
                       Vma** out) {
   Process* p = process(pid);
   if (!p) return ESRCH;
   if (length == 0) return EINVAL;
+  if (length > kUserTop) return ENOMEM;
   length = page_ceil(length);
+  const Addr start = place(*p, length);
+  if (!start) return ENOMEM;
   auto v = std::make_unique<Vma>();
   v->name = name;
   v->pid = pid;
-  v->start = place(*p, length);
+  v->start = start;
   v->length = length;
   v->kind = VmaKind::Anon;
   v->shared = shared;
@@ -83,11 +106,14 @@ int HostMm::mmap_gmem(int pid, const std::string& name, std::shared_ptr<GuestMem
   if (length == 0 || !page_aligned(offset)) return EINVAL;
   if (!f->mmap_allowed()) return ENODEV;  // kvm_gmem_mmap without GUEST_MEMFD_FLAG_MMAP
   if (!shared) return EINVAL;             // guest_memfd mappings must be MAP_SHARED
+  if (length > kUserTop) return ENOMEM;
   length = page_ceil(length);
+  const Addr start = place(*p, length);
+  if (!start) return ENOMEM;
   auto v = std::make_unique<Vma>();
   v->name = name;
   v->pid = pid;
-  v->start = place(*p, length);
+  v->start = start;
   v->length = length;
   v->kind = VmaKind::Gmem;
   v->shared = true;
@@ -109,6 +135,7 @@ int HostMm::munmap(Vma* v) {
   if (!p) return EINVAL;
   auto it = p->vmas.find(v->start);
   if (it == p->vmas.end() || it->second.get() != v) return EINVAL;
+  notify(v->pid, v->start, v->end());
   if (v->anon) release_anon(v->anon);
   p->vmas.erase(it);
   return 0;

@@ -3,6 +3,7 @@
 // pages are faulted in by the guest_memfd mmap target.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -74,6 +75,16 @@ class HostMm {
   int fork(int parent, const std::string& child_name, int* child_pid);
 
   Vma* find_vma(int pid, Addr hva);
+
+  // MMU notifier: called with (pid, lo, hi) before the pages behind host
+  // addresses [lo, hi) of a process go away or change (munmap, MADV_DONTNEED,
+  // a guest_memfd page unmapped from every process).
+  void set_notifier(std::function<void(int, Addr, Addr)> n) { notifier_ = std::move(n); }
+  // Pages [first, end) of file `f` lost their host mappings: notify for every
+  // VMA of every process that maps them.
+  void file_range_unmapped(const GuestMemfd& f, uint64_t first, uint64_t end);
+  // The highest user address (x86-64 TASK_SIZE with 4-level paging).
+  static constexpr Addr kUserTop = 0x00007ffffffff000;
   Vma* find_vma(int pid, const std::string& name);
 
   // Anonymous fault: the frame behind page `index` of the object, allocated and
@@ -83,8 +94,13 @@ class HostMm {
  private:
   void release_anon(std::shared_ptr<AnonObject>& o);
 
+  void notify(int pid, Addr lo, Addr hi) {
+    if (notifier_) notifier_(pid, lo, hi);
+  }
+
   FrameAllocator& frames_;
   MemoryPort& mem_;
+  std::function<void(int, Addr, Addr)> notifier_;
   std::map<int, std::unique_ptr<Process>> procs_;
   int next_pid_ = 1;
 };

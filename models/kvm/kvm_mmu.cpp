@@ -103,10 +103,10 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
       return false;
     }
     pfn = r.pfn;
-  } else if (Vma* v = slot->userspace()) {
-    // Shared memory from the VMM's mapping (hva_to_pfn).
-    const Addr hva = slot->userspace_addr() + ((gfn - slot->base_gfn()) << kPageShift);
-    Vma* at = mm_.find_vma(v->pid, hva);
+  } else if (slot->has_userspace()) {
+    // Shared memory from the VMM's mapping (hva_to_pfn): whatever is mapped there now.
+    const Addr hva = slot->hva_of(gfn);
+    Vma* at = mm_.find_vma(slot->userspace_pid(), hva);
     bool ok = at != nullptr;
     if (ok && at->kind == VmaKind::Anon) {
       auto p = mm_.anon_fault(*at->anon, (hva - at->start) >> kPageShift);

@@ -49,9 +49,15 @@ VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_pri
     *ret = uint64_t(-int64_t(kKvmEnosys));
     return Resolution::Retry;
   }
+  // kvm_emulate_hypercall(KVM_HC_MAP_GPA_RANGE) checks the range itself.
+  const uint64_t npages = size >> kPageShift;
+  if (!page_aligned(gpa) || npages == 0 || (gpa >> kPageShift) + npages <= (gpa >> kPageShift)) {
+    *ret = uint64_t(-int64_t(kKvmEinval));
+    return Resolution::Retry;
+  }
   run_.reason = ExitReason::Hypercall;
   run_.nr = KvmRunState::kHcMapGpaRange;
-  run_.args = {gpa, size >> kPageShift, to_private ? KvmRunState::kMapGpaRangeEncrypted : 0, 0, 0, 0};
+  run_.args = {gpa, npages, to_private ? KvmRunState::kMapGpaRangeEncrypted : 0, 0, 0, 0};
   hypercall_pending_ = true;
   return Resolution::Exit;
 }

@@ -14,6 +14,7 @@ namespace cocosim {
 class KvmVcpu : public VcpuHypervisor {
  public:
   static constexpr uint64_t kKvmEnosys = 1000;  // KVM_ENOSYS returned to the guest
+  static constexpr uint64_t kKvmEinval = 22;    // KVM_EINVAL
 
   KvmVcpu(Vm& vm, KvmMmu& mmu, int id) : vm_(vm), mmu_(mmu), id_(id) {}
 

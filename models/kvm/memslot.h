@@ -30,10 +30,15 @@ class Memslot : public GmemBinding {
   uint64_t npages() const { return size_ >> kPageShift; }
   bool contains_gfn(uint64_t gfn) const { return gfn >= base_gfn() && gfn < base_gfn() + npages(); }
 
-  // Host userspace memory behind the slot (userspace_addr), if any.
-  Vma* userspace() const { return userspace_; }
+  // Host userspace memory behind the slot (userspace_addr in the VMM process),
+  // if any. Only the address is kept: what is mapped there is looked up at
+  // each fault, as hva_to_pfn() does, so a munmap cannot leave a dangling VMA.
+  bool has_userspace() const { return userspace_pid_ >= 0; }
+  int userspace_pid() const { return userspace_pid_; }
   Addr userspace_addr() const { return userspace_addr_; }
-  void set_userspace(Vma* v, Addr addr) { userspace_ = v, userspace_addr_ = addr; }
+  void set_userspace(int pid, Addr addr) { userspace_pid_ = pid, userspace_addr_ = addr; }
+  // The HVA of a GFN of this slot.
+  Addr hva_of(uint64_t gfn) const { return userspace_addr_ + ((gfn - base_gfn()) << kPageShift); }
 
   GuestMemfd* gmem() const { return gmem_; }
   uint64_t gmem_first() const { return gmem_first_; }  // file page of base_gfn
@@ -55,7 +60,7 @@ class Memslot : public GmemBinding {
   uint32_t flags_;
   Addr gpa_;
   uint64_t size_;
-  Vma* userspace_ = nullptr;
+  int userspace_pid_ = -1;
   Addr userspace_addr_ = 0;
   GuestMemfd* gmem_ = nullptr;
   uint64_t gmem_first_ = 0;

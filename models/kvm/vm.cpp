@@ -44,11 +44,12 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
   const int as_id = r.slot >> 16, id = r.slot & 0xffff;
   if (r.slot < 0 || as_id >= 1 || id >= kUserMemSlots) return EINVAL;
   if (!page_aligned(r.memory_size) || !page_aligned(r.guest_phys_addr)) return EINVAL;
-  if (r.userspace && !page_aligned(r.userspace_addr)) return EINVAL;
+  if (r.userspace_pid >= 0 && !page_aligned(r.userspace_addr)) return EINVAL;
   if (gmem && (!page_aligned(r.guest_memfd_offset) ||
                r.guest_memfd_offset + r.memory_size < r.guest_memfd_offset))
     return EINVAL;
   if (r.guest_phys_addr + r.memory_size < r.guest_phys_addr) return EINVAL;
+  if ((r.memory_size >> kPageShift) > kMemMaxNrPages) return EINVAL;
 
   auto it = slots_.find(id);
   Memslot* old = it == slots_.end() ? nullptr : it->second.get();
@@ -68,7 +69,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     // guest_memfd slots are immutable: they can only be deleted.
     if (old->had_gmem() || gmem) return EINVAL;
     if (r.memory_size != old->size()) return EINVAL;
-    if (r.userspace != old->userspace() || r.userspace_addr != old->userspace_addr())
+    if (r.userspace_pid != old->userspace_pid() || r.userspace_addr != old->userspace_addr())
       return EINVAL;
     if ((r.flags ^ old->flags()) & Memslot::kReadonly) return EINVAL;  // cannot toggle READONLY
     old->set_flags(r.flags);  // KVM_MR_FLAGS_ONLY: dirty logging on or off
@@ -83,7 +84,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
   }
   if (overlaps(nullptr)) return EEXIST;
   auto s = std::make_unique<Memslot>(*this, id, r.flags, r.guest_phys_addr, r.memory_size);
-  if (r.userspace) s->set_userspace(r.userspace, r.userspace_addr);
+  if (r.userspace_pid >= 0) s->set_userspace(r.userspace_pid, r.userspace_addr);
   if (gmem) {
     GuestMemfd* f = r.guest_memfd;
     if (!f) return r.guest_memfd_given ? EINVAL : EBADF;
@@ -96,6 +97,17 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
   by_gfn_[first] = s.get();
   slots_.emplace(id, std::move(s));
   return 0;
+}
+
+void Vm::host_range_invalidated(int pid, Addr lo, Addr hi) {
+  for (const auto& [id, s] : slots_) {
+    if (!s->has_userspace() || s->userspace_pid() != pid) continue;
+    const Addr slo = s->userspace_addr(), shi = slo + s->size();
+    const Addr a = std::max(lo, slo), b = std::min(hi, shi);
+    if (a >= b) continue;
+    zap_gfn_range(s->base_gfn() + ((a - slo) >> kPageShift),
+                  s->base_gfn() + ((b - slo + kPageMask) >> kPageShift));
+  }
 }
 
 int Vm::set_memory_attributes(Addr address, uint64_t size, uint64_t attributes,

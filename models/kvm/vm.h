@@ -22,7 +22,7 @@ struct MemoryRegion {
   uint32_t flags = 0;
   Addr guest_phys_addr = 0;
   uint64_t memory_size = 0;
-  Vma* userspace = nullptr;  // resolved userspace_addr (null: none given)
+  int userspace_pid = -1;  // the process whose address userspace_addr is (-1: none given)
   Addr userspace_addr = 0;
   bool guest_memfd_given = false;
   GuestMemfd* guest_memfd = nullptr;  // null when the fd is not a guest_memfd
@@ -33,6 +33,7 @@ class Vm {
  public:
   static constexpr uint64_t kAttrPrivate = GuestMemfd::kAttrPrivate;
   static constexpr int kUserMemSlots = 32764;  // KVM_USER_MEM_SLOTS on x86
+  static constexpr uint64_t kMemMaxNrPages = (1ull << 31) - 1;  // KVM_MEM_MAX_NR_PAGES
 
   Vm(int id, std::string name, VmType type, Arch arch) :
       id_(id), name_(std::move(name)), type_(type), arch_(arch) {}
@@ -45,6 +46,9 @@ class Vm {
 
   int set_user_memory_region(const MemoryRegion& r, bool v2);
   int set_memory_attributes(Addr address, uint64_t size, uint64_t attributes, uint64_t flags);
+  // The MMU notifier: host mappings of process `pid` in [lo, hi) changed; zap
+  // every GFN whose slot reaches them through userspace_addr.
+  void host_range_invalidated(int pid, Addr lo, Addr hi);
 
   // KVM's view of a GFN: backed by a guest_memfd with MMAP (in-place
   // conversion), it is what the file says; any other GFN follows the VM's

@@ -71,8 +71,10 @@ class Parser {
   std::optional<uint64_t> atom() {
     skip();
     if (pos_ < s_.size() && s_[pos_] == '(') {
+      if (++depth_ > kMaxDepth) return fail_opt("parentheses nested too deeply");
       ++pos_;
       auto v = sum();
+      --depth_;
       if (!v) return std::nullopt;
       skip();
       if (pos_ >= s_.size() || s_[pos_] != ')') return fail_opt("expected ')'");
@@ -124,8 +126,10 @@ class Parser {
     return v << shift;
   }
 
+  static constexpr int kMaxDepth = 32;
   const std::string& s_;
   size_t pos_ = 0;
+  int depth_ = 0;
   IntParse err_;
 };
 

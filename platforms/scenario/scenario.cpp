@@ -1,6 +1,9 @@
 #include "scenario/scenario.h"
 
 #include <cctype>
+#include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -109,19 +112,24 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// A time in nanoseconds: finite, not negative, at most an hour, and a whole
+// number of picoseconds (SystemC's default resolution).
 std::optional<double> parse_ns(const std::string& s) {
   size_t i = 0;
+  double v;
   try {
-    double v = std::stod(s, &i);
-    std::string unit = s.substr(i);
-    while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
-    if (unit.empty() || unit == "ns") return v;
-    if (unit == "ps") return v / 1000;
-    if (unit == "us") return v * 1000;
-    if (unit == "ms") return v * 1e6;
+    v = std::stod(s, &i);
   } catch (...) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  std::string unit = s.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  if (unit == "ps") v /= 1000;
+  else if (unit == "us") v *= 1000;
+  else if (unit == "ms") v *= 1e6;
+  else if (!unit.empty() && unit != "ns") return std::nullopt;
+  if (!std::isfinite(v) || v < 0 || v > 3.6e12) return std::nullopt;
+  return v;
 }
 
 class Loader {
@@ -235,7 +243,8 @@ class Loader {
       SourceLoc l = loc_of(n);
       // A quoted scalar's mark is its opening quote (yaml-cpp tags it "!").
       if (n.Scalar().find('\n') == std::string::npos) l.col += int(r.column) + (n.Tag() == "!" ? 1 : 0);
-      error(l, what + " = '" + n.Scalar() + "': " + r.error);
+      const std::string text = n.Scalar().size() > 48 ? n.Scalar().substr(0, 45) + "..." : n.Scalar();
+      error(l, what + " = '" + text + "': " + r.error);
     }
     return r.value;
   }
@@ -278,7 +287,7 @@ class Loader {
           if (auto x = int_of(v, "platform.seed")) p.seed = *x;
         } else if (k == "quantum") {
           auto ns = v.IsScalar() ? parse_ns(v.Scalar()) : std::nullopt;
-          if (!ns || *ns <= 0) error(v, "platform.quantum must be a time such as 1us");
+          if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 1h, such as 1us");
           else p.quantum_ns = uint64_t(*ns);
         } else if (k == "timing") {
           timing(v, p.timing);
@@ -309,7 +318,7 @@ class Loader {
         continue;
       }
       auto ns = it->second.IsScalar() ? parse_ns(it->second.Scalar()) : std::nullopt;
-      if (!ns || *ns < 0) error(it->second, "timing." + k + " must be a time: 50, 50ns, 1.5us");
+      if (!ns) error(it->second, "timing." + k + " must be a time up to 1h: 50, 50ns, 1.5us");
       else *f->second = *ns;
     }
   }
@@ -640,7 +649,7 @@ LoadResult load_scenario(const std::string& file, const std::optional<Arch>& arc
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     LoadResult r;
-    r.errors.push_back({file, {0, 0}, "cannot open file"});
+    r.errors.push_back({file, {1, 1}, std::string("cannot open file: ") + std::strerror(errno)});
     return r;
   }
   std::stringstream ss;

@@ -55,6 +55,10 @@ FieldSpec E(const char* n, std::vector<std::string> c, bool req = false) {
 }
 FieldSpec F(const char* n, const Vocab& v) { return {n, Ty::Flags, false, NameKind::Vm, {}, &v}; }
 FieldSpec Byte(const char* n) { return {n, Ty::Int, false, NameKind::Vm, {}, nullptr, 255}; }
+// Pins are kept page by page: 1 GiB at most per step.
+FieldSpec PinLength() { return {"length", Ty::Int, false, NameKind::Vm, {}, nullptr, 1ull << 30}; }
+// Loads keep what they read (as hex in the results): 64 MiB at most.
+FieldSpec LoadLength() { return {"length", Ty::Int, false, NameKind::Vm, {}, nullptr, 64ull << 20}; }
 
 // Frame forms of scenario-format §3.2.
 std::vector<FieldSpec> frame_fields() {
@@ -118,7 +122,7 @@ std::vector<OpSpec> make_steps() {
       {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm)}, kErr},
       {"fork", {D("name", NameKind::Process)}, kErr},
       {"load",
-       {N("map", NameKind::Map, true), I("offset"), I("size"), I("length"), N("process", NameKind::Process)},
+       {N("map", NameKind::Map, true), I("offset"), I("size"), LoadLength(), N("process", NameKind::Process)},
        {"signal", "value", "all", "bytes"}},
       {"store",
        {N("map", NameKind::Map, true), I("offset"), I("value"), I("size"), S("data"),
@@ -128,8 +132,8 @@ std::vector<OpSpec> make_steps() {
        {N("map", NameKind::Map, true), I("offset"), I("length", true), Byte("byte"),
         N("process", NameKind::Process)},
        {"signal"}},
-      {"pin", {N("map", NameKind::Map, true), I("offset"), I("length")}, kErr},
-      {"unpin", {N("map", NameKind::Map, true), I("offset"), I("length")}, kErr},
+      {"pin", {N("map", NameKind::Map, true), I("offset"), PinLength()}, kErr},
+      {"unpin", {N("map", NameKind::Map, true), I("offset"), PinLength()}, kErr},
       {"host_kernel", cat({E("op", {"load", "store"}, true), I("value"), I("size")}, frame_fields()),
        {"value", "fault"}},
       {"seamcall",
@@ -139,7 +143,7 @@ std::vector<OpSpec> make_steps() {
       {"hvc",
        cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
        kErr, kLaterPkvm},
-      {"dram_read", cat({I("length")}, frame_fields()), {"bytes", "all"}},
+      {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
        {"attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
@@ -151,7 +155,7 @@ std::vector<OpSpec> make_steps() {
 std::vector<OpSpec> make_guest_ops() {
   const std::vector<std::string> kFault = {"fault"};
   return {
-      {"load", {I("gpa", true), I("size"), I("length"), B("shared")}, {"value", "all", "bytes", "fault"}},
+      {"load", {I("gpa", true), I("size"), LoadLength(), B("shared")}, {"value", "all", "bytes", "fault"}},
       {"store", {I("gpa", true), I("value"), I("size"), B("shared")}, kFault},
       {"memset", {I("gpa", true), I("length", true), Byte("byte"), B("shared")}, kFault},
       {"sweep",

@@ -108,9 +108,8 @@ TEST_CASE("Vm: unaligned size, GPA, userspace address or guest_memfd offset is E
   auto f = r.gmem(*v, 4 * MiB2, 0);
   CHECK(v->set_user_memory_region(plain(1, G4, P + 1), false) == EINVAL);
   CHECK(v->set_user_memory_region(plain(1, G4 + 0x800, P), false) == EINVAL);
-  Vma vma;
   MemoryRegion m = plain(1, G4, P);
-  m.userspace = &vma;
+  m.userspace_pid = 1;
   m.userspace_addr = 0x7f0000000800;
   CHECK(v->set_user_memory_region(m, false) == EINVAL);
   for (uint64_t off : {uint64_t{1}, uint64_t{2}, uint64_t{8}, uint64_t{511}, uint64_t{2048}, P - 1, P + 2048}) {
@@ -257,9 +256,8 @@ TEST_CASE("Vm: a plain slot can move: the old range is zapped and the new one fo
 TEST_CASE("Vm: changing a plain slot's size or userspace address is EINVAL") {
   Rig r;
   Vm* v = r.vm(VmType::SwProtected);
-  Vma a, b;
   MemoryRegion m = plain(1, G4, 2 * P);
-  m.userspace = &a;
+  m.userspace_pid = 1;
   m.userspace_addr = 0x7f0000000000;
   REQUIRE(v->set_user_memory_region(m, false) == 0);
   MemoryRegion bigger = m;
@@ -269,7 +267,7 @@ TEST_CASE("Vm: changing a plain slot's size or userspace address is EINVAL") {
   moved.userspace_addr += P;
   CHECK(v->set_user_memory_region(moved, false) == EINVAL);
   MemoryRegion other = m;
-  other.userspace = &b;
+  other.userspace_pid = 2;  // another process's address
   CHECK(v->set_user_memory_region(other, false) == EINVAL);
   CHECK(v->set_user_memory_region(m, false) == 0);  // the same region again: nothing to do
 }
