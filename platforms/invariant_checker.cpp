@@ -1,5 +1,7 @@
 #include "invariant_checker.h"
 
+#include "common/hex.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -9,13 +11,6 @@
 
 namespace cocosim {
 
-namespace {
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-  return b;
-}
-}  // namespace
 
 std::vector<Violation> InvariantChecker::check() {
   std::vector<Violation> out;

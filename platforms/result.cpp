@@ -1,5 +1,7 @@
 #include "result.h"
 
+#include "common/hex.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -31,13 +33,6 @@ RValue RValue::bytes(const uint8_t* p, size_t n) {
   return r;
 }
 
-namespace {
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-  return b;
-}
-}  // namespace
 
 std::string RValue::show() const {
   switch (kind) {

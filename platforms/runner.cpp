@@ -1,5 +1,7 @@
 #include "runner.h"
 
+#include "common/hex.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -17,11 +19,6 @@ const Vocab kMemoryExitFlags = {{"PRIVATE", KvmRunState::kMemoryExitFlagPrivate}
 
 Result errno_result(int err) { return {{"errno", RValue::err(err)}}; }
 
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", (unsigned long long)v);
-  return b;
-}
 
 }  // namespace
 

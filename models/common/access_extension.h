@@ -37,6 +37,18 @@ struct AccessExtension : tlm::tlm_extension<AccessExtension> {
   }
 };
 
+// A payload for a plain read or write of `len` bytes at `addr`.
+inline void prepare(tlm::tlm_generic_payload& t, bool write, uint64_t addr, unsigned char* data,
+                    unsigned len) {
+  t.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
+  t.set_address(addr);
+  t.set_data_ptr(data);
+  t.set_data_length(len);
+  t.set_streaming_width(len);
+  t.set_byte_enable_ptr(nullptr);
+  t.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+}
+
 // Puts a stack-owned extension on a payload for one scope and takes it off
 // again, also when an exception unwinds (a payload deletes what it still holds).
 class ScopedExtension {

@@ -104,12 +104,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   ext.vcpu = id_;
   ext.security = SecurityState::Normal;
   ScopedExtension scoped(trans, ext);
-  trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-  trans.set_address(pa);
-  trans.set_data_ptr(data);
-  trans.set_data_length(unsigned(len));
-  trans.set_streaming_width(unsigned(len));
-  trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+  prepare(trans, write, pa, data, unsigned(len));
   sc_core::sc_time delay = local_;
   socket->b_transport(trans, delay);
   local_ = delay;

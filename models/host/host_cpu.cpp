@@ -33,12 +33,7 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
       ext.who = Initiator::HostUser;
       ext.process = pid;
       ScopedExtension scoped(trans, ext);
-      trans.set_command(write ? tlm::TLM_WRITE_COMMAND : tlm::TLM_READ_COMMAND);
-      trans.set_address(hv);
-      trans.set_data_ptr(buf);
-      trans.set_data_length(unsigned(chunk));
-      trans.set_streaming_width(unsigned(chunk));
-      trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+      prepare(trans, write, hv, buf, unsigned(chunk));
       ++transactions_;
       user->b_transport(trans, delay);
       bool ok = trans.is_response_ok();

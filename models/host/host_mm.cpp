@@ -77,26 +77,30 @@ void HostMm::file_range_unmapped(const GuestMemfd& f, uint64_t first, uint64_t e
     }
 }
 
+int HostMm::add_vma(Process& p, std::unique_ptr<Vma> v, uint64_t length, Vma** out) {
+  if (length > kUserTop) return ENOMEM;
+  length = page_ceil(length);
+  const Addr start = place(p, length);
+  if (!start) return ENOMEM;
+  v->pid = p.pid;
+  v->start = start;
+  v->length = length;
+  *out = v.get();
+  p.vmas.emplace(start, std::move(v));
+  return 0;
+}
+
 int HostMm::mmap_anon(int pid, const std::string& name, uint64_t length, bool shared,
                       Vma** out) {
   Process* p = process(pid);
   if (!p) return ESRCH;
   if (length == 0) return EINVAL;
-  if (length > kUserTop) return ENOMEM;
-  length = page_ceil(length);
-  const Addr start = place(*p, length);
-  if (!start) return ENOMEM;
   auto v = std::make_unique<Vma>();
   v->name = name;
-  v->pid = pid;
-  v->start = start;
-  v->length = length;
   v->kind = VmaKind::Anon;
   v->shared = shared;
   v->anon = std::make_shared<AnonObject>();
-  *out = v.get();
-  p->vmas.emplace(v->start, std::move(v));
-  return 0;
+  return add_vma(*p, std::move(v), length, out);
 }
 
 int HostMm::mmap_gmem(int pid, const std::string& name, std::shared_ptr<GuestMemfd> f,
@@ -106,22 +110,13 @@ int HostMm::mmap_gmem(int pid, const std::string& name, std::shared_ptr<GuestMem
   if (length == 0 || !page_aligned(offset)) return EINVAL;
   if (!f->mmap_allowed()) return ENODEV;  // kvm_gmem_mmap without GUEST_MEMFD_FLAG_MMAP
   if (!shared) return EINVAL;             // guest_memfd mappings must be MAP_SHARED
-  if (length > kUserTop) return ENOMEM;
-  length = page_ceil(length);
-  const Addr start = place(*p, length);
-  if (!start) return ENOMEM;
   auto v = std::make_unique<Vma>();
   v->name = name;
-  v->pid = pid;
-  v->start = start;
-  v->length = length;
   v->kind = VmaKind::Gmem;
   v->shared = true;
   v->gmem = std::move(f);
   v->pgoff = offset >> kPageShift;
-  *out = v.get();
-  p->vmas.emplace(v->start, std::move(v));
-  return 0;
+  return add_vma(*p, std::move(v), length, out);
 }
 
 void HostMm::release_anon(std::shared_ptr<AnonObject>& o) {

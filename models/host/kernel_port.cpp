@@ -15,12 +15,7 @@ void KernelPort::access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len
     AccessExtension ext;
     ext.who = who_;
     ScopedExtension scoped(trans, ext);
-    trans.set_command(cmd);
-    trans.set_address(pa);
-    trans.set_data_ptr(data);
-    trans.set_data_length(unsigned(chunk));
-    trans.set_streaming_width(unsigned(chunk));
-    trans.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+    prepare(trans, cmd == tlm::TLM_WRITE_COMMAND, pa, data, unsigned(chunk));
     socket->b_transport(trans, delay_);
     last_ok_ = last_ok_ && trans.is_response_ok();
     pa += chunk;
