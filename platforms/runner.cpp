@@ -117,7 +117,8 @@ void Runner::report(const Step& s, const Result& r) {
     out_ << "\n";
   }
   if (verbose_) {
-    out_ << "  [" << s.number << "] " << s.op << (step_ok ? "  ok" : "  FAILED");
+    out_ << "  [" << s.number << "] " << sc_core::sc_time_stamp().to_string() << "  " << s.op
+         << (step_ok ? "  ok" : "  FAILED");
     if (!r.empty()) out_ << "  " << show_result(r);
     if (s.expect.any) out_ << "  (expect: any)";
     if (!s.note.empty()) out_ << "  # " << s.note;
