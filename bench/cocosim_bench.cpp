@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -33,13 +34,16 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-long rss_kib() {
+long status_kib(const char* key) {
   std::ifstream in("/proc/self/status");
   std::string line;
+  const size_t n = std::strlen(key);
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    if (line.compare(0, n, key) == 0) return std::atol(line.c_str() + n);
   return 0;
 }
+long rss_kib() { return status_kib("VmRSS:"); }
+long peak_rss_kib() { return status_kib("VmHWM:"); }
 
 Scenario load(const std::string& text) {
   LoadResult r = load_scenario_text("bench", text, std::nullopt);
@@ -180,6 +184,7 @@ int memory(const std::string& arch) {
   long before = 0, after = 0;
   const long start = rss_kib();
   run(load(y.str()), 1, 1000, &raw, &before, &after, stats);
+  const long peak_sim = peak_rss_kib();
   // Baseline: the same 1 GiB held as plain memory, touched page by page.
   const long b0 = rss_kib();
   std::vector<uint8_t> plain(1ull << 30);
@@ -191,6 +196,7 @@ int memory(const std::string& arch) {
   std::printf("  growth for 1 GiB touched            %10.1f MiB   raw 1 GiB buffer %8.1f MiB   ratio %.3f\n",
               (after - before) / 1024.0, (b1 - b0) / 1024.0, double(after - before) / double(b1 - b0));
   std::printf("  model overhead per GiB touched      %10.1f MiB\n", (after - before) / 1024.0 - 1024.0);
+  std::printf("  peak RSS of the whole simulation    %10.1f MiB\n", peak_sim / 1024.0);
   std::printf("  DRAM frames allocated %llu (%.1f MiB), stage-2 leaves installed %llu\n",
               (unsigned long long)stats.get("dram.frames_allocated"),
               stats.get("dram.frames_allocated") * 4096.0 / (1 << 20),
