@@ -567,10 +567,15 @@ Result Runner::inspect(const Step& s) {
       pfn = slot->gmem()->pfn(slot->gmem_index(gfn));
     } else if (Vma* m = slot && slot->has_userspace()
                             ? p_.mm.find_vma(slot->userspace_pid(), slot->hva_of(gfn))
-                            : nullptr;
-               m && m->kind == VmaKind::Anon) {
-      auto it = m->anon->pages.find((slot->hva_of(gfn) - m->start) >> kPageShift);
-      if (it != m->anon->pages.end()) pfn = it->second;
+                            : nullptr) {
+      // What the slot's host address holds now (without faulting anything in).
+      const uint64_t page = (slot->hva_of(gfn) - m->start) >> kPageShift;
+      if (m->kind == VmaKind::Anon) {
+        auto it = m->anon->pages.find(page);
+        if (it != m->anon->pages.end()) pfn = it->second;
+      } else {
+        pfn = m->gmem->pfn(m->pgoff + page);
+      }
     }
     frame_fields(pfn);
     if (slot && slot->gmem()) {

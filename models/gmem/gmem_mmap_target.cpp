@@ -34,7 +34,7 @@ void GmemMmapTarget::detach(GuestMemfd& f) {
 }
 
 GmemMmapTarget::File* GmemMmapTarget::file_of(Addr a) {
-  auto it = files_.find(int(a >> kFileShift));
+  auto it = files_.find(file_id(a));
   return it == files_.end() ? nullptr : &it->second;
 }
 
@@ -47,7 +47,7 @@ void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_ti
   const Addr a = trans.get_address();
   auto* ext = trans.get_extension<AccessExtension>();
   File* f = file_of(a);
-  const uint64_t offset = a & ((Addr{1} << kFileShift) - 1);
+  const uint64_t offset = file_offset(a);
   const uint64_t index = offset >> kPageShift;
   GuestMemfd::HostFault r = f ? f->gmem->host_fault(index) : GuestMemfd::HostFault{SIGBUS, 0};
   if (r.signal) {
@@ -67,7 +67,7 @@ unsigned int GmemMmapTarget::transport_dbg(tlm::tlm_generic_payload& trans) {
   const Addr a = trans.get_address();
   File* f = file_of(a);
   if (!f) return 0;
-  const uint64_t offset = a & ((Addr{1} << kFileShift) - 1);
+  const uint64_t offset = file_offset(a);
   auto pfn = f->gmem->pfn(offset >> kPageShift);
   if (!pfn || f->gmem->is_private(offset >> kPageShift)) return 0;
   trans.set_address((*pfn << kPageShift) | (offset & kPageMask));
@@ -82,7 +82,7 @@ bool GmemMmapTarget::get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tl
   dmi.set_start_address(page);
   dmi.set_end_address(page + kPageSize - 1);
   File* f = file_of(a);
-  const uint64_t index = (a & ((Addr{1} << kFileShift) - 1)) >> kPageShift;
+  const uint64_t index = file_offset(a) >> kPageShift;
   if (!f || index >= f->gmem->pages() || f->gmem->is_private(index)) {
     dmi.allow_none();
     return false;
@@ -126,11 +126,16 @@ void GmemMmapTarget::unmap_range(GuestMemfd& gf, uint64_t first, uint64_t end) {
                                     file_address(gf.id(), end << kPageShift) - 1);
 }
 
-void GmemMmapTarget::drop_process(GuestMemfd& gf, int pid, uint64_t first, uint64_t end) {
+void GmemMmapTarget::drop_process(GuestMemfd& gf, int pid, uint64_t first, uint64_t end,
+                                  const std::function<bool(uint64_t)>& still_mapped) {
   auto it = files_.find(gf.id());
   if (it == files_.end()) return;
   auto& ptes = it->second.ptes;
   for (auto p = ptes.lower_bound(first); p != ptes.end() && p->first < end;) {
+    if (still_mapped(p->first)) {
+      ++p;
+      continue;
+    }
     auto& pids = p->second;
     pids.erase(std::remove(pids.begin(), pids.end(), pid), pids.end());
     p = pids.empty() ? ptes.erase(p) : std::next(p);

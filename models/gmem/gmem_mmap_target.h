@@ -24,10 +24,15 @@ class GmemMmapTarget : public sc_core::sc_module, public GmemHostMapper {
   tlm_utils::simple_target_socket<GmemMmapTarget> socket;    // file-offset addresses
   tlm_utils::simple_initiator_socket<GmemMmapTarget> phys;   // to the physical bus
 
-  static constexpr unsigned kFileShift = 40;  // 1 TiB of offsets per file
+  // The target's address space: (file id << 48) | offset. GuestMemfd sizes are
+  // capped at 2^48 (GuestMemfd::kMaxSize) and ids at 2^16 (Kvm), so no file's
+  // offsets can reach into another file.
+  static constexpr unsigned kFileShift = 48;
   static Addr file_address(int gmem_id, uint64_t offset) {
     return (Addr(gmem_id) << kFileShift) | offset;
   }
+  static int file_id(Addr a) { return int(a >> kFileShift); }
+  static uint64_t file_offset(Addr a) { return a & ((Addr{1} << kFileShift) - 1); }
 
   GmemMmapTarget(sc_core::sc_module_name name, FrameAllocator& frames, Stats& stats);
 
@@ -37,8 +42,10 @@ class GmemMmapTarget : public sc_core::sc_module, public GmemHostMapper {
   }
   void attach(GuestMemfd& f);
   void detach(GuestMemfd& f);
-  // munmap of one process's mapping of pages [first, end).
-  void drop_process(GuestMemfd& f, int pid, uint64_t first, uint64_t end);
+  // munmap of one process's mapping of pages [first, end); pages for which
+  // `still_mapped(index)` holds (another mapping of the same process) keep their PTE.
+  void drop_process(GuestMemfd& f, int pid, uint64_t first, uint64_t end,
+                    const std::function<bool(uint64_t)>& still_mapped);
 
   void unmap_range(GuestMemfd& f, uint64_t first, uint64_t end) override;
   bool page_mapped(const GuestMemfd& f, uint64_t index) const override;

@@ -11,7 +11,7 @@ int GuestMemfd::validate_create(uint64_t size, uint64_t flags, VmType type) {
   uint64_t supported = kFlagMmap;
   if (traits_of(type).allows_init_shared) supported |= kFlagInitShared;
   if (flags & ~supported) return EINVAL;
-  if (size == 0 || !page_aligned(size) || static_cast<int64_t>(size) < 0) return EINVAL;
+  if (size == 0 || !page_aligned(size) || size > kMaxSize) return EINVAL;
   return 0;
 }
 

@@ -59,6 +59,8 @@ class GuestMemfd {
   static constexpr uint64_t kModePreserve = 1ull << 1;
   static constexpr int kFallocKeepSize = 0x01;   // FALLOC_FL_KEEP_SIZE
   static constexpr int kFallocPunchHole = 0x02;  // FALLOC_FL_PUNCH_HOLE
+  // The model's largest file (256 TiB; Linux allows up to MAX_LFS_FILESIZE).
+  static constexpr uint64_t kMaxSize = uint64_t{1} << 48;
 
   // errno that KVM_CREATE_GUEST_MEMFD returns for these arguments, 0 if valid.
   static int validate_create(uint64_t size, uint64_t flags, VmType type);

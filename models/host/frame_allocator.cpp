@@ -28,8 +28,10 @@ std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
 }
 
 void FrameAllocator::free(uint64_t pfn) {
-  if (!used_.erase(pfn)) return;
-  if (free_hook_) free_hook_(pfn);
+  auto it = used_.find(pfn);
+  if (it == used_.end()) return;
+  if (free_hook_) free_hook_(pfn);  // while the use is still known (who maps it)
+  used_.erase(it);
   free_.push_back(pfn);
 }
 

@@ -18,6 +18,8 @@ HostCpu::HostCpu(sc_core::sc_module_name name, Stats& stats)
 
 int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
                          sc_core::sc_time& delay) {
+  // Beyond the user address space (or wrapping): no mapping can be there.
+  if (va >= HostMm::kUserTop || len > HostMm::kUserTop - va) return SIGSEGV;
   while (len) {
     const Addr hv = host_virtual(pid, va);
     const size_t chunk = std::min<size_t>(len, kPageSize - (va & kPageMask));

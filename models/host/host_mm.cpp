@@ -43,6 +43,15 @@ int HostMm::create_process(const std::string& name) {
   return pid;
 }
 
+void HostMm::remove_process(int pid) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  auto p = std::move(it->second);
+  procs_.erase(it);
+  for (auto& [start, v] : p->vmas)
+    if (v->anon) release_anon(v->anon);
+}
+
 Process* HostMm::process(int pid) {
   auto it = procs_.find(pid);
   return it == procs_.end() ? nullptr : it->second.get();
@@ -151,8 +160,9 @@ int HostMm::fork(int parent, const std::string& child_name, int* child_pid) {
       std::array<uint8_t, kPageSize> buf;
       for (auto& [index, pfn] : v->anon->pages) {
         auto npfn = anon_fault(*nv->anon, index);
-        if (!npfn) {  // fork fails; the partial copy goes back
+        if (!npfn) {  // fork fails: the partial copy and the child go away
           release_anon(nv->anon);
+          remove_process(cpid);
           return ENOMEM;
         }
         mem_.read(pfn << kPageShift, buf.data(), kPageSize);

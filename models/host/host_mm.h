@@ -93,6 +93,7 @@ class HostMm {
 
  private:
   void release_anon(std::shared_ptr<AnonObject>& o);
+  void remove_process(int pid);
   // Place a new VMA of `length` bytes in the process; ENOMEM when it does not fit.
   int add_vma(Process& p, std::unique_ptr<Vma> v, uint64_t length, Vma** out);
 

@@ -143,8 +143,18 @@ void HostMmu::revoke_host_range(Addr lo, Addr hi) {
 
 int HostMmu::munmap(Vma* v) {
   revoke_host_range(host_virtual(v->pid, v->start), host_virtual(v->pid, v->end()) - 1);
-  if (v->kind == VmaKind::Gmem)
-    gmem_target_.drop_process(*v->gmem, v->pid, v->pgoff, v->pgoff + (v->length >> kPageShift));
+  if (v->kind == VmaKind::Gmem) {
+    Process* proc = mm_.process(v->pid);
+    auto other_maps = [&](uint64_t index) {
+      for (const auto& [start, w] : proc->vmas)
+        if (w.get() != v && w->gmem == v->gmem && index >= w->pgoff &&
+            index < w->pgoff + (w->length >> kPageShift))
+          return true;
+      return false;
+    };
+    gmem_target_.drop_process(*v->gmem, v->pid, v->pgoff, v->pgoff + (v->length >> kPageShift),
+                              other_maps);
+  }
   return mm_.munmap(v);
 }
 

@@ -21,6 +21,9 @@ class KernelPort : public sc_core::sc_module, public MemoryPort {
   void write(Addr pa, const void* src, size_t len) override;
   // Raw debug read (no side effects, no latency), as a bus probe sees memory.
   size_t debug_read(Addr pa, void* dst, size_t len);
+  // The same as a read-only MemoryPort: for observers (the invariant checker)
+  // that must not add simulated time or bus traffic to what they observe.
+  MemoryPort& debug_view() { return debug_view_; }
   // Latency accumulated since the last call.
   sc_core::sc_time take_delay() {
     auto d = delay_;
@@ -30,7 +33,16 @@ class KernelPort : public sc_core::sc_module, public MemoryPort {
   bool last_ok() const { return last_ok_; }
 
  private:
+  class DebugView : public MemoryPort {
+   public:
+    explicit DebugView(KernelPort& k) : k_(k) {}
+    void read(Addr pa, void* dst, size_t len) override { k_.debug_read(pa, dst, len); }
+    void write(Addr, const void*, size_t) override {}  // observers never write
+   private:
+    KernelPort& k_;
+  };
   void access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len);
+  DebugView debug_view_{*this};
   Initiator who_;
   sc_core::sc_time delay_;
   bool last_ok_ = true;

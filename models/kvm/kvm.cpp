@@ -44,6 +44,7 @@ void Kvm::close_vm(Vm* vm) {
 int Kvm::create_guest_memfd(Vm& vm, const std::string& name, uint64_t size, uint64_t flags,
                             std::shared_ptr<GuestMemfd>* out) {
   if (int err = GuestMemfd::validate_create(size, flags, vm.type())) return err;
+  if (next_gmem_ >= kMaxGmemFiles) return ENFILE;  // file ids name the mmap target's address space
   auto* f = new GuestMemfd(next_gmem_++, name, size, flags,
                            GmemVm{vm.id(), vm.name(), vm.type()}, frames_, mem_, stats_);
   vm.get();

@@ -56,6 +56,7 @@ class Kvm {
   std::map<int, std::unique_ptr<Vm>> vms_;
   std::map<int, GuestMemfd*> gmems_;
   int next_vm_ = 1;
+  static constexpr int kMaxGmemFiles = 1 << 16;
   int next_gmem_ = 1;
 };
 

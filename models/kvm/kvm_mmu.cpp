@@ -127,7 +127,12 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
   }
   Perm p = Perm::rwx();
   if (slot->flags() & Memslot::kReadonly) p.w = false;
-  tables_.map(gpa & ~kPageMask, pfn << kPageShift, tables_.format().levels() - 1, p);
+  if (!tables_.map(gpa & ~kPageMask, pfn << kPageShift, tables_.format().levels() - 1, p)) {
+    // Memslots are checked against the stage-2's input size, so this is a model bug.
+    exit->reason = ExitReason::InternalError;
+    exit->message = "stage-2 cannot map GPA " + std::to_string(gpa);
+    return false;
+  }
   ++faults_in_;
   (void)exec;
   return true;
@@ -135,6 +140,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
 
 void KvmMmu::zap(uint64_t first, uint64_t end) {
   ++zaps_;
+  if (tables_.leaves() == 0) return;  // nothing mapped anywhere: no walk, no flush
   uint64_t removed = tables_.unmap(first, end);
   if (!removed) return;  // nothing was mapped: no TLB can hold it
   leaves_zapped_ += removed;

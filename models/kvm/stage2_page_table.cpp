@@ -31,14 +31,15 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p) {
   for (int d = 0; d < depth; ++d) {
     const Addr ea = entry_addr(table, gpa, d);
     Descriptor desc = fmt_.decode(mem_.read64(ea), d);
-    if (!desc.valid || !desc.table) {
-      if (desc.valid) --leaves_;  // a block in the way: replaced by a table
-      Addr next = new_table();
-      mem_.write64(ea, fmt_.make_table(next));
-      table = next;
-    } else {
+    if (desc.valid && desc.table) {
       table = desc.pa;
+      continue;
     }
+    // Empty: a new table. A block in the way: split into next-level leaves
+    // with the same translation, so only the entry being mapped changes.
+    Addr next = desc.valid ? split_block(desc, d) : new_table();
+    mem_.write64(ea, fmt_.make_table(next));
+    table = next;
   }
   const Addr ea = entry_addr(table, gpa, depth);
   const Descriptor old = fmt_.decode(mem_.read64(ea), depth);
@@ -75,11 +76,7 @@ uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Ad
       continue;
     }
     // A block straddles the range: split it into next-level leaves, then recurse.
-    Addr next = new_table();
-    const uint64_t child = fmt_.level_size(depth + 1);
-    for (unsigned j = 0; j < 512; ++j)
-      mem_.write64(next + 8 * j, fmt_.make_leaf(desc.pa + j * child, depth + 1, desc.perm));
-    leaves_ += 511;
+    Addr next = split_block(desc, depth);
     mem_.write64(ea, fmt_.make_table(next));
     removed += unmap_in(next, depth + 1, ebase, lo, hi, cleared);
   }
@@ -96,11 +93,12 @@ uint64_t Stage2PageTable::unmap(uint64_t first_gfn, uint64_t end_gfn,
   return unmap_in(root_, 0, 0, lo, hi, cleared);
 }
 
-std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa) {
+std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa, MemoryPort* via) {
   if (gpa > fmt_.max_input()) return std::nullopt;
+  MemoryPort& m = via ? *via : mem_;
   Addr table = root_;
   for (int d = 0; d < fmt_.levels(); ++d) {
-    Descriptor desc = fmt_.decode(mem_.read64(entry_addr(table, gpa, d)), d);
+    Descriptor desc = fmt_.decode(m.read64(entry_addr(table, gpa, d)), d);
     if (!desc.valid) return std::nullopt;
     if (desc.table) {
       table = desc.pa;
@@ -110,6 +108,16 @@ std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa) {
     return Stage2Leaf{gpa & ~(size - 1), desc.pa, size, d, desc.perm};
   }
   return std::nullopt;
+}
+
+Addr Stage2PageTable::split_block(const Descriptor& block, int depth) {
+  Addr next = new_table();
+  const uint64_t child = fmt_.level_size(depth + 1);
+  std::array<uint64_t, 512> e;
+  for (unsigned j = 0; j < 512; ++j) e[j] = fmt_.make_leaf(block.pa + j * child, depth + 1, block.perm);
+  mem_.write(next, e.data(), kPageSize);
+  leaves_ += 511;
+  return next;
 }
 
 void Stage2PageTable::free_subtree(Addr table, int depth) {
@@ -125,24 +133,26 @@ void Stage2PageTable::free_subtree(Addr table, int depth) {
   frames_.free(table >> kPageShift);
 }
 
-void Stage2PageTable::leaves_in(Addr table, int depth, Addr base,
+void Stage2PageTable::leaves_in(MemoryPort& m, Addr table, int depth, Addr base,
                                 const std::function<void(const Stage2Leaf&)>& fn) {
   const uint64_t size = fmt_.level_size(depth);
   std::array<uint64_t, 512> e;  // one read of the whole table
-  mem_.read(table, e.data(), kPageSize);
+  m.read(table, e.data(), kPageSize);
   for (unsigned i = 0; i < 512; ++i) {
     Descriptor desc = fmt_.decode(e[i], depth);
     if (!desc.valid) continue;
     const Addr ebase = base + i * size;
     if (desc.table)
-      leaves_in(desc.pa, depth + 1, ebase, fn);
+      leaves_in(m, desc.pa, depth + 1, ebase, fn);
     else
       fn(Stage2Leaf{ebase, desc.pa, size, depth, desc.perm});
   }
 }
 
-void Stage2PageTable::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn) {
-  leaves_in(root_, 0, 0, fn);
+void Stage2PageTable::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn,
+                                    MemoryPort* via) {
+  if (leaves_ == 0) return;
+  leaves_in(via ? *via : mem_, root_, 0, 0, fn);
 }
 
 }  // namespace cocosim

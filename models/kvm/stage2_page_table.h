@@ -40,8 +40,9 @@ class Stage2PageTable {
   // range are split first. Calls cleared(gfn_first, gfn_end) for each removed piece.
   uint64_t unmap(uint64_t first_gfn, uint64_t end_gfn,
                  const std::function<void(uint64_t, uint64_t)>& cleared = {});
-  std::optional<Stage2Leaf> lookup(Addr gpa);
-  void for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn);
+  // Reads go through `via` when given (a debug view, for observers).
+  std::optional<Stage2Leaf> lookup(Addr gpa, MemoryPort* via = nullptr);
+  void for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn, MemoryPort* via = nullptr);
   size_t table_frames() const { return tables_.size(); }
   uint64_t leaves() const { return leaves_; }
 
@@ -52,9 +53,12 @@ class Stage2PageTable {
   }
   uint64_t unmap_in(Addr table, int depth, Addr base, Addr lo, Addr hi,
                     const std::function<void(uint64_t, uint64_t)>& cleared);
+  // A table of next-level leaves that translate exactly as `block` did.
+  Addr split_block(const Descriptor& block, int depth);
   // Free a table and everything below it (a block replaces it).
   void free_subtree(Addr table, int depth);
-  void leaves_in(Addr table, int depth, Addr base, const std::function<void(const Stage2Leaf&)>& fn);
+  void leaves_in(MemoryPort& m, Addr table, int depth, Addr base,
+                 const std::function<void(const Stage2Leaf&)>& fn);
 
   const Stage2Format& fmt_;
   MemoryPort& mem_;

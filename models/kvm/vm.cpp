@@ -65,6 +65,10 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
         return true;
     return false;
   };
+  // Beyond what the stage-2 can map: x86 refuses with EINVAL (kvm_mmu_max_gfn),
+  // arm64 with EFAULT (kvm_phys_size).
+  const uint64_t max_gfn = uint64_t{1} << (kGpaBits - kPageShift);
+  if (end > max_gfn) return arch_ == Arch::Arm64Pkvm ? EFAULT : EINVAL;
   if (old) {
     // guest_memfd slots are immutable: they can only be deleted.
     if (old->had_gmem() || gmem) return EINVAL;
@@ -72,7 +76,6 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     if (r.userspace_pid != old->userspace_pid() || r.userspace_addr != old->userspace_addr())
       return EINVAL;
     if ((r.flags ^ old->flags()) & Memslot::kReadonly) return EINVAL;  // cannot toggle READONLY
-    old->set_flags(r.flags);  // KVM_MR_FLAGS_ONLY: dirty logging on or off
     if (r.guest_phys_addr != old->gpa()) {
       if (overlaps(old)) return EEXIST;
       zap_gfn_range(old->base_gfn(), old->base_gfn() + old->npages());
@@ -80,6 +83,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
       old->move_to(r.guest_phys_addr);
       by_gfn_[old->base_gfn()] = old;
     }
+    old->set_flags(r.flags);  // KVM_MR_FLAGS_ONLY: dirty logging on or off
     return 0;
   }
   if (overlaps(nullptr)) return EEXIST;

@@ -34,6 +34,8 @@ class Vm {
   static constexpr uint64_t kAttrPrivate = GuestMemfd::kAttrPrivate;
   static constexpr int kUserMemSlots = 32764;  // KVM_USER_MEM_SLOTS on x86
   static constexpr uint64_t kMemMaxNrPages = (1ull << 31) - 1;  // KVM_MEM_MAX_NR_PAGES
+  // GPAs the stage-2 can translate: 4-level EPT, and a 48-bit IPA on arm64.
+  static constexpr unsigned kGpaBits = 48;
 
   Vm(int id, std::string name, VmType type, Arch arch) :
       id_(id), name_(std::move(name)), type_(type), arch_(arch) {}

@@ -482,3 +482,33 @@ TEST_CASE("Stage2 MMU: a 39-bit arm64 IPA space walks three levels starting at l
   CHECK((leaf_miss.fault.syndrome & bit(6)) != 0);
   CHECK_FALSE(pt.map(Addr{1} << 39, H, 2, Perm::rwx()));  // beyond the IPA space
 }
+
+TEST_CASE("Stage2 page table: a 4 KiB leaf mapped inside a 2 MiB block splits it and the rest is unchanged") {
+  for (bool arm64 : {false, true}) {
+    CAPTURE(name(arm64));
+    Rig r(arm64);
+    REQUIRE(r.pt.map(G, H, r.last() - 1, Perm::rwx()));
+    REQUIRE(r.pt.leaves() == 1);
+    // Remap one page of the block elsewhere, read-only.
+    const Addr other = H + 64 * M2;
+    REQUIRE(r.pt.map(G + 5 * P, other, r.last(), kR));
+    CHECK(r.pt.leaves() == 512);
+    auto moved = r.pt.lookup(G + 5 * P);
+    REQUIRE(moved);
+    CHECK(moved->pa == other);
+    CHECK(moved->size == P);
+    CHECK_FALSE(moved->perm.w);
+    // Every other page of the old block keeps its translation and permissions.
+    for (uint64_t i : {uint64_t{0}, uint64_t{4}, uint64_t{6}, uint64_t{511}}) {
+      CAPTURE(i);
+      auto l = r.pt.lookup(G + i * P);
+      REQUIRE(l);
+      CHECK(l->pa == H + i * P);
+      CHECK(l->size == P);
+      CHECK(l->perm.w);
+      Translation t = r.mmu.translate(G + i * P + 8, true, false, 8);
+      REQUIRE(t.ok);
+      CHECK(t.pa == H + i * P + 8);
+    }
+  }
+}
