@@ -85,8 +85,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   uint8_t* page = nullptr;
   if (pfn == last_pfn_) {
     page = last_ptr_;
-  } else if (auto it = dmi_.find(pfn); it != dmi_.end()) {
-    page = it->second;
+  } else if ((page = dmi_.find(pfn))) {
     last_pfn_ = pfn;
     last_ptr_ = page;
   }
@@ -115,7 +114,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
     if (socket->get_direct_mem_ptr(trans, dmi) && dmi.is_read_write_allowed() &&
         dmi.get_start_address() <= (pa & ~kPageMask) &&
         dmi.get_end_address() >= (pa | kPageMask)) {
-      dmi_[pfn] = dmi.get_dmi_ptr() + ((pa & ~kPageMask) - dmi.get_start_address());
+      dmi_.insert(pfn, dmi.get_dmi_ptr() + ((pa & ~kPageMask) - dmi.get_start_address()));
       dmi_latency_ = dmi.get_read_latency();
       hit_latency_ = timing_.tlb_hit + dmi_latency_;
     }
@@ -126,13 +125,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
 void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
   last_pfn_ = kNoPage;
   last_ptr_ = nullptr;
-  const uint64_t first = start >> kPageShift, last = end >> kPageShift;
-  if (last - first < dmi_.size()) {
-    for (uint64_t p = first; p <= last; ++p) dmi_.erase(p);
-  } else {
-    for (auto it = dmi_.begin(); it != dmi_.end();)
-      it = (it->first >= first && it->first <= last) ? dmi_.erase(it) : std::next(it);
-  }
+  dmi_.invalidate(start >> kPageShift, end >> kPageShift);
 }
 
 Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool shared) {

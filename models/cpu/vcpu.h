@@ -13,6 +13,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "common/access_extension.h"
+#include "common/dmi_cache.h"
 #include "common/memory_port.h"
 #include "common/stats.h"
 #include "cpu/executor.h"
@@ -68,7 +69,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // Physical pages this vCPU holds a DMI pointer to (for the invariant checker).
   template <typename Fn>
   void for_each_dmi_page(Fn fn) const {
-    for (const auto& [pfn, p] : dmi_) fn(pfn);
+    dmi_.for_each(fn);
   }
 
   // GuestEnv. An access within one page whose translation is in the TLB and
@@ -135,7 +136,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   int vm_ = -1, id_ = -1;
   bool leaving_ = false;
   std::string fault_;
-  std::unordered_map<uint64_t, uint8_t*> dmi_;  // pfn -> host pointer
+  DmiCache dmi_;  // by physical page number
   // The DMI page used last; never equal to the TLB-miss answer (~0).
   static constexpr uint64_t kNoPage = ~uint64_t{0} - 1;
   uint64_t last_pfn_ = kNoPage;

@@ -23,10 +23,9 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
   while (len) {
     const Addr hv = host_virtual(pid, va);
     const size_t chunk = std::min<size_t>(len, kPageSize - (va & kPageMask));
-    auto d = dmi_.find(page_floor(hv));
-    if (d != dmi_.end()) {
+    if (uint8_t* page = dmi_.find(pfn_of(hv))) {
       ++dmi_hits_;
-      uint8_t* p = d->second + (va & kPageMask);
+      uint8_t* p = page + (va & kPageMask);
       write ? std::memcpy(p, buf, chunk) : std::memcpy(buf, p, chunk);
       delay += dmi_latency_;
     } else {
@@ -45,7 +44,7 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
         trans.set_address(page_floor(hv));
         if (user->get_direct_mem_ptr(trans, dmi) && dmi.is_read_write_allowed() &&
             dmi.get_start_address() == page_floor(hv)) {
-          dmi_[page_floor(hv)] = dmi.get_dmi_ptr();
+          dmi_.insert(pfn_of(hv), dmi.get_dmi_ptr());
           dmi_latency_ = dmi.get_read_latency();
         }
       }
@@ -59,12 +58,7 @@ int HostCpu::user_access(int pid, Addr va, uint8_t* buf, size_t len, bool write,
 }
 
 void HostCpu::invalidate(sc_dt::uint64 start, sc_dt::uint64 end) {
-  if ((end - start) / kPageSize < dmi_.size()) {
-    for (Addr p = page_floor(start); p <= end; p += kPageSize) dmi_.erase(p);
-  } else {
-    for (auto it = dmi_.begin(); it != dmi_.end();)
-      it = (it->first >= page_floor(start) && it->first <= end) ? dmi_.erase(it) : std::next(it);
-  }
+  dmi_.invalidate(pfn_of(start), pfn_of(end));
 }
 
 }  // namespace cocosim

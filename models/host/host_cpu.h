@@ -9,6 +9,7 @@
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "common/access_extension.h"
+#include "common/dmi_cache.h"
 #include "common/stats.h"
 #include "common/types.h"
 
@@ -30,7 +31,7 @@ class HostCpu : public sc_core::sc_module {
  private:
   void invalidate(sc_dt::uint64 start, sc_dt::uint64 end);
 
-  std::unordered_map<Addr, uint8_t*> dmi_;  // host-virtual page -> pointer
+  DmiCache dmi_;  // by host-virtual page number
   sc_core::sc_time dmi_latency_;
   uint64_t& dmi_hits_;
   uint64_t& transactions_;
