@@ -22,6 +22,7 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
       host_mmu("host_mmu", mm, gmem_target, stats),
       host_cpu("host_cpu", stats),
       kvm(cfg.arch, frames, kernel_port, stats) {
+  mm.set_thp(cfg.thp);
   phys_bus.init.bind(dram.socket);
   phys_bus.map(0, 0, cfg.dram, 0, "dram");
   // Initiator ports are numbered in binding order (the DMI registry's keys).

@@ -266,7 +266,7 @@ Result Runner::file_ops(const Step& s) {
         if (int err = m->gmem->pin(m->pgoff + (o >> kPageShift), &pfn)) return errno_result(err);
         pins_.insert({key, {m->gmem, pfn}});
       } else {
-        auto pfn = p_.mm.anon_fault(*m->anon, o >> kPageShift);
+        auto pfn = p_.mm.anon_fault(*m, o >> kPageShift);
         if (!pfn) return errno_result(ENOMEM);
         pins_.insert({key, {nullptr, *pfn}});
       }
@@ -477,7 +477,7 @@ std::optional<uint64_t> Runner::frame(const Args& a, bool allocate) {
   Vma* m = vma(procs_["vmm"], a.str("map"));
   if (!m || off >= m->length) return std::nullopt;
   if (m->kind == VmaKind::Anon) {
-    if (allocate) return p_.mm.anon_fault(*m->anon, off >> kPageShift);  // nullopt: no memory
+    if (allocate) return p_.mm.anon_fault(*m, off >> kPageShift);  // nullopt: no memory
     auto it = m->anon->pages.find(off >> kPageShift);
     return it == m->anon->pages.end() ? std::nullopt : std::optional<uint64_t>(it->second);
   }
@@ -561,6 +561,7 @@ Result Runner::inspect(const Step& s) {
     KvmMmu* m = p_.mmu(v->id());
     auto leaf = m ? m->tables().lookup(a.u64("gpa")) : std::nullopt;
     r["stage2"] = RValue::str(leaf ? "mapped" : "none");
+    if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
     if (leaf) {
       pfn = (leaf->pa + (page_floor(a.u64("gpa")) - leaf->gpa)) >> kPageShift;
     } else if (slot && slot->gmem() && (v->is_private(gfn) || slot->gmem()->mmap_allowed())) {

@@ -27,6 +27,22 @@ std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
   return pfn;
 }
 
+std::optional<uint64_t> FrameAllocator::alloc_huge(const FrameUse& use) {
+  constexpr uint64_t kFrames = kHugePageSize >> kPageShift;
+  // From the never-used top only; the frames skipped to reach alignment stay usable.
+  const uint64_t first = (next_ + kFrames - 1) & ~(kFrames - 1);
+  if (first + kFrames > end_ || first < next_) return std::nullopt;
+  for (uint64_t p = next_; p < first; ++p) free_.push_back(p);
+  next_ = first + kFrames;
+  for (uint64_t i = 0; i < kFrames; ++i) {
+    FrameUse u = use;
+    u.index = use.index + i;
+    used_[first + i] = u;
+  }
+  if (used_.size() > peak_) peak_ = used_.size();
+  return first;
+}
+
 void FrameAllocator::free(uint64_t pfn) {
   auto it = used_.find(pfn);
   if (it == used_.end()) return;

@@ -31,6 +31,9 @@ class FrameAllocator {
   FrameAllocator(uint64_t first_pfn, uint64_t end_pfn) : next_(first_pfn), end_(end_pfn) {}
 
   std::optional<uint64_t> alloc(const FrameUse& use);
+  // 512 contiguous frames starting at a 2 MiB boundary (a huge folio), tagged
+  // use.index + i; the first pfn, or nullopt when none is left.
+  std::optional<uint64_t> alloc_huge(const FrameUse& use);
   void free(uint64_t pfn);
   const FrameUse* use(uint64_t pfn) const;
   void retag(uint64_t pfn, const FrameUse& use);

@@ -192,6 +192,37 @@ Vma* HostMm::find_vma(int pid, const std::string& name) {
   return nullptr;
 }
 
+std::optional<uint64_t> HostMm::anon_fault(Vma& v, uint64_t index) {
+  constexpr uint64_t kPages = kHugePageSize >> kPageShift;
+  AnonObject& o = *v.anon;
+  const uint64_t first = index & ~(kPages - 1);
+  // THP: the whole aligned 2 MiB inside the VMA (VMAs start 2 MiB aligned), none of it there yet.
+  if (thp_ && !o.pages.count(index) && (first + kPages) << kPageShift <= v.length) {
+    bool untouched = true;
+    for (uint64_t i = 0; i < kPages && untouched; ++i) untouched = !o.pages.count(first + i);
+    if (untouched) {
+      if (auto pfn = frames_.alloc_huge({FrameKind::Anon, nullptr, first, -1})) {
+        mem_.fill(*pfn << kPageShift, 0, kHugePageSize);
+        for (uint64_t i = 0; i < kPages; ++i) o.pages.emplace(first + i, *pfn + i);
+        return *pfn + (index - first);
+      }
+    }
+  }
+  return anon_fault(o, index);
+}
+
+bool HostMm::huge_mapped(const Vma& v, uint64_t first) const {
+  constexpr uint64_t kPages = kHugePageSize >> kPageShift;
+  if (!v.anon || (first & (kPages - 1))) return false;
+  auto head = v.anon->pages.find(first);
+  if (head == v.anon->pages.end() || (head->second & (kPages - 1))) return false;
+  for (uint64_t i = 1; i < kPages; ++i) {
+    auto it = v.anon->pages.find(first + i);
+    if (it == v.anon->pages.end() || it->second != head->second + i) return false;
+  }
+  return true;
+}
+
 std::optional<uint64_t> HostMm::anon_fault(AnonObject& o, uint64_t index) {
   auto it = o.pages.find(index);
   if (it != o.pages.end()) return it->second;

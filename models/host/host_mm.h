@@ -53,6 +53,9 @@ struct Process {
 class HostMm {
  public:
   HostMm(FrameAllocator& frames, MemoryPort& mem) : frames_(frames), mem_(mem) {}
+  // Transparent huge pages for anonymous memory ("always"): a first touch of a
+  // 2 MiB-aligned range that lies inside its VMA allocates a huge folio.
+  void set_thp(bool on) { thp_ = on; }
   ~HostMm();
 
   int create_process(const std::string& name);  // returns the pid
@@ -90,6 +93,10 @@ class HostMm {
   // Anonymous fault: the frame behind page `index` of the object, allocated and
   // zeroed on first use; nullopt when no frame is left.
   std::optional<uint64_t> anon_fault(AnonObject& o, uint64_t index);
+  // The same through the mapping, which may back it with a huge folio (THP).
+  std::optional<uint64_t> anon_fault(Vma& v, uint64_t index);
+  // Whether the pages of v's object [first, first + 512) are one huge folio.
+  bool huge_mapped(const Vma& v, uint64_t first) const;
 
  private:
   void release_anon(std::shared_ptr<AnonObject>& o);
@@ -104,6 +111,7 @@ class HostMm {
   FrameAllocator& frames_;
   MemoryPort& mem_;
   std::function<void(int, Addr, Addr)> notifier_;
+  bool thp_ = false;
   std::map<int, std::unique_ptr<Process>> procs_;
   int next_pid_ = 1;
 };

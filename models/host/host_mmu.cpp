@@ -36,7 +36,7 @@ bool HostMmu::route(Addr hv, Route* r) {
     r->below = GmemMmapTarget::file_address(v->gmem->id(), (v->pgoff << kPageShift) + rel);
   } else {
     r->to_gmem = false;
-    auto pfn = mm_.anon_fault(*v->anon, rel >> kPageShift);
+    auto pfn = mm_.anon_fault(*v, rel >> kPageShift);
     if (!pfn) {
       r->oom = true;
       return false;

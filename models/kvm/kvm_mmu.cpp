@@ -22,7 +22,8 @@ KvmMmu::KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp,
       tlbi_ipa_(stats.counter("kvm.tlbi_ipas2e1is")),
       tlbi_vmall_(stats.counter("kvm.tlbi_vmalle1is")),
       memfault_exits_(stats.counter("kvm.exit_memory_fault")),
-      mmio_exits_(stats.counter("kvm.exit_mmio")) {}
+      mmio_exits_(stats.counter("kvm.exit_mmio")),
+      huge_(stats.counter("kvm.huge_leaves")) {}
 
 void KvmMmu::remove_vcpu(Stage2TlbControl* v) {
   vcpus_.erase(std::remove(vcpus_.begin(), vcpus_.end(), v), vcpus_.end());
@@ -81,6 +82,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     return false;
   }
   uint64_t pfn = 0;
+  Vma* huge_backing = nullptr;  // anonymous backing that may hold a huge folio
   GuestMemfd* f = slot->gmem();
   if (is_private) {
     if (!f) {  // private memory needs guest_memfd behind the slot
@@ -109,9 +111,10 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     Vma* at = mm_.find_vma(slot->userspace_pid(), hva);
     bool ok = at != nullptr;
     if (ok && at->kind == VmaKind::Anon) {
-      auto p = mm_.anon_fault(*at->anon, (hva - at->start) >> kPageShift);
+      auto p = mm_.anon_fault(*at, (hva - at->start) >> kPageShift);
       if (!p) throw std::bad_alloc();  // reported as ENOMEM below
       pfn = *p;
+      huge_backing = at;
     } else if (ok) {
       GuestMemfd::HostFault hf = at->gmem->host_fault(at->pgoff + ((hva - at->start) >> kPageShift));
       ok = hf.signal == 0;
@@ -127,6 +130,11 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
   }
   Perm p = Perm::rwx();
   if (slot->flags() & Memslot::kReadonly) p.w = false;
+  if (huge_backing && try_map_huge(*slot, *huge_backing, gfn, p)) {
+    ++faults_in_;
+    ++huge_;
+    return true;
+  }
   if (!tables_.map(gpa & ~kPageMask, pfn << kPageShift, tables_.format().levels() - 1, p)) {
     // Memslots are checked against the stage-2's input size, so this is a model bug.
     exit->reason = ExitReason::InternalError;
@@ -136,6 +144,25 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
   ++faults_in_;
   (void)exec;
   return true;
+}
+
+// The host maps the 2 MiB around `gfn` with one huge folio, the slot covers it
+// at the same alignment, and KVM's view of every GFN in it is shared: one
+// block leaf instead of 512 (host_pfn_mapping_level / kvm_mmu_max_mapping_level).
+bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p) {
+  constexpr uint64_t kPages = kHugePageSize >> kPageShift;
+  const uint64_t first = gfn & ~(kPages - 1);
+  if (first < slot.base_gfn() || first + kPages > slot.base_gfn() + slot.npages()) return false;
+  const Addr hva = slot.hva_of(first);
+  if ((hva & (kHugePageSize - 1)) || hva < backing.start || hva + kHugePageSize > backing.end())
+    return false;
+  const uint64_t index = (hva - backing.start) >> kPageShift;
+  if (!mm_.huge_mapped(backing, index)) return false;
+  for (uint64_t g = first; g < first + kPages; ++g)
+    if (vm_.is_private(g)) return false;
+  const int depth = tables_.format().levels() - 2;
+  if (!tables_.entry_empty(first << kPageShift, depth)) return false;  // 4 KiB leaves are there
+  return tables_.map(first << kPageShift, backing.anon->pages.at(index) << kPageShift, depth, p);
 }
 
 void KvmMmu::zap(uint64_t first, uint64_t end) {

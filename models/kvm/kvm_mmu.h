@@ -42,6 +42,7 @@ class KvmMmu {
 
  private:
   bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
+  bool try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p);
   void memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit);
 
   Vm& vm_;
@@ -60,6 +61,7 @@ class KvmMmu {
   uint64_t& tlbi_vmall_;
   uint64_t& memfault_exits_;
   uint64_t& mmio_exits_;
+  uint64_t& huge_;
 };
 
 }  // namespace cocosim

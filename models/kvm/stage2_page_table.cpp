@@ -133,6 +133,17 @@ void Stage2PageTable::free_subtree(Addr table, int depth) {
   frames_.free(table >> kPageShift);
 }
 
+bool Stage2PageTable::entry_empty(Addr gpa, int depth) {
+  Addr table = root_;
+  for (int d = 0; d <= depth; ++d) {
+    Descriptor desc = fmt_.decode(mem_.read64(entry_addr(table, gpa, d)), d);
+    if (!desc.valid) return true;
+    if (d == depth || !desc.table) return false;
+    table = desc.pa;
+  }
+  return false;
+}
+
 void Stage2PageTable::leaves_in(MemoryPort& m, Addr table, int depth, Addr base,
                                 const std::function<void(const Stage2Leaf&)>& fn) {
   const uint64_t size = fmt_.level_size(depth);

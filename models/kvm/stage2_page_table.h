@@ -42,6 +42,8 @@ class Stage2PageTable {
                  const std::function<void(uint64_t, uint64_t)>& cleared = {});
   // Reads go through `via` when given (a debug view, for observers).
   std::optional<Stage2Leaf> lookup(Addr gpa, MemoryPort* via = nullptr);
+  // Whether the entry for `gpa` at `depth` is empty (or its tables are not there yet).
+  bool entry_empty(Addr gpa, int depth);
   void for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn, MemoryPort* via = nullptr);
   size_t table_frames() const { return tables_.size(); }
   uint64_t leaves() const { return leaves_; }

@@ -289,11 +289,15 @@ class Loader {
           auto ns = v.IsScalar() ? parse_ns(v.Scalar()) : std::nullopt;
           if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 1h, such as 1us");
           else p.quantum_ns = uint64_t(*ns);
+        } else if (k == "thp") {
+          auto b = v.IsScalar() ? parse_bool(v.Scalar()) : std::nullopt;
+          if (!b) error(v, "platform.thp must be true or false");
+          else p.thp = *b;
         } else if (k == "timing") {
           timing(v, p.timing);
         } else {
           error(it->first, "unknown key 'platform." + k +
-                               "' (expected arch, cpus, dram, encryption, gpaw, seed, timing, quantum)");
+                               "' (expected arch, cpus, dram, encryption, gpaw, seed, timing, quantum, thp)");
         }
       }
     }
@@ -622,7 +626,7 @@ class Loader {
       if (!hex) return error(v, "'bytes' is a hex string, two digits per byte");
     } else if (k == "value" || k == "all" || k == "gpa" || k == "size" || k == "nr" ||
                k == "error_offset" || k == "st_size" || k == "st_blksize" || k == "refcount" ||
-               k == "ret" || k == "syndrome" || k == "hpfar") {
+               k == "ret" || k == "syndrome" || k == "hpfar" || k == "stage2_size") {
       if (!parse_int_expr(s).value) return error(v, "'" + k + "' expects an integer");
     } else if (k == "hpa") {
       if (s != "none" && !parse_int_expr(s).value) return error(v, "'hpa' expects an integer or none");

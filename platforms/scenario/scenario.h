@@ -94,6 +94,7 @@ struct PlatformConfig {
   uint64_t seed = 1;
   Timing timing;
   uint64_t quantum_ns = 1000;  // vCPU temporal-decoupling quantum
+  bool thp = false;            // transparent huge pages for anonymous memory
 };
 
 struct Scenario {

@@ -148,7 +148,7 @@ std::vector<OpSpec> make_steps() {
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
        {"attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
         "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "slot",
-        "stage2", "vm_state"}},
+        "stage2", "stage2_size", "vm_state"}},
   };
 }
 

@@ -120,3 +120,24 @@ TEST_CASE("FrameAllocator: frame kinds have names") {
   CHECK(std::strcmp(cocosim::frame_kind_name(FrameKind::PageTable), "page_table") == 0);
   CHECK(std::strcmp(cocosim::frame_kind_name(FrameKind::Kernel), "kernel") == 0);
 }
+
+TEST_CASE("FrameAllocator: a huge folio is 512 frames from a 2 MiB boundary, each tagged") {
+  FrameAllocator a(0x100, 0x1000);
+  const uint64_t before = a.alloc({}).value();  // 0x100: not aligned
+  auto huge = a.alloc_huge({FrameKind::Anon, nullptr, 1024, -1});
+  REQUIRE(huge);
+  CHECK(*huge % 512 == 0);
+  CHECK(*huge > before);
+  for (uint64_t i : {uint64_t{0}, uint64_t{1}, uint64_t{511}}) {
+    REQUIRE(a.use(*huge + i));
+    CHECK(a.use(*huge + i)->kind == FrameKind::Anon);
+    CHECK(a.use(*huge + i)->index == 1024 + i);
+  }
+  CHECK(a.in_use() == 513);
+  // The frames skipped to reach alignment are not lost.
+  CHECK(a.alloc({}) == *huge - 1);
+  // Not enough room for another aligned 512: nullopt, nothing taken.
+  FrameAllocator small(0x100, 0x300);
+  CHECK_FALSE(small.alloc_huge({}).has_value());
+  CHECK(small.in_use() == 0);
+}

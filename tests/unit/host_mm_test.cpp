@@ -190,3 +190,31 @@ TEST_CASE("HostMm: virtual bus addresses carry the pid above bit 48") {
   CHECK(pid_of(hv) == 3);
   CHECK(hva_of(hv) == 0x7f0000001234);
 }
+
+TEST_CASE("HostMm: with THP a first touch inside an aligned 2 MiB of the VMA takes a huge folio") {
+  FakeMemory mem;
+  FrameAllocator frames{0x100, 0x100 + 4096};
+  HostMm mm{frames, mem};
+  mm.set_thp(true);
+  const int pid = mm.create_process("vmm");
+  Vma* v = nullptr;
+  REQUIRE(mm.mmap_anon(pid, "a", 4 * kHugePageSize / 2 + P, true, &v) == 0);  // 2 MiB x2 + 4 KiB
+  const uint64_t pfn = mm.anon_fault(*v, 7).value();
+  CHECK(mm.huge_mapped(*v, 0));
+  CHECK(pfn % 512 == 7);
+  CHECK(v->anon->pages.size() == 512);
+  // The tail page beyond the last whole 2 MiB is a plain 4 KiB page.
+  const uint64_t tail = 1024;
+  REQUIRE(mm.anon_fault(*v, tail));
+  CHECK(v->anon->pages.size() == 513);
+  CHECK_FALSE(mm.huge_mapped(*v, 1024));
+  // A range already partly touched without THP stays 4 KiB.
+  mm.set_thp(false);
+  REQUIRE(mm.anon_fault(*v, 512 + 3));
+  mm.set_thp(true);
+  REQUIRE(mm.anon_fault(*v, 512 + 4));
+  CHECK_FALSE(mm.huge_mapped(*v, 512));
+  // Freeing one page of a huge folio breaks it up.
+  mm.discard_anon(*v, v->start + 5 * P, P);
+  CHECK_FALSE(mm.huge_mapped(*v, 0));
+}
