@@ -141,6 +141,16 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
         &dbg);
     for (const auto& v : p_.vcpus) {
       if (v->vm() != vid) continue;
+      uint64_t mgfn = 0;
+      const uint8_t* mpage = nullptr;
+      if (v->micro_entry(&mgfn, &mpage)) {
+        // The micro-TLB's page must be what the tables map now, through the DMI pointer held for it.
+        auto leaf = m->tables().lookup(mgfn << kPageShift, &dbg);
+        const uint64_t pfn = leaf ? (leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) >> kPageShift : 0;
+        if (!leaf || v->dmi_page(pfn) != mpage)
+          out.push_back({"tlb-stale", std::string(v->basename()) + " micro-TLB keeps GPA " +
+                                          hex(mgfn << kPageShift) + " that the tables no longer map there"});
+      }
       v->tlb().for_each([&](const Tlb::Entry& e) {
         auto leaf = m->tables().lookup(e.gfn << kPageShift, &dbg);
         const bool same = leaf && ((leaf->pa + ((e.gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn;

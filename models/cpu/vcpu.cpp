@@ -49,6 +49,7 @@ void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_
   vm_ = vm;
   id_ = id;
   tlb_.flush_all();
+  flush_micro();
 }
 
 void Vcpu::enter() {
@@ -125,6 +126,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
 void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
   last_pfn_ = kNoPage;
   last_ptr_ = nullptr;
+  flush_micro();
   dmi_.invalidate(start >> kPageShift, end >> kPageShift);
 }
 
@@ -166,8 +168,17 @@ void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall
 void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
 void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }
 
-void Vcpu::invept_single_context() { tlb_.flush_all(); }
-void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) { tlb_.flush_gfns(first_gfn, end_gfn); }
-void Vcpu::tlbi_vmalle1is() { tlb_.flush_all(); }
+void Vcpu::invept_single_context() {
+  tlb_.flush_all();
+  flush_micro();
+}
+void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) {
+  tlb_.flush_gfns(first_gfn, end_gfn);
+  flush_micro();
+}
+void Vcpu::tlbi_vmalle1is() {
+  tlb_.flush_all();
+  flush_micro();
+}
 
 }  // namespace cocosim

@@ -67,6 +67,14 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   Stage2Mmu& mmu() { return mmu_; }
   size_t dmi_pages() const { return dmi_.size(); }
   // Physical pages this vCPU holds a DMI pointer to (for the invariant checker).
+  // The micro-TLB's translation (for the invariant checker): false when empty.
+  bool micro_entry(uint64_t* gfn, const uint8_t** page) const {
+    if (micro_gfn_ == kNoPage) return false;
+    *gfn = micro_gfn_;
+    *page = micro_ptr_;
+    return true;
+  }
+  const uint8_t* dmi_page(uint64_t pfn) const { return dmi_.find(pfn); }
   template <typename Fn>
   void for_each_dmi_page(Fn fn) const {
     dmi_.for_each(fn);
@@ -75,9 +83,14 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // GuestEnv. An access within one page whose translation is in the TLB and
   // whose frame is the last one used through DMI never leaves this function.
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override {
-    if ((gpa & kPageMask) + len <= kPageSize && mmu_.tlb_hit_pfn(gpa, write) == last_pfn_) {
+    // The micro-TLB: the last page translated, with its DMI pointer (one
+    // compare); then the TLB and the last DMI page.
+    const uint64_t gfn = gpa >> kPageShift;
+    if ((gpa & kPageMask) + len <= kPageSize &&
+        ((gfn == micro_gfn_ && (!write || micro_writable_)) ||
+         refill_micro(gfn, mmu_.tlb_hit_pfn(gpa, write), write))) {
       ++fast_;  // a TLB hit and a DMI hit: counted into the stats by publish_stats()
-      uint8_t* p = last_ptr_ + (gpa & kPageMask);
+      uint8_t* p = micro_ptr_ + (gpa & kPageMask);
       if (len == 8)
         write ? std::memcpy(p, data, 8) : std::memcpy(data, p, 8);
       else
@@ -111,6 +124,15 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     Vcpu& v_;
   };
 
+  // The TLB gave `pfn` for `gfn` (~0: miss); cache it with the DMI page if that is the last one.
+  bool refill_micro(uint64_t gfn, uint64_t pfn, bool write) {
+    if (pfn != last_pfn_) return false;
+    micro_gfn_ = gfn;
+    micro_ptr_ = last_ptr_;
+    micro_writable_ = write || mmu_.tlb_hit_pfn(gfn << kPageShift, true) == pfn;
+    return true;
+  }
+  void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
   bool phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who);
@@ -140,6 +162,9 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // The DMI page used last; never equal to the TLB-miss answer (~0).
   static constexpr uint64_t kNoPage = ~uint64_t{0} - 1;
   uint64_t last_pfn_ = kNoPage;
+  uint64_t micro_gfn_ = kNoPage;  // micro-TLB: flushed with the TLB and with DMI
+  uint8_t* micro_ptr_ = nullptr;
+  bool micro_writable_ = false;
   uint8_t* last_ptr_ = nullptr;
   sc_core::sc_time dmi_latency_;
   sc_core::sc_time hit_latency_;  // TLB hit + DMI access
