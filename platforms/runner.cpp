@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/errno_names.h"
+#include "scenario/int_expr.h"
 #include "scenario/schema.h"
 #include "scripted_executor.h"
 
@@ -57,26 +58,28 @@ int Runner::pid(const Args& a) {
 Vma* Runner::vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }
 
 void Runner::thread() {
-  for (const Step& s : sc_.steps) {
-    const auto t0 = std::chrono::steady_clock::now();
-    Result r = execute(s);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    summary_.op_wall_s[s.op] += wall;
-    summary_.step_wall_s.push_back(wall);
-    ++summary_.steps;
-    ++summary_.ops[s.op];
-    sc_core::wait(p_.take_control_delay());
-    report(s, r);
-    for (const Violation& v : checker_.check()) {
-      const std::string key = v.rule + v.detail;
-      if (!reported_violations_.insert(key).second) continue;
-      ++summary_.violations;
-      out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": invariant violated after step "
-           << s.number << " (" << s.op << "): " << v.rule << ": " << v.detail << "\n";
-    }
-  }
+  for (const Step& s : sc_.steps) run_step(s);
   summary_.finished = true;
   sc_core::sc_stop();
+}
+
+void Runner::run_step(const Step& s) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Result r = execute(s);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  summary_.op_wall_s[s.op] += wall;
+  summary_.step_wall_s.push_back(wall);
+  ++summary_.steps;
+  ++summary_.ops[s.op];
+  sc_core::wait(p_.take_control_delay());
+  report(s, r);
+  for (const Violation& v : checker_.check()) {
+    const std::string key = v.rule + v.detail;
+    if (!reported_violations_.insert(key).second) continue;
+    ++summary_.violations;
+    out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": invariant violated after step "
+         << s.label() << " (" << s.op << "): " << v.rule << ": " << v.detail << "\n";
+  }
 }
 
 void Runner::report(const Step& s, const Result& r) {
@@ -108,7 +111,7 @@ void Runner::report(const Step& s, const Result& r) {
     }
     ++summary_.failed;
     step_ok = false;
-    out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": step " << s.number << " ("
+    out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": step " << s.label() << " ("
          << s.op << ") failed: expected " << (c.negate ? "not " : "") << c.field << " = "
          << c.expected << ", got " << c.actual;
     if (r.size() > 1) out_ << " [" << show_result(r) << "]";
@@ -117,7 +120,7 @@ void Runner::report(const Step& s, const Result& r) {
     out_ << "\n";
   }
   if (verbose_) {
-    out_ << "  [" << s.number << "] " << sc_core::sc_time_stamp().to_string() << "  " << s.op
+    out_ << "  [" << s.label() << "] " << sc_core::sc_time_stamp().to_string() << "  " << s.op
          << (step_ok ? "  ok" : "  FAILED");
     if (!r.empty()) out_ << "  " << show_result(r);
     if (s.expect.any) out_ << "  (expect: any)";
@@ -414,7 +417,19 @@ Result Runner::kvm_run(const Step& s) {
   for (int round = 0; round < 100000; ++round) {
     kv->prepare_entry(ret);
     ret.reset();
-    hw->enter();
+    if (round == 0 && !s.during.empty()) {
+      // The VMM's other thread acts while the vCPU runs (after `after` of simulated time).
+      hw->start();
+      const double after = a.has("after") ? parse_time_ns(a.str("after")).value_or(0) : 0;
+      sc_core::wait(sc_core::sc_time(after, sc_core::SC_NS), hw->exit_event());
+      if (!hw->running())
+        out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": note: step " << s.label()
+             << ": the vCPU left before its 'during' steps ran\n";
+      for (const Step& d : s.during) run_step(d);
+      hw->wait_exit();
+    } else {
+      hw->enter();
+    }
     const KvmRunState& st = kv->run_state();
     if (st.reason == ExitReason::MemoryFault && handles(st.reason)) {
       err = convert_memory(*v, st.gpa, st.size, st.flags & KvmRunState::kMemoryExitFlagPrivate);

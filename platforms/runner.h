@@ -40,6 +40,8 @@ class Runner : public sc_core::sc_module {
 
  private:
   void thread();
+  // Execute, charge, report and check one step (also one of a KVM_RUN's `during`).
+  void run_step(const Step& s);
   Result execute(const Step& s);
   Result dispatch(const Step& s);
   void report(const Step& s, const Result& r);

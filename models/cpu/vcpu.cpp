@@ -5,13 +5,15 @@
 
 namespace cocosim {
 
+// A walk never hands time back half-way: the host must not change the tables
+// between two levels of one walk.
 void Vcpu::WalkerPort::read(Addr pa, void* dst, size_t len) {
-  v_.phys_access(pa, static_cast<uint8_t*>(dst), len, false, Initiator::PageWalker);
+  v_.phys_access(pa, static_cast<uint8_t*>(dst), len, false, Initiator::PageWalker, false);
 }
 
 void Vcpu::WalkerPort::write(Addr pa, const void* src, size_t len) {
   v_.phys_access(pa, static_cast<uint8_t*>(const_cast<void*>(src)), len, true,
-                 Initiator::PageWalker);
+                 Initiator::PageWalker, false);
 }
 
 Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, VcpuTiming timing,
@@ -52,9 +54,13 @@ void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_
   flush_micro();
 }
 
-void Vcpu::enter() {
+void Vcpu::start() {
+  running_ = true;
   run_ev_.notify(sc_core::SC_ZERO_TIME);
-  sc_core::wait(exit_ev_);
+}
+
+void Vcpu::wait_exit() {
+  if (running_) sc_core::wait(exit_ev_);
 }
 
 void Vcpu::thread() {
@@ -66,6 +72,7 @@ void Vcpu::thread() {
     ++exits_;
     local_ += timing_.vm_exit;  // VM exit
     sync();
+    running_ = false;
     exit_ev_.notify(sc_core::SC_ZERO_TIME);
   }
 }
@@ -81,7 +88,8 @@ void Vcpu::sync() {
 
 void Vcpu::consume_ns(double ns) { advance(sc_core::sc_time(ns, sc_core::SC_NS)); }
 
-bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who) {
+bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who,
+                       bool may_yield) {
   const uint64_t pfn = pa >> kPageShift;
   uint8_t* page = nullptr;
   if (pfn == last_pfn_) {
@@ -94,7 +102,8 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
     ++dmi_hits_;
     uint8_t* p = page + (pa & kPageMask);
     write ? std::memcpy(p, data, len) : std::memcpy(data, p, len);
-    advance(dmi_latency_);
+    if (may_yield) advance(dmi_latency_);
+    else local_ += dmi_latency_;
     return true;
   }
   tlm::tlm_generic_payload trans;
@@ -109,6 +118,8 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   socket->b_transport(trans, delay);
   local_ = delay;
   const bool ok = trans.is_response_ok();
+  // The quantum holds on this path too (private pages never get a DMI pointer).
+  const bool quantum_used = may_yield && local_ >= budget_;
   if (ok && trans.is_dmi_allowed()) {
     tlm::tlm_dmi dmi;
     trans.set_address(pa & ~kPageMask);
@@ -120,6 +131,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
       hit_latency_ = timing_.tlb_hit + dmi_latency_;
     }
   }
+  if (quantum_used) sync();
   return ok;
 }
 
@@ -137,7 +149,9 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
     for (;;) {
       Translation t = mmu_.translate(gpa, write, false, unsigned(chunk));
       if (t.ok) {
-        advance(t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit);
+        // The access completes before time is handed back (a yield here could
+        // let the host change the mapping between translation and use).
+        local_ += t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit;
         phys_access(t.pa, bytes, chunk, write, Initiator::Vcpu);
         break;
       }

@@ -57,7 +57,16 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   int vm() const { return vm_; }
   int id() const { return id_; }
   // From another SystemC thread: run the guest until it leaves; returns then.
-  void enter();
+  void enter() {
+    start();
+    wait_exit();
+  }
+  // The same in two halves, so the caller can act while the guest runs.
+  void start();
+  void wait_exit();
+  bool running() const { return running_; }
+  // The event notified when the guest leaves (for a timed wait on it).
+  const sc_core::sc_event& exit_event() const { return exit_ev_; }
 
   // Fold the fast path's count into the TLB, DMI and access counters.
   void publish_stats();
@@ -135,7 +144,9 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
-  bool phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who);
+  // may_yield: whether the quantum may be handed back after the access.
+  bool phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator who,
+                   bool may_yield = true);
   void invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end);
   // Temporal decoupling: time runs ahead locally and is handed to the kernel
   // when the quantum is used up (what tlm_quantumkeeper does, with the check
@@ -157,6 +168,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   std::unique_ptr<Executor> exec_;
   int vm_ = -1, id_ = -1;
   bool leaving_ = false;
+  bool running_ = false;
   std::string fault_;
   DmiCache dmi_;  // by physical page number
   // The DMI page used last; never equal to the TLB-miss answer (~0).

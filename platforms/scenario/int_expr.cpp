@@ -1,6 +1,8 @@
 #include "scenario/int_expr.h"
 
 #include <cctype>
+#include <cmath>
+#include <string>
 
 namespace cocosim {
 namespace {
@@ -136,5 +138,23 @@ class Parser {
 }  // namespace
 
 IntParse parse_int_expr(const std::string& text) { return Parser(text).run(); }
+
+std::optional<double> parse_time_ns(const std::string& s) {
+  size_t i = 0;
+  double v;
+  try {
+    v = std::stod(s, &i);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(i);
+  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
+  if (unit == "ps") v /= 1000;
+  else if (unit == "us") v *= 1000;
+  else if (unit == "ms") v *= 1e6;
+  else if (!unit.empty() && unit != "ns") return std::nullopt;
+  if (!std::isfinite(v) || v < 0 || v > 3.6e12) return std::nullopt;
+  return v;
+}
 
 }  // namespace cocosim

@@ -112,25 +112,6 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// A time in nanoseconds: finite, not negative, at most an hour, and a whole
-// number of picoseconds (SystemC's default resolution).
-std::optional<double> parse_ns(const std::string& s) {
-  size_t i = 0;
-  double v;
-  try {
-    v = std::stod(s, &i);
-  } catch (...) {
-    return std::nullopt;
-  }
-  std::string unit = s.substr(i);
-  while (!unit.empty() && unit.front() == ' ') unit.erase(0, 1);
-  if (unit == "ps") v /= 1000;
-  else if (unit == "us") v *= 1000;
-  else if (unit == "ms") v *= 1e6;
-  else if (!unit.empty() && unit != "ns") return std::nullopt;
-  if (!std::isfinite(v) || v < 0 || v > 3.6e12) return std::nullopt;
-  return v;
-}
 
 class Loader {
  public:
@@ -209,7 +190,7 @@ class Loader {
       for (const auto& item : steps) {
         Step s;
         s.number = ++number;
-        if (parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr))
+        if (parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr, &s))
           sc.steps.push_back(std::move(s));
       }
     }
@@ -286,7 +267,7 @@ class Loader {
         } else if (k == "seed") {
           if (auto x = int_of(v, "platform.seed")) p.seed = *x;
         } else if (k == "quantum") {
-          auto ns = v.IsScalar() ? parse_ns(v.Scalar()) : std::nullopt;
+          auto ns = v.IsScalar() ? parse_time_ns(v.Scalar()) : std::nullopt;
           if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 1h, such as 1us");
           else p.quantum_ns = uint64_t(*ns);
         } else if (k == "thp") {
@@ -321,7 +302,7 @@ class Loader {
         error(it->first, "unknown latency 'timing." + k + "' (expected " + join(names) + ")");
         continue;
       }
-      auto ns = it->second.IsScalar() ? parse_ns(it->second.Scalar()) : std::nullopt;
+      auto ns = it->second.IsScalar() ? parse_time_ns(it->second.Scalar()) : std::nullopt;
       if (!ns) error(it->second, "timing." + k + " must be a time up to 1h: 50, 50ns, 1.5us");
       else *f->second = *ns;
     }
@@ -353,7 +334,8 @@ class Loader {
 
   // One list item: `{OP: {fields}, expect: ..., note: ...}`.
   bool parse_item(const YAML::Node& item, bool guest, std::string& op, Args& args, Expect& expect,
-                  std::string& note, SourceLoc& loc, std::vector<GuestOp>* body) {
+                  std::string& note, SourceLoc& loc, std::vector<GuestOp>* body,
+                  Step* step = nullptr) {
     const char* what = guest ? "guest op" : "step";
     loc = loc_of(item);
     if (!item.IsMap()) {
@@ -427,7 +409,7 @@ class Loader {
           continue;
         }
         present.insert(k);
-        check_field(op, *f, it->second, body);
+        check_field(op, *f, it->second, body, step);
       }
     }
     for (const auto& f : spec->fields)
@@ -444,7 +426,7 @@ class Loader {
   }
 
   bool check_field(const std::string& op, const FieldSpec& f, const YAML::Node& v,
-                   std::vector<GuestOp>* body) {
+                   std::vector<GuestOp>* body, Step* step) {
     const std::string what = "'" + op + "." + f.name + "'";
     switch (f.ty) {
       case Ty::Int: {
@@ -512,6 +494,28 @@ class Loader {
       case Ty::Ops:
         if (body) *body = guest_ops(v, what);
         return true;
+      case Ty::Time:
+        if (!v.IsScalar() || !parse_time_ns(v.Scalar()))
+          return error(v, what + " must be a time up to 1h: 50, 50ns, 1.5us"), false;
+        return true;
+      case Ty::Steps: {
+        if (!v.IsSequence()) return error(v, what + " must be a list of steps"), false;
+        if (!step) return error(v, what + ": steps cannot nest here"), false;
+        int sub = 0;
+        for (const auto& item : v) {
+          Step s;
+          s.number = step->number;
+          s.sub = ++sub;
+          if (!parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr))
+            continue;
+          if (s.op == "KVM_RUN") {
+            error(item, "'KVM_RUN' cannot run inside another KVM_RUN's 'during' (one VMM thread)");
+            continue;
+          }
+          step->during.push_back(std::move(s));
+        }
+        return true;
+      }
     }
     return false;
   }

@@ -72,11 +72,16 @@ struct GuestOp {
 
 struct Step {
   int number = 0;  // 1-based
+  int sub = 0;     // for a step inside KVM_RUN's `during:`, its 1-based place there
   std::string op;
   Args args;
   Expect expect;
   SourceLoc loc;
   std::string note;
+  std::vector<Step> during;  // KVM_RUN: steps the VMM's other thread runs while the vCPU runs
+  std::string label() const {
+    return std::to_string(number) + (sub ? "." + std::to_string(sub) : "");
+  }
 };
 
 struct Timing {

@@ -19,6 +19,8 @@ enum class Ty {
   ExitList,  // list of KVM exit names
   Source,    // {map: NAME, offset: N} or {hpa: N}
   Ops,       // list of guest ops
+  Steps,     // list of steps (KVM_RUN's during:)
+  Time,      // a time: 50, 50ns, 1.5us
 };
 
 enum class NameKind { Vm, Gmem, FdAny, Map, Process, Program };
