@@ -65,6 +65,7 @@ void Runner::thread() {
 
 void Runner::run_step(const Step& s) {
   const auto t0 = std::chrono::steady_clock::now();
+  const sc_core::sc_time sim0 = sc_core::sc_time_stamp();
   Result r = execute(s);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary_.op_wall_s[s.op] += wall;
@@ -72,6 +73,7 @@ void Runner::run_step(const Step& s) {
   ++summary_.steps;
   ++summary_.ops[s.op];
   sc_core::wait(p_.take_control_delay());
+  summary_.op_sim_ns[s.op] += (sc_core::sc_time_stamp() - sim0).to_seconds() * 1e9;
   report(s, r);
   for (const Violation& v : checker_.check()) {
     const std::string key = v.rule + v.detail;

@@ -28,6 +28,7 @@ struct RunSummary {
   std::map<std::string, uint64_t> ops;   // steps run per operation
   std::map<std::string, double> op_wall_s;  // wall time spent per operation
   std::vector<double> step_wall_s;          // wall time of each step, in order
+  std::map<std::string, double> op_sim_ns;  // simulated time spent per operation
   bool finished = false;
 };
 

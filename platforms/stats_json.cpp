@@ -49,6 +49,12 @@ bool write_stats_json(const std::string& path, const std::string& file, const Sc
     j << (first ? "" : ", ") << quote(op) << ": " << t;
     first = false;
   }
+  j << "},\n  \"operation_simulated_time_ns\": {";
+  first = true;
+  for (const auto& [op, t] : s.op_sim_ns) {
+    j << (first ? "" : ", ") << quote(op) << ": " << t;
+    first = false;
+  }
   j << "},\n  \"counters\": {";
   first = true;
   for (const auto& [name, n] : stats.all()) {

@@ -1,0 +1,20 @@
+# Runs FILE with -v and checks that step TO started STEP_NS after step FROM:
+# the simulated time of what happened in between, from the report's stamps.
+execute_process(COMMAND ${COCOSIM} run ${FILE} -v RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "run failed (${rc}):\n${out}${err}")
+endif()
+foreach(step FROM TO)
+  if(NOT out MATCHES "\\[${${step}}\\] ([0-9.]+) (ns|us)")
+    message(FATAL_ERROR "no time stamp for step ${${step}}:\n${out}")
+  endif()
+  set(t ${CMAKE_MATCH_1})
+  if(CMAKE_MATCH_2 STREQUAL "us")
+    math(EXPR t "${t} * 1000")  # whole microseconds only
+  endif()
+  set(${step}_ns ${t})
+endforeach()
+math(EXPR diff "${TO_ns} - ${FROM_ns}")
+if(NOT diff EQUAL STEP_NS)
+  message(FATAL_ERROR "step ${TO} ran ${diff} ns after step ${FROM}, expected ${STEP_NS} ns:\n${out}")
+endif()
