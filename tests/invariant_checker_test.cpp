@@ -151,6 +151,53 @@ TEST_CASE("a leaf to a freed frame and a stale TLB entry are caught") {
   CHECK(t.checker.check().empty());
 }
 
+TEST_CASE("a guest_memfd page bound twice, or bound to another VM, is caught") {
+  Fixture t;
+  // The fixture's slot 1 binds the whole file: make it a quarter of it.
+  MemoryRegion del;
+  del.slot = 1;
+  del.flags = Memslot::kGuestMemfd;
+  REQUIRE(t.vm->set_user_memory_region(del, true) == 0);
+  MemoryRegion first = del;
+  first.guest_phys_addr = 1ull << 32;
+  first.memory_size = 4 * kPageSize;
+  first.guest_memfd_given = true;
+  first.guest_memfd = t.f.get();
+  REQUIRE(t.vm->set_user_memory_region(first, true) == 0);
+  // A second slot of the same VM on another part of the file.
+  MemoryRegion r;
+  r.slot = 2;
+  r.flags = Memslot::kGuestMemfd;
+  r.guest_phys_addr = 1ull << 33;
+  r.memory_size = 4 * kPageSize;
+  r.guest_memfd_given = true;
+  r.guest_memfd = t.f.get();
+  r.guest_memfd_offset = 8 * kPageSize;
+  REQUIRE(t.vm->set_user_memory_region(r, true) == 0);
+  CHECK(t.checker.check().empty());
+  // A buggy bind: the second slot now claims file pages [2, 6), over slot 1's [0, 4).
+  Memslot* second = t.vm->slots().at(2).get();
+  second->bind_gmem(t.f.get(), 2);
+  CHECK(has_rule(t.checker.check(), "gmem-one-gfn"));
+  second->bind_gmem(t.f.get(), 8);
+  CHECK(t.checker.check().empty());
+
+  // A slot of another VM pointing at this VM's file.
+  Vm* other = nullptr;
+  REQUIRE(t.p.kvm.create_vm("other", VmType::SwProtected, &other) == 0);
+  MemoryRegion plain;
+  plain.slot = 1;
+  plain.guest_phys_addr = 1ull << 32;
+  plain.memory_size = 4 * kPageSize;
+  REQUIRE(other->set_user_memory_region(plain, true) == 0);
+  Memslot* foreign = other->slots().at(1).get();
+  foreign->bind_gmem(t.f.get(), 12);
+  CHECK(has_rule(t.checker.check(), "gmem-one-vm"));
+  foreign->bind_gmem(nullptr, 0);
+  CHECK(t.checker.check().empty());
+  t.p.kvm.close_vm(other);
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);
