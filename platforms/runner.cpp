@@ -116,7 +116,7 @@ void Runner::report(const Step& s, const Result& r) {
     out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": step " << s.label() << " ("
          << s.op << ") failed: expected " << (c.negate ? "not " : "") << c.field << " = "
          << c.expected << ", got " << c.actual;
-    if (r.size() > 1) out_ << " [" << show_result(r) << "]";
+    if (r.size() > 1 || !r.count(c.field)) out_ << " [" << show_result(r) << "]";
     auto msg = r.find("message");
     if (msg != r.end() && c.field != "message") out_ << "\n    guest: " << msg->second.s;
     out_ << "\n";
