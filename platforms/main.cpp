@@ -17,7 +17,7 @@
 namespace {
 
 const char* kUsage =
-    "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--stats PATH] [-v]\n"
+    "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--stats PATH] [--check step|end|off] [-v]\n"
     "       cocosim check FILE [--arch A]\n"
     "\n"
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
@@ -25,12 +25,15 @@ const char* kUsage =
     "  check   validate FILE only (exit 0 or 2)\n"
     "  --arch  override platform.arch\n"
     "  --stats write run statistics as JSON to PATH (also trace.stats in the file)\n"
+    "  --check when the invariant checker runs: after every step (default), once\n"
+    "          at the end (long stress runs), or off\n"
     "  -v      print every step with its results\n";
 
 struct Options {
   std::string command, file, stats;
   std::optional<cocosim::Arch> arch;
   bool verbose = false;
+  cocosim::CheckMode check = cocosim::CheckMode::Step;
 };
 
 int parse_args(int argc, char** argv, Options& o) {
@@ -71,6 +74,16 @@ int parse_args(int argc, char** argv, Options& o) {
     } else if (arg == "--vcd") {
       std::cerr << "cocosim: --vcd is not available yet: waveform tracing is still to be built\n";
       return 2;
+    } else if (arg == "--check") {
+      auto v = value("step, end or off");
+      if (!v) return 2;
+      if (*v == "step") o.check = cocosim::CheckMode::Step;
+      else if (*v == "end") o.check = cocosim::CheckMode::End;
+      else if (*v == "off") o.check = cocosim::CheckMode::Off;
+      else {
+        std::cerr << "cocosim: --check must be step, end or off, not '" << *v << "'\n";
+        return 2;
+      }
     } else if (arg == "-v" || arg == "--verbose") {
       o.verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -146,6 +159,7 @@ int sc_main(int argc, char** argv) {
   {
     cocosim::Platform platform(sc.platform, count_vcpus(sc), stats);
     cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
+    runner.set_check_mode(o.check);
     try {
       sc_core::sc_start();
     } catch (const std::exception& e) {

@@ -59,6 +59,10 @@ Vma* Runner::vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, m
 
 void Runner::thread() {
   for (const Step& s : sc_.steps) run_step(s);
+  if (check_mode_ == CheckMode::End && !sc_.steps.empty()) {
+    check_mode_ = CheckMode::Step;
+    check_invariants(sc_.steps.back());
+  }
   summary_.finished = true;
   sc_core::sc_stop();
 }
@@ -75,6 +79,10 @@ void Runner::run_step(const Step& s) {
   sc_core::wait(p_.take_control_delay());
   summary_.op_sim_ns[s.op] += (sc_core::sc_time_stamp() - sim0).to_seconds() * 1e9;
   report(s, r);
+  if (check_mode_ == CheckMode::Step) check_invariants(s);
+}
+
+void Runner::check_invariants(const Step& s) {
   for (const Violation& v : checker_.check()) {
     const std::string key = v.rule + v.detail;
     if (!reported_violations_.insert(key).second) continue;

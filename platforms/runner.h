@@ -32,8 +32,13 @@ struct RunSummary {
   bool finished = false;
 };
 
+// When the invariant checker runs: after every step (the default), once at
+// the end of the run (for long stress runs), or never.
+enum class CheckMode { Step, End, Off };
+
 class Runner : public sc_core::sc_module {
  public:
+  void set_check_mode(CheckMode m) { check_mode_ = m; }
   Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, std::ostream& out,
          bool verbose);
   ~Runner() override;
@@ -46,6 +51,7 @@ class Runner : public sc_core::sc_module {
   Result execute(const Step& s);
   Result dispatch(const Step& s);
   void report(const Step& s, const Result& r);
+  void check_invariants(const Step& s);
 
   // One function per family of operations.
   Result vm_ops(const Step& s);
@@ -80,6 +86,7 @@ class Runner : public sc_core::sc_module {
   };
   std::multimap<std::pair<std::string, uint64_t>, Pin> pins_;
   std::set<std::string> reported_violations_;
+  CheckMode check_mode_ = CheckMode::Step;
 };
 
 }  // namespace cocosim
