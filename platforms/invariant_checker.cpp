@@ -147,13 +147,16 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
         // The micro-TLB's page must be what the tables map now, through the DMI pointer held for it.
         auto leaf = m->tables().lookup(mgfn << kPageShift, &dbg);
         const uint64_t pfn = leaf ? (leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) >> kPageShift : 0;
-        if (!leaf || v->dmi_page(pfn) != mpage)
+        if (!leaf || v->dmi_page(pfn) != mpage || (v->micro_writable() && !leaf->perm.w))
           out.push_back({"tlb-stale", std::string(v->basename()) + " micro-TLB keeps GPA " +
                                           hex(mgfn << kPageShift) + " that the tables no longer map there"});
       }
       v->tlb().for_each([&](const Tlb::Entry& e) {
         auto leaf = m->tables().lookup(e.gfn << kPageShift, &dbg);
-        const bool same = leaf && ((leaf->pa + ((e.gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn;
+        // The same frame, and no right the leaf does not give.
+        const bool same = leaf && ((leaf->pa + ((e.gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn &&
+                          (!e.perm.r || leaf->perm.r) && (!e.perm.w || leaf->perm.w) &&
+                          (!e.perm.x || leaf->perm.x);
         if (!same)
           out.push_back({"tlb-stale", std::string(v->basename()) + " caches GPA " +
                                           hex(e.gfn << kPageShift) + " -> " +

@@ -104,9 +104,11 @@ int parse_args(int argc, char** argv, Options& o) {
   return -1;
 }
 
-unsigned count_vcpus(const cocosim::Scenario& sc) {
+// One vCPU module per KVM_CREATE_VCPU, also those inside a KVM_RUN's during:
+// SystemC elaborates once, before the run.
+unsigned count_vcpus(const std::vector<cocosim::Step>& steps) {
   unsigned n = 0;
-  for (const auto& s : sc.steps) n += s.op == "KVM_CREATE_VCPU";
+  for (const auto& s : steps) n += (s.op == "KVM_CREATE_VCPU") + count_vcpus(s.during);
   return n;
 }
 
@@ -157,7 +159,7 @@ int sc_main(int argc, char** argv) {
   cocosim::RunSummary summary;
   std::string internal_error;
   {
-    cocosim::Platform platform(sc.platform, count_vcpus(sc), stats);
+    cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
     cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
     runner.set_check_mode(o.check);
     try {

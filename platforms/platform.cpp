@@ -147,6 +147,10 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
   }
   KvmMmu* m = mmu(vm.id());
   auto kv = std::make_unique<KvmVcpu>(vm, *m, id);
+  // The vCPU's fd holds a reference on its VM (kvm_vm_ioctl_create_vcpu ->
+  // kvm_get_kvm): a VM with vCPUs outlives its own fd until the platform goes.
+  vm.get();
+  kv->set_cost_probe([this] { return take_port_delay_ns(); });
   free_module->bind_guest(kv.get(), std::move(exec), m->tables().root(), vm.id(), id);
   m->add_vcpu(free_module);
   KvmVcpu* raw = kv.get();
@@ -168,6 +172,10 @@ Vcpu* Platform::vcpu_module(int vm, int id) {
 KvmMmu* Platform::mmu(int vm) {
   auto it = mmus_.find(vm);
   return it == mmus_.end() ? nullptr : it->second.get();
+}
+
+double Platform::take_port_delay_ns() {
+  return (kernel_port.take_delay() + hyp_port.take_delay()).to_seconds() * 1e9;
 }
 
 sc_core::sc_time Platform::take_control_delay() {

@@ -51,6 +51,9 @@ class Platform {
 
   // Latency charged by control-plane work since the last call.
   sc_core::sc_time take_control_delay();
+  // What the host kernel and KVM spent on memory since the last call (a vCPU
+  // thread's fault handling takes its own share, the VMM's steps the rest).
+  double take_port_delay_ns();
   void charge_ns(double ns) { control_ns_ += ns; }
 
   Stats& stats_;

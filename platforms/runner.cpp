@@ -180,7 +180,10 @@ Result Runner::vm_ops(const Step& s) {
   if (op == "KVM_CREATE_VM") {
     Vm* v = nullptr;
     int err = p_.kvm.create_vm(a.str("name"), *vm_type_from_name(a.str("type", "default")), &v);
-    if (!err) vms_[a.str("name")] = v;
+    if (!err) {
+      vms_[a.str("name")] = v;
+      vcpu_vms_.erase(a.str("name"));  // the name now means the new VM
+    }
     return errno_result(err);
   }
   Vm* v = nullptr;
@@ -193,6 +196,7 @@ Result Runner::vm_ops(const Step& s) {
     int err = 0;
     p_.create_vcpu(*v, int(a.u64("id")), std::make_unique<ScriptedExecutor>(prog, a.str("program")),
                    &err);
+    if (!err) vcpu_vms_[a.str("vm")] = v;
     return errno_result(err);
   }
   if (op == "KVM_CREATE_GUEST_MEMFD") {
@@ -404,7 +408,9 @@ int Runner::convert_memory(Vm& v, Addr gpa, uint64_t size, bool to_private) {
 
 Result Runner::kvm_run(const Step& s) {
   const Args& a = s.args;
-  Vm* v = vm(a.str("vm"));
+  // KVM_RUN is an ioctl on the vCPU's fd, which stays usable after the VM's fd is closed.
+  auto vit = vcpu_vms_.find(a.str("vm"));
+  Vm* v = vit == vcpu_vms_.end() ? nullptr : vit->second;
   if (!v) return errno_result(EBADF);
   const int id = int(a.u64("vcpu"));
   KvmVcpu* kv = p_.kvm_vcpu(v->id(), id);
@@ -424,22 +430,29 @@ Result Runner::kvm_run(const Step& s) {
   if (a.has("hypercall_ret")) ret = a.u64("hypercall_ret");
   int err = 0;
   // Bounded so that a guest that faults forever still ends the step.
+  // `during:` runs `after` into the KVM_RUN (across exits the VMM handles
+  // itself), on the VMM's other thread while the vCPU runs.
+  bool during_done = s.during.empty();
+  const sc_core::sc_time due =
+      sc_core::sc_time_stamp() +
+      sc_core::sc_time(a.has("after") ? parse_time_ns(a.str("after")).value_or(0) : 0, sc_core::SC_NS);
+  auto run_during = [&] {
+    for (const Step& d : s.during) run_step(d);
+    during_done = true;
+  };
   for (int round = 0; round < 100000; ++round) {
     kv->prepare_entry(ret);
     ret.reset();
-    if (round == 0 && !s.during.empty()) {
-      // The VMM's other thread acts while the vCPU runs (after `after` of simulated time).
-      hw->start();
-      const double after = a.has("after") ? parse_time_ns(a.str("after")).value_or(0) : 0;
-      sc_core::wait(sc_core::sc_time(after, sc_core::SC_NS), hw->exit_event());
-      if (!hw->running())
-        out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": note: step " << s.label()
-             << ": the vCPU left before its 'during' steps ran\n";
-      for (const Step& d : s.during) run_step(d);
-      hw->wait_exit();
-    } else {
-      hw->enter();
+    hw->start();
+    while (!during_done && hw->running()) {
+      const sc_core::sc_time now = sc_core::sc_time_stamp();
+      if (now >= due) {
+        run_during();
+        break;
+      }
+      sc_core::wait(due - now, hw->exit_event());
     }
+    hw->wait_exit();
     const KvmRunState& st = kv->run_state();
     if (st.reason == ExitReason::MemoryFault && handles(st.reason)) {
       err = convert_memory(*v, st.gpa, st.size, st.flags & KvmRunState::kMemoryExitFlagPrivate);
@@ -454,6 +467,11 @@ Result Runner::kvm_run(const Step& s) {
       continue;
     }
     break;
+  }
+  if (!during_done) {
+    out_ << sc_.file << ":" << s.loc.line << ":" << s.loc.col << ": note: step " << s.label()
+         << ": the vCPU left before its 'during' steps were due; they ran after it\n";
+    run_during();
   }
   const KvmRunState& st = kv->run_state();
   Result r = errno_result(err ? err : st.err);

@@ -78,6 +78,7 @@ class Runner : public sc_core::sc_module {
   InvariantChecker checker_;
   RunSummary summary_;
   std::map<std::string, Vm*> vms_;
+  std::map<std::string, Vm*> vcpu_vms_;  // VMs by name for their vCPU fds (outlive the VM fd)
   std::map<std::string, std::shared_ptr<GuestMemfd>> gmems_;
   std::map<std::string, int> procs_;
   struct Pin {

@@ -157,6 +157,7 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
       }
       advance(timing_.vm_exit);
       VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
+      local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
       if (r == VcpuHypervisor::Resolution::Retry) continue;
       if (r == VcpuHypervisor::Resolution::Emulated) {
         if (!write) std::memset(bytes, 0, chunk);
@@ -173,7 +174,9 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
 
 Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
   advance(timing_.vm_exit);
-  return hv_->convert(gpa, size, to_private, ret) == VcpuHypervisor::Resolution::Exit
+  const auto r = hv_->convert(gpa, size, to_private, ret);
+  local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+  return r == VcpuHypervisor::Resolution::Exit
              ? Outcome::Exit
              : Outcome::Ok;
 }

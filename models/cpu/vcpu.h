@@ -36,6 +36,8 @@ class VcpuHypervisor {
   // Retry: completed, *ret holds the result; Exit: the host must act first.
   virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
   virtual void ucall(Ucall kind, const std::string& text) = 0;
+  // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
+  virtual double take_cost_ns() { return 0; }
 };
 
 struct VcpuTiming {
@@ -84,6 +86,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     return true;
   }
   const uint8_t* dmi_page(uint64_t pfn) const { return dmi_.find(pfn); }
+  bool micro_writable() const { return micro_writable_; }
   template <typename Fn>
   void for_each_dmi_page(Fn fn) const {
     dmi_.for_each(fn);

@@ -125,6 +125,13 @@ class GuestMemfd {
   // Inspection.
   GmemPageState state(uint64_t index) const { return state_.get(index); }
   bool is_private(uint64_t index) const { return state(index) == GmemPageState::Private; }
+  // fn(lo, hi, private) for each run of one state within [first, end).
+  void for_each_state_run(uint64_t first, uint64_t end,
+                          const std::function<void(uint64_t, uint64_t, bool)>& fn) const {
+    state_.for_each(first, end, [&](uint64_t lo, uint64_t hi, const GmemPageState& st) {
+      fn(lo, hi, st == GmemPageState::Private);
+    });
+  }
   bool range_is(uint64_t first, uint64_t end, bool priv) const {
     return state_.all_equal(first, end, priv ? GmemPageState::Private : GmemPageState::Shared);
   }

@@ -151,6 +151,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
 // block leaf instead of 512 (host_pfn_mapping_level / kvm_mmu_max_mapping_level).
 bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p) {
   constexpr uint64_t kPages = kHugePageSize >> kPageShift;
+  if (slot.flags() & Memslot::kLogDirtyPages) return false;  // dirty logging tracks 4 KiB pages
   const uint64_t first = gfn & ~(kPages - 1);
   if (first < slot.base_gfn() || first + kPages > slot.base_gfn() + slot.npages()) return false;
   const Addr hva = slot.hva_of(first);

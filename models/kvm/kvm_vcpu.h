@@ -2,6 +2,7 @@
 // handling of what the guest asks of the hypervisor (faults, the conversion
 // hypercall, ucalls). Faults are resolved through the VM's KvmMmu.
 #pragma once
+#include <functional>
 #include <optional>
 
 #include "cpu/vcpu.h"
@@ -25,6 +26,11 @@ class KvmVcpu : public VcpuHypervisor {
   void prepare_entry(std::optional<uint64_t> hypercall_ret);
   bool finished() const { return done_ || aborted_; }
 
+  // Where the memory work of fault handling is measured (the host kernel's and
+  // the hypervisor's ports), so the vCPU is charged for it.
+  void set_cost_probe(std::function<double()> p) { cost_probe_ = std::move(p); }
+  double take_cost_ns() override { return cost_probe_ ? cost_probe_() : 0; }
+
   Resolution stage2_fault(const Stage2Fault& f, bool shared) override;
   Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
   void ucall(Ucall kind, const std::string& text) override;
@@ -39,6 +45,7 @@ class KvmVcpu : public VcpuHypervisor {
   bool mmio_pending_ = false, mmio_done_ = false;
   Addr mmio_gpa_ = 0;
   bool done_ = false, aborted_ = false;
+  std::function<double()> cost_probe_;
 };
 
 }  // namespace cocosim

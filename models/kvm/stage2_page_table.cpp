@@ -68,17 +68,13 @@ uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Ad
       removed += unmap_in(desc.pa, depth + 1, ebase, lo, hi, cleared);
       continue;
     }
-    if (ebase >= lo && eend <= hi) {
-      mem_.write64(ea, 0);
-      --leaves_;
-      ++removed;
-      if (cleared) cleared(ebase >> kPageShift, (eend >> kPageShift) + 1);
-      continue;
-    }
-    // A block straddles the range: split it into next-level leaves, then recurse.
-    Addr next = split_block(desc, depth);
-    mem_.write64(ea, fmt_.make_table(next));
-    removed += unmap_in(next, depth + 1, ebase, lo, hi, cleared);
+    // A leaf inside the range goes; so does a block that only overlaps it, whole,
+    // as KVM zaps huge leaves (tdp_mmu_zap_leafs, stage2_unmap_walker): the
+    // rest of it faults back in. No table is needed to zap anything.
+    mem_.write64(ea, 0);
+    --leaves_;
+    ++removed;
+    if (cleared) cleared(ebase >> kPageShift, (eend >> kPageShift) + 1);
   }
   return removed;
 }

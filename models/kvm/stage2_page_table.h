@@ -36,8 +36,8 @@ class Stage2PageTable {
   // Install a leaf at `depth` (last level: 4 KiB; one above: 2 MiB). Replaces
   // whatever was there. False when no frame is left for a table.
   bool map(Addr gpa, Addr pa, int depth, Perm p);
-  // Remove every leaf translation of GFNs [first, end): blocks that straddle the
-  // range are split first. Calls cleared(gfn_first, gfn_end) for each removed piece.
+  // Remove every leaf translation of GFNs [first, end), and every block that
+  // overlaps them, whole. Calls cleared(gfn_first, gfn_end) for each removed leaf.
   uint64_t unmap(uint64_t first_gfn, uint64_t end_gfn,
                  const std::function<void(uint64_t, uint64_t)>& cleared = {});
   // Reads go through `via` when given (a debug view, for observers).

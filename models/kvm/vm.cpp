@@ -109,8 +109,21 @@ void Vm::host_range_invalidated(int pid, Addr lo, Addr hi) {
     const Addr slo = s->userspace_addr(), shi = slo + s->size();
     const Addr a = std::max(lo, slo), b = std::min(hi, shi);
     if (a >= b) continue;
-    zap_gfn_range(s->base_gfn() + ((a - slo) >> kPageShift),
-                  s->base_gfn() + ((b - slo + kPageMask) >> kPageShift));
+    const uint64_t first = s->base_gfn() + ((a - slo) >> kPageShift);
+    const uint64_t end = s->base_gfn() + ((b - slo + kPageMask) >> kPageShift);
+    // HVA-based notifications are not relevant to private mappings: only the
+    // shared GFNs of the range are zapped (KVM_FILTER_SHARED).
+    auto zap_shared = [&](uint64_t lo_gfn, uint64_t hi_gfn, bool priv) {
+      if (!priv) zap_gfn_range(lo_gfn, hi_gfn);
+    };
+    if (s->gmem() && s->gmem()->mmap_allowed()) {
+      s->gmem()->for_each_state_run(s->gmem_index(first), s->gmem_index(end),
+                                    [&](uint64_t l, uint64_t h, bool priv) {
+                                      zap_shared(s->gfn_of_index(l), s->gfn_of_index(h), priv);
+                                    });
+    } else {
+      attrs_.for_each(first, end, zap_shared);
+    }
   }
 }
 

@@ -152,6 +152,7 @@ std::optional<double> parse_time_ns(const std::string& s) {
   if (unit == "ps") v /= 1000;
   else if (unit == "us") v *= 1000;
   else if (unit == "ms") v *= 1e6;
+  else if (unit == "s") v *= 1e9;
   else if (!unit.empty() && unit != "ns") return std::nullopt;
   if (!std::isfinite(v) || v < 0 || v > 3.6e12) return std::nullopt;
   return v;

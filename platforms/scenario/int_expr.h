@@ -15,8 +15,8 @@ struct IntParse {
 
 IntParse parse_int_expr(const std::string& text);
 
-// A time in nanoseconds: `50`, `50ns`, `1.5us`, `2ms`, `500ps`; finite, not
-// negative, at most an hour. nullopt for anything else.
+// A time in nanoseconds: `50`, `50ns`, `1.5us`, `2ms`, `1s`, `500ps`; finite,
+// not negative, at most an hour (3600s). nullopt for anything else.
 std::optional<double> parse_time_ns(const std::string& text);
 
 }  // namespace cocosim

@@ -268,7 +268,7 @@ class Loader {
           if (auto x = int_of(v, "platform.seed")) p.seed = *x;
         } else if (k == "quantum") {
           auto ns = v.IsScalar() ? parse_time_ns(v.Scalar()) : std::nullopt;
-          if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 1h, such as 1us");
+          if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 3600s, such as 1us");
           else p.quantum_ns = uint64_t(*ns);
         } else if (k == "thp") {
           auto b = v.IsScalar() ? parse_bool(v.Scalar()) : std::nullopt;
@@ -303,7 +303,7 @@ class Loader {
         continue;
       }
       auto ns = it->second.IsScalar() ? parse_time_ns(it->second.Scalar()) : std::nullopt;
-      if (!ns) error(it->second, "timing." + k + " must be a time up to 1h: 50, 50ns, 1.5us");
+      if (!ns) error(it->second, "timing." + k + " must be a time up to 3600s: 50, 50ns, 1.5us");
       else *f->second = *ns;
     }
   }
@@ -496,7 +496,7 @@ class Loader {
         return true;
       case Ty::Time:
         if (!v.IsScalar() || !parse_time_ns(v.Scalar()))
-          return error(v, what + " must be a time up to 1h: 50, 50ns, 1.5us"), false;
+          return error(v, what + " must be a time up to 3600s: 50, 50ns, 1.5us"), false;
         return true;
       case Ty::Steps: {
         if (!v.IsSequence()) return error(v, what + " must be a list of steps"), false;

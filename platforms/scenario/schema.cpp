@@ -147,7 +147,7 @@ std::vector<OpSpec> make_steps() {
       {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
-       {"attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
+       {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
         "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "slot",
         "stage2", "stage2_size", "vm_state"}},
   };
