@@ -66,7 +66,6 @@ void Vcpu::wait_exit() {
 void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
-    leaving_ = false;
     advance(timing_.vm_exit);  // VM entry
     exec_->run(*this);
     ++exits_;

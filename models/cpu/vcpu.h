@@ -170,7 +170,6 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   VcpuHypervisor* hv_ = nullptr;
   std::unique_ptr<Executor> exec_;
   int vm_ = -1, id_ = -1;
-  bool leaving_ = false;
   bool running_ = false;
   std::string fault_;
   DmiCache dmi_;  // by physical page number

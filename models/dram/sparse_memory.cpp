@@ -17,10 +17,7 @@ uint8_t* SparseMemory::frame(uint64_t pfn, bool allocate) {
   auto it = frames_.find(pfn);
   if (it != frames_.end()) return it->second.get();
   if (!allocate) return nullptr;
-  Frame f(new uint8_t[kPageSize]());
-  uint8_t* p = f.get();
-  frames_.emplace(pfn, std::move(f));
-  return p;
+  return frames_.emplace(pfn, Frame(new uint8_t[kPageSize]())).first->second.get();
 }
 
 void SparseMemory::read(Addr a, void* dst, size_t len) const {

@@ -12,7 +12,6 @@ KvmMmu::KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp,
                FrameAllocator& frames, HostMm& mm, Stats& stats)
     : vm_(vm),
       arm64_(arm64),
-      frames_(frames),
       mm_(mm),
       tables_(fmt, hyp, frames, vm.id()),
       faults_in_(stats.counter("kvm.faults_in")),

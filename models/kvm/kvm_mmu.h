@@ -47,7 +47,6 @@ class KvmMmu {
 
   Vm& vm_;
   bool arm64_;
-  FrameAllocator& frames_;
   HostMm& mm_;
   Stage2PageTable tables_;
   std::vector<Stage2TlbControl*> vcpus_;
