@@ -78,8 +78,8 @@ RunSummary run(const Scenario& sc, unsigned vcpus, uint64_t n, Raw* raw, long* r
   if (rss_before) *rss_before = rss_kib();
   sc_core::sc_start();
   if (rss_after) *rss_after = rss_kib();
-  stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames());
-  stats.add("frames.peak_in_use", platform.frames.peak_in_use());
+  stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames(), "frames", "DRAM frames backed by host memory at the end");
+  stats.add("frames.peak_in_use", platform.frames.peak_in_use(), "frames", "most frames in use at once");
   RunSummary s = runner.summary();
   if (s.failed || s.violations || !s.finished) {
     std::cerr << "cocosim_bench: the benchmark scenario failed\n";

@@ -8,10 +8,10 @@ Bus::Bus(sc_core::sc_module_name name, Stats& stats)
     : sc_module(name),
       targ("targ"),
       init("init"),
-      transactions_(stats.counter(std::string(basename()) + ".transactions")),
-      decode_errors_(stats.counter(std::string(basename()) + ".decode_errors")),
-      dmi_refused_(stats.counter(std::string(basename()) + ".dmi_refused")),
-      invalidations_(stats.counter(std::string(basename()) + ".dmi_invalidations")) {
+      transactions_(stats.counter(std::string(basename()) + ".transactions", "count", "transactions routed by b_transport (DMI accesses bypass the bus)")),
+      decode_errors_(stats.counter(std::string(basename()) + ".decode_errors", "count", "transactions to an address no target decodes")),
+      dmi_refused_(stats.counter(std::string(basename()) + ".dmi_refused", "count", "DMI requests refused by the policy (range holds a private frame)")),
+      invalidations_(stats.counter(std::string(basename()) + ".dmi_invalidations", "count", "DMI invalidations sent to initiators holding the range")) {
   targ.register_b_transport(this, &Bus::b_transport);
   targ.register_get_direct_mem_ptr(this, &Bus::get_direct_mem_ptr);
   targ.register_transport_dbg(this, &Bus::transport_dbg);

@@ -2,7 +2,7 @@
 
 namespace cocosim {
 
-Tlb::Tlb(Stats& stats, const std::string& prefix) : flushes_(stats.counter(prefix + ".tlb_flushes")) {}
+Tlb::Tlb(Stats& stats, const std::string& prefix) : flushes_(stats.counter(prefix + ".tlb_flushes", "count", "TLB invalidations applied (whole or by range)")) {}
 
 void Tlb::flush_all() {
   for (Entry& e : entries_) e.valid = false;

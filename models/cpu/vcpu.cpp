@@ -24,9 +24,9 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, Vc
       walker_(*this),
       tlb_(stats, basename()),
       mmu_(fmt, arm64, walker_, tlb_, stats, basename()),
-      accesses_(stats.counter(std::string(basename()) + ".accesses")),
-      exits_(stats.counter(std::string(basename()) + ".exits")),
-      dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits")) {
+      accesses_(stats.counter(std::string(basename()) + ".accesses", "count", "guest data accesses, one per page touched")),
+      exits_(stats.counter(std::string(basename()) + ".exits", "count", "times the vCPU left the guest to the host (VM exits ending a KVM_RUN)")),
+      dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits", "count", "physical accesses (data and page-walk) served by a DMI pointer")) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
   budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);

@@ -14,15 +14,15 @@ KvmMmu::KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp,
       arm64_(arm64),
       mm_(mm),
       tables_(fmt, hyp, frames, vm.id()),
-      faults_in_(stats.counter("kvm.faults_in")),
-      zaps_(stats.counter("kvm.zaps")),
-      leaves_zapped_(stats.counter("kvm.leaves_zapped")),
-      invept_(stats.counter("kvm.invept")),
-      tlbi_ipa_(stats.counter("kvm.tlbi_ipas2e1is")),
-      tlbi_vmall_(stats.counter("kvm.tlbi_vmalle1is")),
-      memfault_exits_(stats.counter("kvm.exit_memory_fault")),
-      mmio_exits_(stats.counter("kvm.exit_mmio")),
-      huge_(stats.counter("kvm.huge_leaves")) {}
+      faults_in_(stats.counter("kvm.faults_in", "count", "stage-2 faults KVM resolved by installing a leaf")),
+      zaps_(stats.counter("kvm.zaps", "count", "GFN-range zaps requested (conversions, punch holes, slot and host mapping changes)")),
+      leaves_zapped_(stats.counter("kvm.leaves_zapped", "leaves", "stage-2 leaf entries removed by zaps")),
+      invept_(stats.counter("kvm.invept", "count", "INVEPT single-context instructions issued (x86)")),
+      tlbi_ipa_(stats.counter("kvm.tlbi_ipas2e1is", "count", "TLBI IPAS2E1IS range invalidations issued (arm64)")),
+      tlbi_vmall_(stats.counter("kvm.tlbi_vmalle1is", "count", "TLBI VMALLE1IS invalidations issued (arm64)")),
+      memfault_exits_(stats.counter("kvm.exit_memory_fault", "count", "KVM_EXIT_MEMORY_FAULT exits prepared")),
+      mmio_exits_(stats.counter("kvm.exit_mmio", "count", "KVM_EXIT_MMIO exits prepared")),
+      huge_(stats.counter("kvm.huge_leaves", "count", "2 MiB stage-2 block leaves installed")) {}
 
 void KvmMmu::remove_vcpu(Stage2TlbControl* v) {
   vcpus_.erase(std::remove(vcpus_.begin(), vcpus_.end(), v), vcpus_.end());
