@@ -78,8 +78,7 @@ RunSummary run(const Scenario& sc, unsigned vcpus, uint64_t n, Raw* raw, long* r
   if (rss_before) *rss_before = rss_kib();
   sc_core::sc_start();
   if (rss_after) *rss_after = rss_kib();
-  stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames(), "frames", "DRAM frames backed by host memory at the end");
-  stats.add("frames.peak_in_use", platform.frames.peak_in_use(), "frames", "most frames in use at once");
+  platform.record_gauges();
   RunSummary s = runner.summary();
   if (s.failed || s.violations || !s.finished) {
     std::cerr << "cocosim_bench: the benchmark scenario failed\n";
@@ -120,9 +119,9 @@ int sweep(const std::string& arch, uint64_t n) {
   line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);
   line("guest stores/s (checked path)", double(n) / stores, "acc/s", double(n) / raw.store_s);
   std::printf("  TLB hits %llu, misses %llu, DMI hits %llu\n",
-              (unsigned long long)stats.get("vcpu0.tlb_hits"),
-              (unsigned long long)stats.get("vcpu0.tlb_misses"),
-              (unsigned long long)stats.get("vcpu0.dmi_hits"));
+              (unsigned long long)stats.get("platform.vcpu0.mmu.tlb_hits"),
+              (unsigned long long)stats.get("platform.vcpu0.mmu.tlb_misses"),
+              (unsigned long long)stats.get("platform.vcpu0.dmi_accesses"));
   return 0;
 }
 
@@ -158,10 +157,10 @@ int convert(const std::string& arch, uint64_t n) {
   std::printf("  one conversion costs as much wall time as %.0f raw TLM accesses\n",
               raw_per_s / (double(conversions) / t));
   std::printf("  zaps %llu, leaves zapped %llu, DMI invalidations %llu, host unmaps %llu\n",
-              (unsigned long long)stats.get("kvm.zaps"),
-              (unsigned long long)stats.get("kvm.leaves_zapped"),
-              (unsigned long long)stats.get("phys_bus.dmi_invalidations"),
-              (unsigned long long)stats.get("gmem.host_unmaps"));
+              (unsigned long long)stats.get("platform.kvm.zaps"),
+              (unsigned long long)stats.get("platform.kvm.leaves_zapped"),
+              (unsigned long long)stats.get("platform.bus.dmi_invalidations"),
+              (unsigned long long)stats.get("platform.gmem_mmap.host_unmaps"));
   return 0;
 }
 
@@ -198,9 +197,9 @@ int memory(const std::string& arch) {
   std::printf("  model overhead per GiB touched      %10.1f MiB\n", (after - before) / 1024.0 - 1024.0);
   std::printf("  peak RSS of the whole simulation    %10.1f MiB\n", peak_sim / 1024.0);
   std::printf("  DRAM frames allocated %llu (%.1f MiB), stage-2 leaves installed %llu\n",
-              (unsigned long long)stats.get("dram.frames_allocated"),
-              stats.get("dram.frames_allocated") * 4096.0 / (1 << 20),
-              (unsigned long long)stats.get("kvm.faults_in"));
+              (unsigned long long)stats.get("platform.dram.frames_allocated"),
+              stats.get("platform.dram.frames_allocated") * 4096.0 / (1 << 20),
+              (unsigned long long)stats.get("platform.kvm.faults_in"));
   (void)start;
   return 0;
 }

@@ -107,7 +107,7 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
   for (const auto& [vid, vm] : p_.kvm.vms()) {
     KvmMmu* m = p_.mmu(vid);
     if (!m) continue;
-    m->tables().for_each_leaf(
+    m->stage2().for_each_leaf(
         [&](const Stage2Leaf& l) {
           for (uint64_t off = 0; off < l.size; off += kPageSize) {
             const uint64_t gfn = (l.gpa + off) >> kPageShift;
@@ -145,22 +145,30 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
       const uint8_t* mpage = nullptr;
       if (v->micro_entry(&mgfn, &mpage)) {
         // The micro-TLB's page must be what the tables map now, through the DMI pointer held for it.
-        auto leaf = m->tables().lookup(mgfn << kPageShift, &dbg);
+        auto leaf = m->stage2().lookup(mgfn << kPageShift, &dbg);
         const uint64_t pfn = leaf ? (leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) >> kPageShift : 0;
         if (!leaf || v->dmi_page(pfn) != mpage || (v->micro_writable() && !leaf->perm.w))
           out.push_back({"tlb-stale", std::string(v->basename()) + " micro-TLB keeps GPA " +
                                           hex(mgfn << kPageShift) + " that the tables no longer map there"});
       }
       v->tlb().for_each([&](const Tlb::Entry& e) {
-        auto leaf = m->tables().lookup(e.gfn << kPageShift, &dbg);
-        // The same frame, and no right the leaf does not give.
-        const bool same = leaf && ((leaf->pa + ((e.gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn &&
-                          (!e.perm.r || leaf->perm.r) && (!e.perm.w || leaf->perm.w) &&
-                          (!e.perm.x || leaf->perm.x);
-        if (!same)
-          out.push_back({"tlb-stale", std::string(v->basename()) + " caches GPA " +
-                                          hex(e.gfn << kPageShift) + " -> " +
-                                          hex(e.pfn << kPageShift) + " that the tables no longer hold"});
+        // Every page the entry translates must be what the tables map there,
+        // with no right the leaf does not give (a 2 MiB entry: all 512 pages,
+        // one lookup when the tables still hold the block).
+        for (uint64_t i = 0; i < e.pages();) {
+          const uint64_t gfn = e.gfn + i;
+          auto leaf = m->stage2().lookup(gfn << kPageShift, &dbg);
+          const bool same = leaf && ((leaf->pa + ((gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn + i &&
+                            (!e.perm.r || leaf->perm.r) && (!e.perm.w || leaf->perm.w) &&
+                            (!e.perm.x || leaf->perm.x);
+          if (!same) {
+            out.push_back({"tlb-stale", std::string(v->basename()) + " caches GPA " +
+                                            hex(gfn << kPageShift) + " -> " +
+                                            hex((e.pfn + i) << kPageShift) + " that the tables no longer hold"});
+            break;
+          }
+          i += leaf->size >= kHugePageSize && leaf->gpa == (e.gfn << kPageShift) ? e.pages() : 1;
+        }
       });
     }
   }

@@ -168,8 +168,7 @@ int sc_main(int argc, char** argv) {
       internal_error = e.what();
     }
     summary = runner.summary();
-    stats.add("frames.peak_in_use", platform.frames.peak_in_use(), "frames", "most frames in use at once");
-    stats.add("dram.frames_allocated", platform.dram.memory().allocated_frames(), "frames", "DRAM frames backed by host memory at the end");
+    platform.record_gauges();
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const double sim_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;

@@ -1,5 +1,7 @@
 #include "platform.h"
 
+#include "kvm/direct_stage2.h"
+
 #include <cerrno>
 
 namespace cocosim {
@@ -8,12 +10,27 @@ namespace {
 sc_core::sc_time ns(double v) { return sc_core::sc_time(v, sc_core::SC_NS); }
 }  // namespace
 
-Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
-    : stats_(stats),
+std::unique_ptr<Architecture> make_platform_arch(const PlatformConfig& cfg, Stats& stats) {
+  ArchParams p;
+  p.gpaw = cfg.gpaw;
+  p.ipa_bits = cfg.ipa_bits;
+  p.ipi_ns = cfg.timing.tlb_shootdown_ns;
+  p.invept_ns = cfg.timing.invept_ns;
+  p.tlbi_ns = cfg.timing.tlbi_ns;
+  return make_architecture(cfg.arch, p, stats, "platform.kvm");
+}
+
+Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
+                   sc_core::sc_module_name name)
+    : sc_module(name),
+      stats_(stats),
       cfg_(cfg),
-      s2fmt(make_stage2_format(cfg.arch == Arch::Arm64Pkvm)),
+      arch(make_platform_arch(cfg, stats)),
       frames(kFirstFreePfn, cfg.dram >> kPageShift),
-      phys_bus("phys_bus", stats),
+      keyid_policy(arch->pa_bits(), arch->keyid_bits()),
+      phys_bus("bus", stats),
+      mem_slot("mee", &keyid_policy, stats),
+      host_slot("host_s2", nullptr, stats),
       dram("dram", cfg.dram, ns(cfg.timing.dram_ns), stats),
       kernel_port("host_kernel", Initiator::HostKernel),
       hyp_port("hypervisor", Initiator::Hypervisor),
@@ -21,15 +38,23 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
       mm(frames, kernel_port),
       host_mmu("host_mmu", mm, gmem_target, stats),
       host_cpu("host_cpu", stats),
-      kvm(cfg.arch, frames, kernel_port, stats) {
+      kvm(*arch, frames, kernel_port, stats) {
   mm.set_thp(cfg.thp);
-  phys_bus.init.bind(dram.socket);
+  // DRAM sits behind the memory slot; the bus decodes the physical address
+  // width only, so KeyID bits above it reach the slot.
+  phys_bus.init.bind(mem_slot.in);
+  mem_slot.out.bind(dram.socket);
   phys_bus.map(0, 0, cfg.dram, 0, "dram");
-  // Initiator ports are numbered in binding order (the DMI registry's keys).
-  kernel_port.socket.bind(phys_bus.targ);  // 0
+  phys_bus.set_decode_bits(arch->pa_bits());
+  // Initiator ports are numbered in binding order (the DMI registry's keys);
+  // the host's initiators pass through the host slot, one lane each.
+  kernel_port.socket.bind(host_slot.in);   // lane 0
+  gmem_target.phys.bind(host_slot.in);     // lane 1
+  host_mmu.phys.bind(host_slot.in);        // lane 2
+  host_slot.out.bind(phys_bus.targ);       // bus port 0: host kernel
   hyp_port.socket.bind(phys_bus.targ);     // 1
-  gmem_target.phys.bind(phys_bus.targ);    // 2
-  host_mmu.phys.bind(phys_bus.targ);       // 3
+  host_slot.out.bind(phys_bus.targ);       // 2: guest_memfd's mmap target
+  host_slot.out.bind(phys_bus.targ);       // 3: host MMU
   unsigned port = 4;
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
@@ -40,7 +65,8 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats)
   vt.vm_exit = ns(cfg.timing.vm_exit_ns);
   vt.quantum = ns(double(cfg.quantum_ns));
   for (unsigned k = 0; k < vcpu_slots; ++k) {
-    auto v = std::make_unique<Vcpu>(("vcpu" + std::to_string(k)).c_str(), *s2fmt, arm64(), vt, stats);
+    auto v = std::make_unique<Vcpu>(("vcpu" + std::to_string(k)).c_str(), *arch, vt,
+                                    TlbConfig{cfg.tlb_entries, cfg.tlb_huge_entries}, stats);
     v->socket.bind(phys_bus.targ);
     vcpus.push_back(std::move(v));
     vcpu_bus_port.push_back(port++);
@@ -107,9 +133,11 @@ bool Platform::host_mapped(uint64_t pfn) const {
 }
 
 void Platform::vm_created(Vm& vm) {
-  auto m = std::make_unique<KvmMmu>(vm, *s2fmt, arm64(), hyp_port, frames, mm, stats_);
+  // KVM writes the tables of every VM type built so far; TDs and protected
+  // VMs get the TDX module's and pKVM's backends.
+  auto m = std::make_unique<KvmMmu>(vm, std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id()),
+                                    mm, stats_, "platform.kvm");
   m->set_charge([this](double v) { charge_ns(v); });
-  m->set_shootdown_ns(cfg_.timing.tlb_shootdown_ns);
   KvmMmu* raw = m.get();
   vm.set_zap_handler([raw](uint64_t first, uint64_t end) { raw->zap(first, end); });
   mmus_[vm.id()] = std::move(m);
@@ -123,7 +151,7 @@ void Platform::vm_destroyed(Vm& vm) {
       continue;
     }
     it->second.module->invept_single_context();
-    it->second.module->bind_guest(nullptr, nullptr, 0, -1, -1);
+    it->second.module->bind_guest(nullptr, nullptr, {}, -1, -1);
     it = vcpu_bindings_.erase(it);
   }
   vm.set_zap_handler(nullptr);
@@ -151,7 +179,7 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
   // kvm_get_kvm): a VM with vCPUs outlives its own fd until the platform goes.
   vm.get();
   kv->set_cost_probe([this] { return take_port_delay_ns(); });
-  free_module->bind_guest(kv.get(), std::move(exec), m->tables().root(), vm.id(), id);
+  free_module->bind_guest(kv.get(), std::move(exec), m->stage2().roots(), vm.id(), id);
   m->add_vcpu(free_module);
   KvmVcpu* raw = kv.get();
   vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
@@ -172,6 +200,14 @@ Vcpu* Platform::vcpu_module(int vm, int id) {
 KvmMmu* Platform::mmu(int vm) {
   auto it = mmus_.find(vm);
   return it == mmus_.end() ? nullptr : it->second.get();
+}
+
+void Platform::record_gauges() {
+  stats_.counter("platform.frames_peak_in_use", "frames", "most frames allocated at once") =
+      frames.peak_in_use();
+  stats_.counter("platform.dram.frames_allocated", "frames",
+                 "DRAM frames holding data at the end (sparse memory)") =
+      dram.memory().allocated_frames();
 }
 
 double Platform::take_port_delay_ns() {

@@ -1,6 +1,15 @@
-// Assembles the models into an x86-tdx or arm64-pkvm platform for a scenario:
-// the physical bus with DRAM, the host CPU and its MMU, guest_memfd's mmap
-// target, KVM with one stage-2 MMU per VM, and a pool of vCPUs.
+// The platform: one sc_module whose children are the models, named by the
+// hierarchy (platform.bus, platform.dram, platform.vcpu0, ...), so counters
+// and (later) waveform scopes follow it. Two slots hold models that see every
+// access on a path: `mee` between the bus and DRAM (today it decodes the KeyID
+// bits above the physical address width) and `host_s2` between the host's
+// initiators and the bus (pass-through until pKVM's host stage-2 sits there).
+//
+//   host_kernel ─┐                                  ┌─► mee ─► dram
+//   gmem_mmap ───┼─► host_s2 ─┐                     │
+//   host_mmu ────┘            ├─► bus ──────────────┘
+//   hypervisor ───────────────┤   (DMI policy and registry)
+//   vcpu0..N ─────────────────┘
 #pragma once
 #include <map>
 #include <memory>
@@ -8,9 +17,10 @@
 
 #include <systemc>
 
+#include "arch/architecture.h"
 #include "bus/bus.h"
+#include "bus/interposer.h"
 #include "common/stats.h"
-#include "cpu/stage2_format.h"
 #include "cpu/vcpu.h"
 #include "dram/dram.h"
 #include "gmem/gmem_mmap_target.h"
@@ -26,16 +36,20 @@
 
 namespace cocosim {
 
-class Platform {
+// The architecture a platform configuration asks for.
+std::unique_ptr<Architecture> make_platform_arch(const PlatformConfig& cfg, Stats& stats);
+
+class Platform : public sc_core::sc_module {
  public:
   // Frames below this are kept for firmware and never handed out.
   static constexpr uint64_t kFirstFreePfn = 0x100;
 
-  Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats);
-  ~Platform();
+  Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
+           sc_core::sc_module_name name = "platform");
+  ~Platform() override;
 
   const PlatformConfig& config() const { return cfg_; }
-  bool arm64() const { return cfg_.arch == Arch::Arm64Pkvm; }
+  const Architecture& architecture() const { return *arch; }
   Stats& stats() { return stats_; }
 
   // Whether the frame is a private page of some VM (guest_memfd state).
@@ -55,12 +69,17 @@ class Platform {
   // thread's fault handling takes its own share, the VMM's steps the rest).
   double take_port_delay_ns();
   void charge_ns(double ns) { control_ns_ += ns; }
+  // Levels that are read once at the end of a run (frames in use, DRAM backed).
+  void record_gauges();
 
   Stats& stats_;
   PlatformConfig cfg_;
-  std::unique_ptr<Stage2Format> s2fmt;
+  std::unique_ptr<Architecture> arch;
   FrameAllocator frames;
+  KeyIdPolicy keyid_policy;
   Bus phys_bus;
+  Interposer mem_slot;   // "mee": bus -> DRAM
+  Interposer host_slot;  // "host_s2": host initiators -> bus
   Dram dram;
   KernelPort kernel_port;
   KernelPort hyp_port;

@@ -478,7 +478,7 @@ Result Runner::kvm_run(const Step& s) {
   r["exit"] = RValue::str(exit_name(st.reason));
   if (st.has_syndrome) {
     r["syndrome"] = RValue::integer(st.syndrome);
-    if (p_.arm64()) r["hpfar"] = RValue::integer(st.hpfar);
+    if (p_.architecture().has_hpfar()) r["hpfar"] = RValue::integer(st.hpfar);
   }
   switch (st.reason) {
     case ExitReason::MemoryFault:
@@ -602,7 +602,7 @@ Result Runner::inspect(const Step& s) {
     std::optional<uint64_t> pfn;
     // What the stage-2 maps now, else the frame that would back the GPA.
     KvmMmu* m = p_.mmu(v->id());
-    auto leaf = m ? m->tables().lookup(a.u64("gpa")) : std::nullopt;
+    auto leaf = m ? m->stage2().lookup(a.u64("gpa")) : std::nullopt;
     r["stage2"] = RValue::str(leaf ? "mapped" : "none");
     if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
     if (leaf) {

@@ -101,11 +101,11 @@ TEST_CASE("stage-2 leaves that disagree with the attribute are caught") {
   REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, 4 * kPageSize) == 0);
   REQUIRE(t.f->set_attributes(kPageSize, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
   const Addr private_pa = *t.f->pfn(1) << kPageShift;
-  const int last = mmu->tables().format().levels() - 1;
-  mmu->tables().map(gpa + 2 * kPageSize, private_pa, last, Perm::rwx());
+  const int last = mmu->stage2().format().levels() - 1;
+  mmu->stage2().map(gpa + 2 * kPageSize, private_pa, last, Perm::rwx());
   CHECK(has_rule(t.checker.check(), "s2-shared"));
   // And the private GFN mapped to some other frame.
-  mmu->tables().map(gpa + kPageSize, *t.f->pfn(3) << kPageShift, last, Perm::rwx());
+  mmu->stage2().map(gpa + kPageSize, *t.f->pfn(3) << kPageShift, last, Perm::rwx());
   CHECK(has_rule(t.checker.check(), "s2-private"));
   mmu->zap(0, ~uint64_t{0} >> kPageShift);
   CHECK(t.checker.check().empty());
@@ -118,10 +118,10 @@ TEST_CASE("a private frame at two GFNs is caught") {
   REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, kPageSize) == 0);
   REQUIRE(t.f->set_attributes(0, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
   const Addr pa = *t.f->pfn(0) << kPageShift;
-  const int last = mmu->tables().format().levels() - 1;
-  mmu->tables().map(1ull << 32, pa, last, Perm::rwx());
+  const int last = mmu->stage2().format().levels() - 1;
+  mmu->stage2().map(1ull << 32, pa, last, Perm::rwx());
   CHECK(t.checker.check().empty());  // the right mapping is fine
-  mmu->tables().map(1ull << 33, pa, last, Perm::rwx());  // an alias outside any slot
+  mmu->stage2().map(1ull << 33, pa, last, Perm::rwx());  // an alias outside any slot
   auto v = t.checker.check();
   CHECK(has_rule(v, "private-one-gfn"));  // (the alias's GFN is shared, so s2-shared too)
   mmu->zap(0, ~uint64_t{0} >> kPageShift);
@@ -130,24 +130,28 @@ TEST_CASE("a private frame at two GFNs is caught") {
 TEST_CASE("a leaf to a freed frame and a stale TLB entry are caught") {
   Fixture t;
   KvmMmu* mmu = t.p.mmu(t.vm->id());
-  const int last = mmu->tables().format().levels() - 1;
+  const int last = mmu->stage2().format().levels() - 1;
   // Tables first (they take frames), then a frame nobody owns any more.
   REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, kPageSize) == 0);
-  mmu->tables().map(1ull << 32, *t.f->pfn(0) << kPageShift, last, Perm::rwx());
+  mmu->stage2().map(1ull << 32, *t.f->pfn(0) << kPageShift, last, Perm::rwx());
   CHECK(t.checker.check().empty());
   auto pfn = t.p.frames.alloc({FrameKind::Kernel});
   REQUIRE(pfn);
   t.p.frames.free(*pfn);
-  mmu->tables().map(1ull << 32, *pfn << kPageShift, last, Perm::rwx());
+  mmu->stage2().map(1ull << 32, *pfn << kPageShift, last, Perm::rwx());
   CHECK(has_rule(t.checker.check(), "s2-freed"));
   mmu->zap(0, ~uint64_t{0} >> kPageShift);
   // A vCPU module whose TLB keeps a translation the tables do not have.
   Vcpu& v = *t.p.vcpus.at(0);
-  v.bind_guest(nullptr, nullptr, mmu->tables().root(), t.vm->id(), 0);
+  v.bind_guest(nullptr, nullptr, mmu->stage2().roots(), t.vm->id(), 0);
   v.tlb().insert((1ull << 32) >> kPageShift, 0x1234, Perm::rwx());
   CHECK(has_rule(t.checker.check(), "tlb-stale"));
   v.tlb().flush_all();
-  v.bind_guest(nullptr, nullptr, 0, -1, -1);
+  // A 2 MiB entry whose block is gone, or whose pages now map elsewhere.
+  v.tlb().insert_huge((1ull << 32) >> kPageShift, 0x200000 >> kPageShift, Perm::rwx());
+  CHECK(has_rule(t.checker.check(), "tlb-stale"));
+  v.tlb().flush_all();
+  v.bind_guest(nullptr, nullptr, {}, -1, -1);
   CHECK(t.checker.check().empty());
 }
 

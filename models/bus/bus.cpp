@@ -8,10 +8,10 @@ Bus::Bus(sc_core::sc_module_name name, Stats& stats)
     : sc_module(name),
       targ("targ"),
       init("init"),
-      transactions_(stats.counter(std::string(basename()) + ".transactions", "count", "transactions routed by b_transport (DMI accesses bypass the bus)")),
-      decode_errors_(stats.counter(std::string(basename()) + ".decode_errors", "count", "transactions to an address no target decodes")),
-      dmi_refused_(stats.counter(std::string(basename()) + ".dmi_refused", "count", "DMI requests refused by the policy (range holds a private frame)")),
-      invalidations_(stats.counter(std::string(basename()) + ".dmi_invalidations", "count", "DMI invalidations sent to initiators holding the range")) {
+      transactions_(stats.counter(std::string(this->name()) + ".transactions", "count", "transactions routed by b_transport (DMI accesses bypass the bus)")),
+      decode_errors_(stats.counter(std::string(this->name()) + ".decode_errors", "count", "transactions to an address no target decodes")),
+      dmi_refused_(stats.counter(std::string(this->name()) + ".dmi_refused", "count", "DMI requests refused by the policy (range holds a private frame)")),
+      invalidations_(stats.counter(std::string(this->name()) + ".dmi_invalidations", "count", "DMI invalidations sent to initiators holding the range")) {
   targ.register_b_transport(this, &Bus::b_transport);
   targ.register_get_direct_mem_ptr(this, &Bus::get_direct_mem_ptr);
   targ.register_transport_dbg(this, &Bus::transport_dbg);
@@ -21,28 +21,30 @@ Bus::Bus(sc_core::sc_module_name name, Stats& stats)
 void Bus::map(unsigned port, Addr base, uint64_t size, Addr target_offset,
               const std::string& name) {
   if (!map_.add({base, size, port, target_offset, name}))
-    throw std::invalid_argument(std::string(basename()) + ": region '" + name + "' overlaps");
+    throw std::invalid_argument(std::string(this->name()) + ": region '" + name + "' overlaps");
 }
 
 void Bus::b_transport(int, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
   ++transactions_;
   const Addr a = trans.get_address();
-  const BusRegion* r = map_.find(a);
-  if (!r || trans.get_data_length() - 1 > r->end() - a) {
+  Addr ta = 0;
+  const BusRegion* r = route(a, &ta);
+  if (!r || trans.get_data_length() - 1 > r->end() - (a & ~tag_mask_)) {
     ++decode_errors_;
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }
-  trans.set_address(a - r->base + r->target_offset);
+  trans.set_address(ta);
   init[r->port]->b_transport(trans, delay);
   trans.set_address(a);
 }
 
 unsigned int Bus::transport_dbg(int, tlm::tlm_generic_payload& trans) {
   const Addr a = trans.get_address();
-  const BusRegion* r = map_.find(a);
+  Addr ta = 0;
+  const BusRegion* r = route(a, &ta);
   if (!r) return 0;
-  trans.set_address(a - r->base + r->target_offset);
+  trans.set_address(ta);
   unsigned n = init[r->port]->transport_dbg(trans);
   trans.set_address(a);
   return n;
@@ -50,9 +52,11 @@ unsigned int Bus::transport_dbg(int, tlm::tlm_generic_payload& trans) {
 
 bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) {
   const Addr a = trans.get_address();
-  const BusRegion* r = map_.find(a);
+  Addr ta = 0;
+  const BusRegion* r = route(a, &ta);
   if (!r) return false;
-  trans.set_address(a - r->base + r->target_offset);
+  // Pointers exist for untagged addresses only (a tagged one is refused below the bus).
+  trans.set_address(ta);
   bool ok = init[r->port]->get_direct_mem_ptr(trans, dmi);
   trans.set_address(a);
   // Translate the target's range back to bus addresses, clipped to the region.

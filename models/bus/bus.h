@@ -30,6 +30,9 @@ class Bus : public sc_core::sc_module {
   // Map [base, base+size) to target port `port`, which sees addresses from `target_offset`.
   void map(unsigned port, Addr base, uint64_t size, Addr target_offset, const std::string& name);
   void set_dmi_policy(DmiPolicy p) { dmi_policy_ = std::move(p); }
+  // Decode only the low `bits` of an address; the bits above (a KeyID) ride
+  // along to the target, whose slot interprets them.
+  void set_decode_bits(unsigned bits) { tag_mask_ = bits >= 64 ? 0 : ~((Addr{1} << bits) - 1); }
 
   // Revoke every DMI pointer into bus range [lo, hi] (used on ownership changes).
   void invalidate(Addr lo, Addr hi);
@@ -43,7 +46,15 @@ class Bus : public sc_core::sc_module {
   unsigned int transport_dbg(int id, tlm::tlm_generic_payload& trans);
   void invalidate_direct_mem_ptr(int port, sc_dt::uint64 start, sc_dt::uint64 end);
 
+  // The region an address decodes to, and the address its target sees.
+  const BusRegion* route(Addr a, Addr* target_addr) const {
+    const BusRegion* r = map_.find(a & ~tag_mask_);
+    if (r) *target_addr = ((a & ~tag_mask_) - r->base + r->target_offset) | (a & tag_mask_);
+    return r;
+  }
+
   AddressMap map_;
+  Addr tag_mask_ = 0;
   DmiRegistry dmi_;
   DmiPolicy dmi_policy_;
   uint64_t& transactions_;

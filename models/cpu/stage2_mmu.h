@@ -1,30 +1,16 @@
 // The CPU's stage-2 translation: TLB first, then a walk of the tables in
 // simulated memory (each level a read through the data plane). A miss ends in
-// a typed fault with the syndrome the hardware would report: the EPT-violation
-// exit qualification on x86, ESR_EL2 and HPFAR_EL2 on arm64.
+// a typed fault whose syndrome the architecture object builds (the EPT-violation
+// exit qualification on x86, ESR_EL2 and HPFAR_EL2 on arm64).
 #pragma once
 #include <cstdint>
 #include <string>
 
+#include "arch/architecture.h"
 #include "common/memory_port.h"
-#include "cpu/stage2_format.h"
 #include "cpu/tlb.h"
 
 namespace cocosim {
-
-struct Stage2Fault {
-  enum class Kind { Translation, Permission };
-  Kind kind = Kind::Translation;
-  int level = 0;  // the architecture's level number where the walk stopped
-  Addr gpa = 0;
-  bool write = false;
-  bool exec = false;
-  unsigned size = 0;  // access size in bytes
-  // x86: EPT-violation exit qualification. arm64: ESR_EL2.
-  uint64_t syndrome = 0;
-  uint64_t hpfar = 0;  // arm64 HPFAR_EL2
-  std::string describe(bool arm64) const;
-};
 
 struct Translation {
   bool ok = false;
@@ -36,38 +22,44 @@ struct Translation {
 
 class Stage2Mmu {
  public:
-  Stage2Mmu(const Stage2Format& fmt, bool arm64, MemoryPort& walker, Tlb& tlb, Stats& stats,
+  Stage2Mmu(const Architecture& arch, MemoryPort& walker, Tlb& tlb, Stats& stats,
             const std::string& prefix);
 
-  void set_root(Addr root) { root_ = root; }
+  // The table the walk starts from. A second root serves the GPAs whose
+  // `shared_bit` is set (TDX: the shared EPT beside the Secure EPT); without
+  // one, every GPA walks `root`.
+  void set_roots(const Stage2Roots& r) {
+    root_ = r.root;
+    shared_root_ = r.shared_root;
+    shared_mask_ = r.shared_root && arch_.shared_bit() ? Addr{1} << *arch_.shared_bit() : 0;
+  }
+  void set_root(Addr root) { set_roots({root, 0}); }
   Addr root() const { return root_; }
-  bool arm64() const { return arm64_; }
+  Addr root_for(Addr gpa) const { return (gpa & shared_mask_) ? shared_root_ : root_; }
+  const Architecture& arch() const { return arch_; }
   const Stage2Format& format() const { return fmt_; }
 
   Translation translate(Addr gpa, bool write, bool exec, unsigned size);
   // The TLB-hit half of translate(), inline for the vCPU's hot path: the
-  // physical page, or ~0 when a full translate() is needed.
+  // physical page, or Tlb::kMiss when a full translate() is needed.
   uint64_t tlb_hit_pfn(Addr gpa, bool write) const {
-    const Tlb::Entry* e = tlb_.lookup(gpa >> kPageShift);
-    if (!e || !e->perm.allows(write, false)) return ~uint64_t{0};
-    return e->pfn;
+    Perm p;
+    const uint64_t pfn = tlb_.lookup(gpa >> kPageShift, &p);
+    return pfn != Tlb::kMiss && p.allows(write, false) ? pfn : Tlb::kMiss;
   }
   void count_hits(uint64_t n) { hits_ += n; }
-
-  // Syndromes, exposed for the fault handler and for tests.
-  static constexpr uint64_t kEsrEcDabtLow = 0x24, kEsrEcIabtLow = 0x20;
-  static uint64_t ept_qualification(bool write, bool exec, Perm entry);
-  static uint64_t arm64_esr(bool write, bool exec, bool permission, int level, unsigned size);
 
  private:
   Stage2Fault make_fault(Stage2Fault::Kind k, int depth, Addr gpa, bool write, bool exec,
                          unsigned size, Perm entry) const;
 
+  const Architecture& arch_;
   const Stage2Format& fmt_;
-  bool arm64_;
   MemoryPort& walker_;
   Tlb& tlb_;
   Addr root_ = 0;
+  Addr shared_root_ = 0;
+  Addr shared_mask_ = 0;
   uint64_t& hits_;
   uint64_t& misses_;
   uint64_t& walks_;

@@ -16,17 +16,22 @@ void Vcpu::WalkerPort::write(Addr pa, const void* src, size_t len) {
                  Initiator::PageWalker, false);
 }
 
-Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, VcpuTiming timing,
-           Stats& stats)
+Vcpu::Vcpu(sc_core::sc_module_name name, const Architecture& arch, VcpuTiming timing,
+           TlbConfig tlb, Stats& stats)
     : sc_module(name),
       socket("socket"),
       timing_(timing),
       walker_(*this),
-      tlb_(stats, basename()),
-      mmu_(fmt, arm64, walker_, tlb_, stats, basename()),
-      accesses_(stats.counter(std::string(basename()) + ".accesses", "count", "guest data accesses, one per page touched")),
-      exits_(stats.counter(std::string(basename()) + ".exits", "count", "times the vCPU left the guest to the host (VM exits ending a KVM_RUN)")),
-      dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits", "count", "physical accesses (data and page-walk) served by a DMI pointer")) {
+      tlb_(tlb.entries, tlb.huge_entries, stats, std::string(this->name()) + ".tlb"),
+      mmu_(arch, walker_, tlb_, stats, std::string(this->name()) + ".mmu"),
+      accesses_(stats.counter(std::string(this->name()) + ".accesses", "count",
+                              "guest data accesses, one per page touched")),
+      exits_(stats.counter(std::string(this->name()) + ".exits", "count",
+                           "times the vCPU left the guest for the host (one per KVM_RUN round)")),
+      dmi_accesses_(stats.counter(std::string(this->name()) + ".dmi_accesses", "count",
+                                  "guest data accesses served by a DMI pointer (no bus transaction)")),
+      transactions_(stats.counter(std::string(this->name()) + ".bus_transactions", "count",
+                                  "b_transport calls (guest data and page-walk reads without DMI)")) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
   budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);
@@ -38,16 +43,16 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, Vc
 
 void Vcpu::publish_stats() {
   accesses_ += fast_;
-  dmi_hits_ += fast_;
+  dmi_accesses_ += fast_;
   mmu_.count_hits(fast_);
   fast_ = 0;
 }
 
-void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_root, int vm,
+void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                       int id) {
   hv_ = hv;
   exec_ = std::move(ex);
-  mmu_.set_root(s2_root);
+  mmu_.set_roots(roots);
   vm_ = vm;
   id_ = id;
   tlb_.flush_all();
@@ -98,7 +103,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
     last_ptr_ = page;
   }
   if (page) {
-    ++dmi_hits_;
+    if (who == Initiator::Vcpu) ++dmi_accesses_;
     uint8_t* p = page + (pa & kPageMask);
     write ? std::memcpy(p, data, len) : std::memcpy(data, p, len);
     if (may_yield) advance(dmi_latency_);
@@ -114,6 +119,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   ScopedExtension scoped(trans, ext);
   prepare(trans, write, pa, data, unsigned(len));
   sc_core::sc_time delay = local_;
+  ++transactions_;
   socket->b_transport(trans, delay);
   local_ = delay;
   const bool ok = trans.is_response_ok();
@@ -193,6 +199,12 @@ void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) {
   flush_micro();
 }
 void Vcpu::tlbi_vmalle1is() {
+  // Stage-1 entries only: this TLB caches the combined stage-2 translation of
+  // the guest's physical pages, which VMALLE1IS leaves, but the micro-TLB
+  // stands for the vCPU's whole translation path and goes.
+  flush_micro();
+}
+void Vcpu::tlbi_vmalls12e1is() {
   tlb_.flush_all();
   flush_micro();
 }

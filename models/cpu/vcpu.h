@@ -19,6 +19,7 @@
 #include "cpu/executor.h"
 #include "cpu/stage2_mmu.h"
 #include "cpu/tlb.h"
+#include "arch/tlb_control.h"
 
 namespace cocosim {
 
@@ -40,6 +41,12 @@ class VcpuHypervisor {
   virtual double take_cost_ns() { return 0; }
 };
 
+// The TLB's size (platform.tlb).
+struct TlbConfig {
+  unsigned entries = 1024;     // 4 KiB entries
+  unsigned huge_entries = 32;  // 2 MiB entries
+};
+
 struct VcpuTiming {
   sc_core::sc_time tlb_hit = sc_core::sc_time(0.5, sc_core::SC_NS);
   sc_core::sc_time walk_level = sc_core::sc_time(2, sc_core::SC_NS);
@@ -51,10 +58,11 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
  public:
   tlm_utils::simple_initiator_socket<Vcpu> socket;
 
-  Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, VcpuTiming timing,
+  Vcpu(sc_core::sc_module_name name, const Architecture& arch, VcpuTiming timing, TlbConfig tlb,
        Stats& stats);
 
-  void bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Addr s2_root, int vm, int id);
+  void bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
+                  int id);
   bool bound() const { return hv_ != nullptr; }
   int vm() const { return vm_; }
   int id() const { return id_; }
@@ -101,7 +109,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     if ((gpa & kPageMask) + len <= kPageSize &&
         ((gfn == micro_gfn_ && (!write || micro_writable_)) ||
          refill_micro(gfn, mmu_.tlb_hit_pfn(gpa, write), write))) {
-      ++fast_;  // a TLB hit and a DMI hit: counted into the stats by publish_stats()
+      ++fast_;  // a TLB hit and a DMI access: counted into the stats by publish_stats()
       uint8_t* p = micro_ptr_ + (gpa & kPageMask);
       if (len == 8)
         write ? std::memcpy(p, data, 8) : std::memcpy(data, p, 8);
@@ -123,6 +131,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void invept_single_context() override;
   void tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) override;
   void tlbi_vmalle1is() override;
+  void tlbi_vmalls12e1is() override;
 
  private:
   // Page-table reads of the MMU: through the same bus, marked as walker accesses.
@@ -185,7 +194,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   uint64_t fast_ = 0;
   uint64_t& accesses_;
   uint64_t& exits_;
-  uint64_t& dmi_hits_;
+  uint64_t& dmi_accesses_;
+  uint64_t& transactions_;
 };
 
 }  // namespace cocosim

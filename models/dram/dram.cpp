@@ -7,9 +7,9 @@ Dram::Dram(sc_core::sc_module_name name, uint64_t size, sc_core::sc_time latency
       socket("socket"),
       mem_(size),
       latency_(latency),
-      reads_(stats.counter("dram.reads", "count", "read transactions served by b_transport (not DMI)")),
-      writes_(stats.counter("dram.writes", "count", "write transactions served by b_transport (not DMI)")),
-      dmi_grants_(stats.counter("dram.dmi_grants", "count", "DMI pointers granted")) {
+      reads_(stats.counter(std::string(this->name()) + ".reads", "count", "read transactions served by b_transport (not DMI)")),
+      writes_(stats.counter(std::string(this->name()) + ".writes", "count", "write transactions served by b_transport (not DMI)")),
+      dmi_grants_(stats.counter(std::string(this->name()) + ".dmi_grants", "count", "DMI pointers granted")) {
   socket.register_b_transport(this, &Dram::b_transport);
   socket.register_get_direct_mem_ptr(this, &Dram::get_direct_mem_ptr);
   socket.register_transport_dbg(this, &Dram::transport_dbg);

@@ -13,9 +13,9 @@ GmemMmapTarget::GmemMmapTarget(sc_core::sc_module_name name, FrameAllocator& fra
       socket("socket"),
       phys("phys"),
       frames_(frames),
-      faults_(stats.counter("gmem.host_faults", "count", "host page faults on a guest_memfd mapping")),
-      sigbus_(stats.counter("gmem.host_sigbus", "count", "host accesses to private or out-of-file guest_memfd pages (SIGBUS)")),
-      unmaps_(stats.counter("gmem.host_unmaps", "count", "host PTEs of guest_memfd pages removed")) {
+      faults_(stats.counter(std::string(this->name()) + ".host_faults", "count", "host page faults on a guest_memfd mapping")),
+      sigbus_(stats.counter(std::string(this->name()) + ".host_sigbus", "count", "host accesses to private or out-of-file guest_memfd pages (SIGBUS)")),
+      unmaps_(stats.counter(std::string(this->name()) + ".host_unmaps", "count", "host PTEs of guest_memfd pages removed")) {
   socket.register_b_transport(this, &GmemMmapTarget::b_transport);
   socket.register_get_direct_mem_ptr(this, &GmemMmapTarget::get_direct_mem_ptr);
   socket.register_transport_dbg(this, &GmemMmapTarget::transport_dbg);

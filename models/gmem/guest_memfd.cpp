@@ -26,9 +26,9 @@ GuestMemfd::GuestMemfd(int id, std::string name, uint64_t size, uint64_t flags, 
       mem_(mem),
       // Upstream guest_memfd without INIT_SHARED starts all-private.
       state_((flags & kFlagInitShared) ? GmemPageState::Shared : GmemPageState::Private),
-      stat_alloc_(stats.counter("gmem.folios_allocated", "count", "guest_memfd folios allocated")),
-      stat_conversions_(stats.counter("gmem.conversions", "pages", "guest_memfd pages converted between shared and private")),
-      stat_zeroed_(stats.counter("gmem.pages_zeroed", "pages", "guest_memfd pages cleared by a ZERO conversion or allocation")) {}
+      stat_alloc_(stats.counter("platform.gmem.folios_allocated", "count", "guest_memfd folios allocated")),
+      stat_conversions_(stats.counter("platform.gmem.conversions", "pages", "guest_memfd pages converted between shared and private")),
+      stat_zeroed_(stats.counter("platform.gmem.pages_zeroed", "pages", "guest_memfd pages cleared by a ZERO conversion or allocation")) {}
 
 GuestMemfd::~GuestMemfd() {
   // Pinners hold a reference to the file, so nothing is pinned by now.

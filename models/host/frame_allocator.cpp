@@ -43,6 +43,17 @@ std::optional<uint64_t> FrameAllocator::alloc_huge(const FrameUse& use) {
   return first;
 }
 
+std::optional<uint64_t> FrameAllocator::alloc_contiguous(uint64_t n, const FrameUse& use) {
+  if (n == 1) return alloc(use);
+  const uint64_t first = (next_ + n - 1) & ~(n - 1);
+  if (first + n > end_ || first < next_) return std::nullopt;
+  for (uint64_t p = next_; p < first; ++p) free_.push_back(p);
+  next_ = first + n;
+  for (uint64_t i = 0; i < n; ++i) used_[first + i] = use;
+  if (used_.size() > peak_) peak_ = used_.size();
+  return first;
+}
+
 void FrameAllocator::free(uint64_t pfn) {
   auto it = used_.find(pfn);
   if (it == used_.end()) return;

@@ -34,6 +34,9 @@ class FrameAllocator {
   // 512 contiguous frames starting at a 2 MiB boundary (a huge folio), tagged
   // use.index + i; the first pfn, or nullopt when none is left.
   std::optional<uint64_t> alloc_huge(const FrameUse& use);
+  // `n` contiguous frames aligned to n pages (n a power of two, as a
+  // concatenated stage-2 root needs), each tagged `use`; nullopt when none is left.
+  std::optional<uint64_t> alloc_contiguous(uint64_t n, const FrameUse& use);
   void free(uint64_t pfn);
   const FrameUse* use(uint64_t pfn) const;
   void retag(uint64_t pfn, const FrameUse& use);

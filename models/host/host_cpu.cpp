@@ -11,8 +11,8 @@ namespace cocosim {
 HostCpu::HostCpu(sc_core::sc_module_name name, Stats& stats)
     : sc_module(name),
       user("user"),
-      dmi_hits_(stats.counter("host.dmi_hits", "count", "host user accesses served by a DMI pointer")),
-      transactions_(stats.counter("host.transactions", "count", "host user accesses sent as b_transport")) {
+      dmi_hits_(stats.counter(std::string(this->name()) + ".dmi_hits", "count", "host user accesses served by a DMI pointer")),
+      transactions_(stats.counter(std::string(this->name()) + ".transactions", "count", "host user accesses sent as b_transport")) {
   user.register_invalidate_direct_mem_ptr(this, &HostCpu::invalidate);
 }
 

@@ -15,8 +15,8 @@ HostMmu::HostMmu(sc_core::sc_module_name name, HostMm& mm, GmemMmapTarget& gmem_
       gmem("gmem"),
       mm_(mm),
       gmem_target_(gmem_target),
-      segv_(stats.counter("host.sigsegv", "count", "host user accesses to unmapped addresses (SIGSEGV)")),
-      anon_faults_(stats.counter("host.anon_accesses", "count", "host user accesses routed to anonymous memory")) {
+      segv_(stats.counter(std::string(this->name()) + ".sigsegv", "count", "host user accesses to unmapped addresses (SIGSEGV)")),
+      anon_faults_(stats.counter(std::string(this->name()) + ".anon_accesses", "count", "host user accesses routed to anonymous memory")) {
   socket.register_b_transport(this, &HostMmu::b_transport);
   socket.register_get_direct_mem_ptr(this, &HostMmu::get_direct_mem_ptr);
   socket.register_transport_dbg(this, &HostMmu::transport_dbg);

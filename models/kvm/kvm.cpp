@@ -14,7 +14,7 @@ void Kvm::shutdown() {
 }
 
 int Kvm::create_vm(const std::string& name, VmType type, Vm** out) {
-  if (!arch_offers(arch_, type)) return EINVAL;
+  if (!arch_.offers(type)) return EINVAL;
   int id = next_vm_++;
   auto vm = std::make_unique<Vm>(id, name, type, arch_);
   *out = vm.get();

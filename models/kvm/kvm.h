@@ -24,14 +24,14 @@ class Kvm {
     std::function<void(GuestMemfd&)> gmem_destroyed;
   };
 
-  Kvm(Arch arch, FrameAllocator& frames, MemoryPort& mem, Stats& stats)
+  Kvm(const Architecture& arch, FrameAllocator& frames, MemoryPort& mem, Stats& stats)
       : arch_(arch), frames_(frames), mem_(mem), stats_(stats) {}
   ~Kvm();
   void set_hooks(Hooks h) { hooks_ = std::move(h); }
   // Destroy every VM (platform shutdown; no file may still reference them).
   void shutdown();
 
-  Arch arch() const { return arch_; }
+  const Architecture& arch() const { return arch_; }
 
   int create_vm(const std::string& name, VmType type, Vm** out);
   // Closes the VMM's fd; the VM is destroyed once nothing references it.
@@ -48,7 +48,7 @@ class Kvm {
   void destroy_gmem(GuestMemfd* f);
   void put_vm(int id);
 
-  Arch arch_;
+  const Architecture& arch_;
   FrameAllocator& frames_;
   MemoryPort& mem_;
   Stats& stats_;

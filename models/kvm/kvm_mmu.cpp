@@ -8,21 +8,21 @@
 
 namespace cocosim {
 
-KvmMmu::KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp,
-               FrameAllocator& frames, HostMm& mm, Stats& stats)
+KvmMmu::KvmMmu(Vm& vm, std::unique_ptr<Stage2Backend> backend, HostMm& mm, Stats& stats,
+               const std::string& prefix)
     : vm_(vm),
-      arm64_(arm64),
       mm_(mm),
-      tables_(fmt, hyp, frames, vm.id()),
-      faults_in_(stats.counter("kvm.faults_in", "count", "stage-2 faults KVM resolved by installing a leaf")),
-      zaps_(stats.counter("kvm.zaps", "count", "GFN-range zaps requested (conversions, punch holes, slot and host mapping changes)")),
-      leaves_zapped_(stats.counter("kvm.leaves_zapped", "leaves", "stage-2 leaf entries removed by zaps")),
-      invept_(stats.counter("kvm.invept", "count", "INVEPT single-context instructions issued (x86)")),
-      tlbi_ipa_(stats.counter("kvm.tlbi_ipas2e1is", "count", "TLBI IPAS2E1IS range invalidations issued (arm64)")),
-      tlbi_vmall_(stats.counter("kvm.tlbi_vmalle1is", "count", "TLBI VMALLE1IS invalidations issued (arm64)")),
-      memfault_exits_(stats.counter("kvm.exit_memory_fault", "count", "KVM_EXIT_MEMORY_FAULT exits prepared")),
-      mmio_exits_(stats.counter("kvm.exit_mmio", "count", "KVM_EXIT_MMIO exits prepared")),
-      huge_(stats.counter("kvm.huge_leaves", "count", "2 MiB stage-2 block leaves installed")) {}
+      backend_(std::move(backend)),
+      faults_in_(stats.counter(prefix + ".faults_in", "count",
+                               "stage-2 faults KVM resolved by installing a leaf")),
+      zaps_(stats.counter(prefix + ".zaps", "count",
+                          "GFN-range zaps (conversions, punch holes, slot and host mapping changes)")),
+      leaves_zapped_(stats.counter(prefix + ".leaves_zapped", "count",
+                                   "stage-2 leaf entries removed by zaps")),
+      memfault_exits_(stats.counter(prefix + ".exit_memory_fault", "count",
+                                    "KVM_EXIT_MEMORY_FAULT exits prepared")),
+      mmio_exits_(stats.counter(prefix + ".exit_mmio", "count", "KVM_EXIT_MMIO exits prepared")),
+      huge_(stats.counter(prefix + ".huge_leaves", "count", "2 MiB stage-2 block leaves installed")) {}
 
 void KvmMmu::remove_vcpu(Stage2TlbControl* v) {
   vcpus_.erase(std::remove(vcpus_.begin(), vcpus_.end(), v), vcpus_.end());
@@ -134,7 +134,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     ++huge_;
     return true;
   }
-  if (!tables_.map(gpa & ~kPageMask, pfn << kPageShift, tables_.format().levels() - 1, p)) {
+  if (!backend_->map(gpa & ~kPageMask, pfn << kPageShift, backend_->format().levels() - 1, p)) {
     // Memslots are checked against the stage-2's input size, so this is a model bug.
     exit->reason = ExitReason::InternalError;
     exit->message = "stage-2 cannot map GPA " + std::to_string(gpa);
@@ -160,30 +160,16 @@ bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn,
   if (!mm_.huge_mapped(backing, index)) return false;
   for (uint64_t g = first; g < first + kPages; ++g)
     if (vm_.is_private(g)) return false;
-  const int depth = tables_.format().levels() - 2;
-  if (!tables_.entry_empty(first << kPageShift, depth)) return false;  // 4 KiB leaves are there
-  return tables_.map(first << kPageShift, backing.anon->pages.at(index) << kPageShift, depth, p);
+  const int depth = backend_->format().levels() - 2;
+  if (!backend_->entry_empty(first << kPageShift, depth)) return false;  // 4 KiB leaves are there
+  return backend_->map(first << kPageShift, backing.anon->pages.at(index) << kPageShift, depth, p);
 }
 
 void KvmMmu::zap(uint64_t first, uint64_t end) {
   ++zaps_;
-  if (tables_.leaves() == 0) return;  // nothing mapped anywhere: no walk, no flush
-  uint64_t removed = tables_.unmap(first, end);
-  if (!removed) return;  // nothing was mapped: no TLB can hold it
-  leaves_zapped_ += removed;
-  for (Stage2TlbControl* v : vcpus_) {
-    if (arm64_) {
-      // __kvm_tlb_flush_vmid_ipa: TLBI IPAS2E1IS for the range, DSB, TLBI VMALLE1IS.
-      v->tlbi_ipas2e1is(first, end);
-      ++tlbi_ipa_;
-      v->tlbi_vmalle1is();
-      ++tlbi_vmall_;
-    } else {
-      v->invept_single_context();
-      ++invept_;
-    }
-  }
-  if (charge_ && !vcpus_.empty()) charge_(shootdown_ns_);
+  const Stage2Backend::ZapResult r = backend_->zap(first, end, vcpus_);
+  leaves_zapped_ += r.leaves;
+  if (charge_ && r.cost_ns > 0) charge_(r.cost_ns);
 }
 
 }  // namespace cocosim

@@ -1,31 +1,27 @@
 // KVM's stage-2 MMU for one VM (the TDP MMU on x86, the stage-2 code of KVM
 // arm64): resolves a guest fault to a frame from guest_memfd or from the
-// VMM's memory, installs the leaf, and zaps ranges with the TLB invalidation
-// each architecture requires.
+// VMM's memory and has its stage-2 backend install the leaf; zaps ranges
+// through the backend, which invalidates the vCPUs' TLBs.
 #pragma once
 #include <functional>
 #include <memory>
 #include <vector>
 
-#include "common/memory_port.h"
+#include "arch/tlb_control.h"
 #include "common/stats.h"
-#include "cpu/stage2_format.h"
-#include "cpu/tlb.h"
-#include "host/frame_allocator.h"
 #include "host/host_mm.h"
 #include "kvm/kvm_run.h"
-#include "kvm/stage2_page_table.h"
+#include "kvm/stage2_backend.h"
 #include "kvm/vm.h"
 
 namespace cocosim {
 
 class KvmMmu {
  public:
-  KvmMmu(Vm& vm, const Stage2Format& fmt, bool arm64, MemoryPort& hyp, FrameAllocator& frames,
-         HostMm& mm, Stats& stats);
+  KvmMmu(Vm& vm, std::unique_ptr<Stage2Backend> backend, HostMm& mm, Stats& stats,
+         const std::string& prefix);
 
-  Stage2PageTable& tables() { return tables_; }
-  bool arm64() const { return arm64_; }
+  Stage2Backend& stage2() { return *backend_; }
 
   // Resolve a stage-2 fault on `gpa`. True: a leaf was installed (retry).
   // False: `exit` says why the run must end.
@@ -36,9 +32,8 @@ class KvmMmu {
 
   void add_vcpu(Stage2TlbControl* v) { vcpus_.push_back(v); }
   void remove_vcpu(Stage2TlbControl* v);
-  // Latency spent on the control path (TLB shootdowns), for the caller to charge.
+  // Latency spent on the control path (TLB invalidation), for the caller to charge.
   void set_charge(std::function<void(double ns)> c) { charge_ = std::move(c); }
-  void set_shootdown_ns(double ns) { shootdown_ns_ = ns; }
 
  private:
   bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
@@ -46,18 +41,13 @@ class KvmMmu {
   void memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit);
 
   Vm& vm_;
-  bool arm64_;
   HostMm& mm_;
-  Stage2PageTable tables_;
+  std::unique_ptr<Stage2Backend> backend_;
   std::vector<Stage2TlbControl*> vcpus_;
   std::function<void(double)> charge_;
-  double shootdown_ns_ = 2000;
   uint64_t& faults_in_;
   uint64_t& zaps_;
   uint64_t& leaves_zapped_;
-  uint64_t& invept_;
-  uint64_t& tlbi_ipa_;
-  uint64_t& tlbi_vmall_;
   uint64_t& memfault_exits_;
   uint64_t& mmio_exits_;
   uint64_t& huge_;

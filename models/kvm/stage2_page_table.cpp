@@ -9,7 +9,13 @@ namespace cocosim {
 Stage2PageTable::Stage2PageTable(const Stage2Format& fmt, MemoryPort& mem, FrameAllocator& frames,
                                  int vm_id)
     : fmt_(fmt), mem_(mem), frames_(frames), vm_id_(vm_id) {
-  root_ = new_table();
+  // A concatenated root is contiguous and aligned to its size.
+  const uint64_t pages = fmt_.root_pages();
+  auto pfn = frames_.alloc_contiguous(pages, {FrameKind::PageTable, nullptr, 0, vm_id_});
+  if (!pfn) throw std::bad_alloc();
+  for (uint64_t i = 0; i < pages; ++i) tables_.insert(*pfn + i);
+  root_ = *pfn << kPageShift;
+  mem_.fill(root_, 0, pages * kPageSize);
 }
 
 Stage2PageTable::~Stage2PageTable() {
@@ -54,7 +60,8 @@ uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Ad
                                    const std::function<void(uint64_t, uint64_t)>& cleared) {
   const uint64_t size = fmt_.level_size(depth);
   uint64_t removed = 0;
-  unsigned first = fmt_.index(std::max(lo, base), depth);
+  const unsigned first = lo > base ? unsigned((lo - base) / size) : 0;
+  if (first >= 512) return 0;
   std::array<uint64_t, 512> e;
   mem_.read(table, e.data(), kPageSize);
   for (unsigned i = first; i < 512; ++i) {
@@ -86,7 +93,15 @@ uint64_t Stage2PageTable::unmap(uint64_t first_gfn, uint64_t end_gfn,
   if (lo > fmt_.max_input()) return 0;
   Addr hi = (end_gfn << kPageShift) - 1;
   if (hi > fmt_.max_input() || hi < lo) hi = fmt_.max_input();
-  return unmap_in(root_, 0, 0, lo, hi, cleared);
+  uint64_t removed = 0;
+  const uint64_t span = 512 * fmt_.level_size(0);  // what one page of the root covers
+  for (uint64_t p = 0; p < fmt_.root_pages(); ++p) {
+    const Addr base = p * span;
+    if (base > hi) break;
+    if (base + span - 1 < lo) continue;
+    removed += unmap_in(root_ + p * kPageSize, 0, base, lo, hi, cleared);
+  }
+  return removed;
 }
 
 std::optional<Stage2Leaf> Stage2PageTable::lookup(Addr gpa, MemoryPort* via) {
@@ -159,7 +174,9 @@ void Stage2PageTable::leaves_in(MemoryPort& m, Addr table, int depth, Addr base,
 void Stage2PageTable::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn,
                                     MemoryPort* via) {
   if (leaves_ == 0) return;
-  leaves_in(via ? *via : mem_, root_, 0, 0, fn);
+  const uint64_t span = 512 * fmt_.level_size(0);
+  for (uint64_t p = 0; p < fmt_.root_pages(); ++p)
+    leaves_in(via ? *via : mem_, root_ + p * kPageSize, 0, p * span, fn);
 }
 
 }  // namespace cocosim

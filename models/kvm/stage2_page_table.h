@@ -10,18 +10,11 @@
 #include <vector>
 
 #include "common/memory_port.h"
-#include "cpu/stage2_format.h"
+#include "arch/stage2_format.h"
 #include "host/frame_allocator.h"
+#include "kvm/stage2_backend.h"
 
 namespace cocosim {
-
-struct Stage2Leaf {
-  Addr gpa = 0;   // start of the leaf's range
-  Addr pa = 0;    // output address of the leaf's start
-  uint64_t size = 0;
-  int depth = 0;
-  Perm perm;
-};
 
 class Stage2PageTable {
  public:

@@ -65,10 +65,8 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
         return true;
     return false;
   };
-  // Beyond what the stage-2 can map: x86 refuses with EINVAL (kvm_mmu_max_gfn),
-  // arm64 with EFAULT (kvm_phys_size).
-  const uint64_t max_gfn = uint64_t{1} << (kGpaBits - kPageShift);
-  if (end > max_gfn) return arch_ == Arch::Arm64Pkvm ? EFAULT : EINVAL;
+  // Beyond the guest-physical space (GPAW / IPA size): the architecture's errno.
+  if (end > arch_.max_gfn()) return arch_.gpa_beyond_errno();
   if (old) {
     // guest_memfd slots are immutable: they can only be deleted.
     if (old->had_gmem() || gmem) return EINVAL;

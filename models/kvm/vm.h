@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "arch/architecture.h"
 #include "common/range_map.h"
 #include "kvm/memslot.h"
 #include "kvm/vm_type.h"
@@ -34,17 +35,14 @@ class Vm {
   static constexpr uint64_t kAttrPrivate = GuestMemfd::kAttrPrivate;
   static constexpr int kUserMemSlots = 32764;  // KVM_USER_MEM_SLOTS on x86
   static constexpr uint64_t kMemMaxNrPages = (1ull << 31) - 1;  // KVM_MEM_MAX_NR_PAGES
-  // GPAs the stage-2 can translate: 4-level EPT, and a 48-bit IPA on arm64.
-  static constexpr unsigned kGpaBits = 48;
-
-  Vm(int id, std::string name, VmType type, Arch arch) :
+  Vm(int id, std::string name, VmType type, const Architecture& arch) :
       id_(id), name_(std::move(name)), type_(type), arch_(arch) {}
   ~Vm();
 
   int id() const { return id_; }
   const std::string& name() const { return name_; }
   VmType type() const { return type_; }
-  Arch arch() const { return arch_; }
+  const Architecture& arch() const { return arch_; }
 
   int set_user_memory_region(const MemoryRegion& r, bool v2);
   int set_memory_attributes(Addr address, uint64_t size, uint64_t attributes, uint64_t flags);
@@ -82,7 +80,7 @@ class Vm {
   int id_;
   std::string name_;
   VmType type_;
-  Arch arch_;
+  const Architecture& arch_;
   RangeMap<bool> attrs_{false};                  // per GFN: PRIVATE or not
   std::map<int, std::unique_ptr<Memslot>> slots_;  // by slot id
   std::map<uint64_t, Memslot*> by_gfn_;            // by base GFN

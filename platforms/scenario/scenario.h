@@ -86,7 +86,8 @@ struct Step {
 
 struct Timing {
   double dram_ns = 50, mee_ns = 4, walk_level_ns = 2, tlb_hit_ns = 0.5, vm_exit_ns = 1000,
-         seamcall_ns = 2000, hvc_ns = 800, tlb_shootdown_ns = 2000, ioctl_ns = 500;
+         seamcall_ns = 2000, hvc_ns = 800, tlb_shootdown_ns = 2000, ioctl_ns = 500,
+         invept_ns = 200, tlbi_ns = 50;
 };
 
 struct PlatformConfig {
@@ -100,6 +101,9 @@ struct PlatformConfig {
   Timing timing;
   uint64_t quantum_ns = 1000;  // vCPU temporal-decoupling quantum
   bool thp = false;            // transparent huge pages for anonymous memory
+  unsigned tlb_entries = 1024;      // platform.tlb.entries: 4 KiB TLB entries per vCPU
+  unsigned tlb_huge_entries = 32;   // platform.tlb.huge_entries: 2 MiB TLB entries per vCPU
+  unsigned ipa_bits = 48;           // platform.ipa_bits (arm64-pkvm): the stage-2 input size
 };
 
 struct Scenario {

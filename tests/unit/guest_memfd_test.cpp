@@ -183,7 +183,7 @@ TEST_CASE("GuestMemfd: fallocate allocates exactly the pages of the range, tagge
   CHECK(u->gmem == f.get());
   CHECK(u->index == 2);
   CHECK(u->vm == 1);
-  CHECK(r.stats.get("gmem.folios_allocated") == 2);
+  CHECK(r.stats.get("platform.gmem.folios_allocated") == 2);
   // Allocating again changes nothing.
   const uint64_t pfn = *f->pfn(1);
   REQUIRE(f->fallocate(K, 0, 4 * int64_t(P)) == 0);
@@ -304,7 +304,7 @@ TEST_CASE("GuestMemfd: set_attributes argument errors are EINVAL and change noth
   CHECK(b.invalidated.empty());
   CHECK(b.converted.empty());
   CHECK(eo == 0x5a5a);
-  CHECK(r.stats.get("gmem.conversions") == 0);
+  CHECK(r.stats.get("platform.gmem.conversions") == 0);
 }
 
 TEST_CASE("GuestMemfd: set_attributes on a VM without private memory is EINVAL") {
@@ -366,7 +366,7 @@ TEST_CASE("GuestMemfd: a pinned page makes to-private fail with EAGAIN at its of
   CHECK(f->range_is(0, 4, false));
   CHECK(b.invalidated.empty());
   CHECK(b.converted.empty());
-  CHECK(r.stats.get("gmem.conversions") == 0);
+  CHECK(r.stats.get("platform.gmem.conversions") == 0);
 
   eo = 0;
   CHECK(f->set_attributes(2 * P, P, kPrivate, 0, &eo) == EAGAIN);
@@ -399,7 +399,7 @@ TEST_CASE("GuestMemfd: ZERO zeroes every allocated page of the range, shared one
   CHECK(f->allocated_pages() == 2);  // holes stay holes
   CHECK_FALSE(f->allocated(1));
   CHECK_FALSE(f->allocated(3));
-  CHECK(r.stats.get("gmem.pages_zeroed") == 2);
+  CHECK(r.stats.get("platform.gmem.pages_zeroed") == 2);
 }
 
 TEST_CASE("GuestMemfd: ZERO leaves pages outside the range alone") {
@@ -431,7 +431,7 @@ TEST_CASE("GuestMemfd: conversions reach the bindings, clipped to each binding")
   REQUIRE(f->set_attributes(2 * P, P, 0, 0, nullptr) == 0);
   CHECK(a.invalidated == std::vector<std::pair<uint64_t, uint64_t>>{{2, 3}});
   CHECK(a.converted == std::vector<std::tuple<uint64_t, uint64_t, bool>>{{2, 3, false}});
-  CHECK(r.stats.get("gmem.conversions") == 2);
+  CHECK(r.stats.get("platform.gmem.conversions") == 2);
 }
 
 TEST_CASE("GuestMemfd: to-private removes the host mappings of exactly the range") {

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "cpu/stage2_format.h"
+#include "arch/stage2_format.h"
 
 using namespace cocosim;
 
@@ -135,9 +135,48 @@ TEST_CASE("Arm64Stage2Format: VTCR_EL2 T0SZ and SL0 match the start level") {
   CHECK(f39.sl0() == 1u);  // start at level 1
 }
 
-TEST_CASE("Arm64Stage2Format: unsupported IPA sizes are refused") {
-  CHECK_THROWS_AS(Arm64Stage2Format(40), std::invalid_argument);
+TEST_CASE("Arm64Stage2Format: IPA sizes outside 32..48 bits are refused") {
+  CHECK_THROWS_AS(Arm64Stage2Format(31), std::invalid_argument);
+  CHECK_THROWS_AS(Arm64Stage2Format(49), std::invalid_argument);
   CHECK_THROWS_AS(Arm64Stage2Format(52), std::invalid_argument);
+}
+
+// KVM sizes the stage 2 with ARM64_HW_PGTABLE_LEVELS(ipa - 4): up to 16 root
+// tables are concatenated at the start level rather than adding a level.
+TEST_CASE("Arm64Stage2Format: a 40-bit IPA starts at level 1 with two concatenated root pages") {
+  Arm64Stage2Format f(40);
+  CHECK(f.levels() == 3);
+  CHECK(f.arch_level(0) == 1);
+  CHECK(f.sl0() == 1u);
+  CHECK(f.t0sz() == 24u);
+  CHECK(f.entries(0) == 1024);
+  CHECK(f.root_pages() == 2);
+  CHECK(f.index(Addr{1} << 39, 0) == 512);  // the second root page
+  CHECK(f.index((Addr{1} << 39) - 1, 0) == 511);
+  CHECK(f.max_input() == bit(40) - 1);
+}
+
+TEST_CASE("Arm64Stage2Format: 32-bit IPA: two levels from level 2, four root pages; 36-bit: a partial root") {
+  Arm64Stage2Format f32(32), f36(36), f44(44);
+  CHECK(f32.levels() == 2);
+  CHECK(f32.arch_level(0) == 2);
+  CHECK(f32.root_pages() == 4);
+  CHECK(f36.levels() == 3);
+  CHECK(f36.entries(0) == 64);
+  CHECK(f36.root_pages() == 1);
+  CHECK(f44.levels() == 4);
+  CHECK(f44.entries(0) == 32);
+}
+
+TEST_CASE("EptFormat: five levels (GPAW 52) number 5..1 and translate 57 bits") {
+  EptFormat f(5);
+  CHECK(f.levels() == 5);
+  CHECK(f.arch_level(0) == 5);
+  CHECK(f.arch_level(4) == 1);
+  CHECK(f.max_input() == bit(57) - 1);
+  CHECK(f.entries(0) == 512);
+  CHECK(f.index(Addr{0x1a3} << 48, 0) == 0x1a3);
+  CHECK(f.name() != EptFormat().name());
 }
 
 TEST_CASE("Arm64Stage2Format: a level-3 page descriptor has bits 1:0 = 0b11, AF, inner shareable") {
@@ -219,16 +258,6 @@ TEST_CASE("Arm64Stage2Format: invalid descriptors decode as invalid") {
   CHECK_FALSE(f.decode(0x12345000 | bit(1) | bit(10), 3).valid);  // bit 0 clear
   CHECK_FALSE(f.decode(0x12345000 | bit(0), 3).valid);            // 0b01 at level 3 is reserved
   CHECK(f.decode(0x12345000 | bit(0), 2).valid);                  // ... but a block at level 2
-}
-
-TEST_CASE("make_stage2_format: arm64 gives a 48-bit arm64 format, otherwise EPT") {
-  auto a = make_stage2_format(true);
-  auto e = make_stage2_format(false);
-  CHECK(a->levels() == 4);
-  CHECK(a->arch_level(0) == 0);
-  CHECK(e->levels() == 4);
-  CHECK(e->arch_level(0) == 4);
-  CHECK(a->name() != e->name());
 }
 
 TEST_CASE("Perm: allows checks the permission the access needs") {

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "common/stats.h"
-#include "cpu/stage2_format.h"
+#include "arch/arm64_arch.h"
+#include "arch/stage2_format.h"
+#include "arch/x86_arch.h"
 #include "cpu/stage2_mmu.h"
 #include "cpu/tlb.h"
 #include "fakes.h"
@@ -29,10 +31,11 @@ const Perm kRW{true, true, false};
 struct Rig {
   explicit Rig(bool a)
       : arm64(a),
-        fmt(make_stage2_format(a)),
+        arch(make_architecture(a ? Arch::Arm64Pkvm : Arch::X86Tdx, {}, stats, "kvm")),
+        fmt(&arch->stage2_format()),
         pt(*fmt, mem, frames, 1),
-        tlb(stats, "vcpu0"),
-        mmu(*fmt, a, mem, tlb, stats, "vcpu0") {
+        tlb(1024, 32, stats, "vcpu0.tlb"),
+        mmu(*arch, mem, tlb, stats, "vcpu0.mmu") {
     mmu.set_root(pt.root());
   }
   int last() const { return fmt->levels() - 1; }
@@ -43,7 +46,8 @@ struct Rig {
   FakeMemory mem{uint64_t{1} << 32};
   FrameAllocator frames{0x1000, 0x1000 + 256};  // page-table frames at 16 MiB
   Stats stats;
-  std::unique_ptr<Stage2Format> fmt;
+  std::unique_ptr<Architecture> arch;
+  const Stage2Format* fmt;
   Stage2PageTable pt;
   Tlb tlb;
   Stage2Mmu mmu;
@@ -67,8 +71,8 @@ TEST_CASE("Stage2 MMU: a 4 KiB leaf translates through a full walk, then from th
     CHECK(t.pa == H + 5 * P + 0x123);
     CHECK(t.levels_walked == unsigned(r.fmt->levels()));
     CHECK(r.mem.reads - reads_before == uint64_t(r.fmt->levels()));
-    CHECK(r.stats.get("vcpu0.walk_reads") == uint64_t(r.fmt->levels()));
-    CHECK(r.stats.get("vcpu0.tlb_misses") == 1);
+    CHECK(r.stats.get("vcpu0.mmu.walk_reads") == uint64_t(r.fmt->levels()));
+    CHECK(r.stats.get("vcpu0.mmu.tlb_misses") == 1);
 
     const uint64_t reads_mid = r.mem.reads;
     Translation again = r.mmu.translate(G + 3 * P + 0x456, true, false, 4);
@@ -76,7 +80,7 @@ TEST_CASE("Stage2 MMU: a 4 KiB leaf translates through a full walk, then from th
     CHECK(again.pa == H + 5 * P + 0x456);
     CHECK(again.levels_walked == 0);
     CHECK(r.mem.reads == reads_mid);
-    CHECK(r.stats.get("vcpu0.tlb_hits") == 1);
+    CHECK(r.stats.get("vcpu0.mmu.tlb_hits") == 1);
   }
 }
 
@@ -114,7 +118,7 @@ TEST_CASE("Stage2 MMU: a translation fault reports the level where the walk stop
     CHECK(t0.fault.level == r.level_of_depth(0));
     CHECK(t0.fault.level == (arm64 ? 0 : 4));
     CHECK(t0.fault.gpa == G);
-    CHECK(r.stats.get("vcpu0.stage2_faults") == 1);
+    CHECK(r.stats.get("vcpu0.mmu.faults") == 1);
 
     REQUIRE(r.pt.map(G, H, r.last(), Perm::rwx()));
     // The neighbouring page: the last-level table exists, the entry does not.
@@ -184,12 +188,12 @@ TEST_CASE("Stage2 MMU: EPT exit qualification has the access in bits 2:0 and the
 }
 
 TEST_CASE("Stage2 MMU: ept_qualification encodes access and entry permissions") {
-  CHECK(Stage2Mmu::ept_qualification(false, false, {}) == 0x1);
-  CHECK(Stage2Mmu::ept_qualification(true, false, {}) == 0x2);
-  CHECK(Stage2Mmu::ept_qualification(false, true, {}) == 0x4);
-  CHECK(Stage2Mmu::ept_qualification(true, false, kR) == (0x2 | 0x8));
-  CHECK(Stage2Mmu::ept_qualification(true, false, {true, false, true}) == (0x2 | 0x8 | 0x20));
-  CHECK(Stage2Mmu::ept_qualification(false, true, kRW) == (0x4 | 0x8 | 0x10));
+  CHECK(X86Arch::ept_qualification(false, false, {}) == 0x1);
+  CHECK(X86Arch::ept_qualification(true, false, {}) == 0x2);
+  CHECK(X86Arch::ept_qualification(false, true, {}) == 0x4);
+  CHECK(X86Arch::ept_qualification(true, false, kR) == (0x2 | 0x8));
+  CHECK(X86Arch::ept_qualification(true, false, {true, false, true}) == (0x2 | 0x8 | 0x20));
+  CHECK(X86Arch::ept_qualification(false, true, kRW) == (0x4 | 0x8 | 0x10));
 }
 
 TEST_CASE("Stage2 MMU: arm64 ESR_EL2 for a read translation fault: DABT_LOW, IL, DFSC 0x04+level") {
@@ -235,20 +239,20 @@ TEST_CASE("Stage2 MMU: arm64 HPFAR_EL2 holds IPA[47:12] from bit 4") {
 }
 
 TEST_CASE("Stage2 MMU: arm64_esr encodes EC, IL, ISV/SAS, WnR and the fault status code") {
-  const uint64_t rd = Stage2Mmu::arm64_esr(false, false, false, 1, 4);
+  const uint64_t rd = Arm64Arch::esr(false, false, false, 1, 4);
   CHECK(field(rd, 31, 26) == 0x24);
   CHECK((rd & bit(25)) != 0);
   CHECK(field(rd, 5, 0) == 0x05);
   CHECK((rd & bit(6)) == 0);
   CHECK((rd & bit(24)) != 0);    // ISV
   CHECK(field(rd, 23, 22) == 2);  // SAS: word
-  const uint64_t wr = Stage2Mmu::arm64_esr(true, false, true, 3, 1);
+  const uint64_t wr = Arm64Arch::esr(true, false, true, 3, 1);
   CHECK((wr & bit(6)) != 0);
   CHECK(field(wr, 5, 0) == 0x0f);
   CHECK(field(wr, 23, 22) == 0);  // byte
-  CHECK(field(Stage2Mmu::arm64_esr(true, false, false, 2, 8), 23, 22) == 3);
-  CHECK(field(Stage2Mmu::arm64_esr(false, false, false, 2, 2), 23, 22) == 1);
-  const uint64_t ifetch = Stage2Mmu::arm64_esr(false, true, false, 3, 4);
+  CHECK(field(Arm64Arch::esr(true, false, false, 2, 8), 23, 22) == 3);
+  CHECK(field(Arm64Arch::esr(false, false, false, 2, 2), 23, 22) == 1);
+  const uint64_t ifetch = Arm64Arch::esr(false, true, false, 3, 4);
   CHECK(field(ifetch, 31, 26) == 0x20);  // IABT_LOW
   CHECK(field(ifetch, 5, 0) == 0x07);
 }
@@ -372,41 +376,103 @@ TEST_CASE("Stage2 MMU: flush_all drops every cached translation") {
 
 TEST_CASE("Tlb: flush_gfns drops only the GFNs of the range, for small and large ranges") {
   Stats stats;
-  Tlb tlb(stats, "t");
+  Tlb tlb(1024, 32, stats, "t");
+  Perm p;
   tlb.insert(10, 100, Perm::rwx());
   tlb.insert(11, 101, Perm::rwx());
-  tlb.insert(10 + Tlb::kEntries * 8 + 2, 200, Perm::rwx());  // a far GFN in another set
+  tlb.insert(10 + 1024 * 8 + 2, 200, Perm::rwx());  // a far GFN in another set
   tlb.flush_gfns(10, 11);
-  CHECK(tlb.lookup(10) == nullptr);
-  REQUIRE(tlb.lookup(11) != nullptr);
-  CHECK(tlb.lookup(11)->pfn == 101);
+  CHECK(tlb.lookup(10, &p) == Tlb::kMiss);
+  CHECK(tlb.lookup(11, &p) == 101);
   tlb.flush_gfns(0, 5000);  // larger than the TLB: scanned
-  CHECK(tlb.lookup(11) == nullptr);
-  REQUIRE(tlb.lookup(10 + Tlb::kEntries * 8 + 2) != nullptr);
+  CHECK(tlb.lookup(11, &p) == Tlb::kMiss);
+  CHECK(tlb.lookup(10 + 1024 * 8 + 2, &p) == 200);
   tlb.flush_gfns(5000, 1 << 20);
   CHECK(tlb.valid_entries() == 0);
-  CHECK(stats.get("t.tlb_flushes") == 3);
+  CHECK(stats.get("t.flushes") == 3);
 }
 
 TEST_CASE("Tlb: a GFN that shares a set with another evicts it, and a lookup checks the GFN") {
   Stats stats;
-  Tlb tlb(stats, "t");
+  Tlb tlb(1024, 32, stats, "t");
+  Perm p;
   tlb.insert(5, 50, kR);
-  tlb.insert(5 + Tlb::kEntries, 60, kR);
-  CHECK(tlb.lookup(5) == nullptr);
-  REQUIRE(tlb.lookup(5 + Tlb::kEntries) != nullptr);
-  CHECK(tlb.lookup(5 + Tlb::kEntries)->pfn == 60);
+  tlb.insert(5 + 1024, 60, kR);
+  CHECK(tlb.lookup(5, &p) == Tlb::kMiss);
+  CHECK(tlb.lookup(5 + 1024, &p) == 60);
   // A flush of the evicted GFN must not drop the entry now in its set.
   tlb.flush_gfns(5, 6);
-  CHECK(tlb.lookup(5 + Tlb::kEntries) != nullptr);
+  CHECK(tlb.lookup(5 + 1024, &p) == 60);
+}
+
+TEST_CASE("Tlb: one 2 MiB entry serves its 512 pages and goes with any flush that touches it") {
+  Stats stats;
+  Tlb tlb(16, 4, stats, "t");
+  Perm p;
+  tlb.insert_huge(1024, 8192, kRW);
+  CHECK(tlb.lookup(1024, &p) == 8192);
+  CHECK(tlb.lookup(1024 + 511, &p) == 8192 + 511);
+  CHECK(p.w);
+  CHECK(tlb.lookup(1024 + 512, &p) == Tlb::kMiss);
+  CHECK(tlb.valid_entries() == 1);
+  tlb.flush_gfns(1024 + 300, 1024 + 301);  // one page inside the block
+  CHECK(tlb.lookup(1024, &p) == Tlb::kMiss);
+  tlb.insert_huge(1024, 8192, kRW);
+  tlb.insert_huge(1024 + 4 * 512, 0, kRW);  // the same huge set: evicts
+  CHECK(tlb.lookup(1024, &p) == Tlb::kMiss);
+}
+
+TEST_CASE("Tlb: sizes must be powers of two") {
+  Stats stats;
+  CHECK_THROWS_AS(Tlb(1000, 32, stats, "t"), std::invalid_argument);
+  CHECK_THROWS_AS(Tlb(1024, 0, stats, "t"), std::invalid_argument);
+  Tlb t(64, 8, stats, "t");
+  CHECK(t.entries() == 64);
+  CHECK(t.huge_entries() == 8);
+}
+
+TEST_CASE("Stage2 MMU: a walk that ends in a 2 MiB block fills one huge TLB entry for all its pages") {
+  for (bool arm64 : {false, true}) {
+    CAPTURE(name(arm64));
+    Rig r(arm64);
+    REQUIRE(r.pt.map(G, H, r.last() - 1, Perm::rwx()));
+    REQUIRE(r.mmu.translate(G + 8, false, false, 8).ok);
+    CHECK(r.stats.get("vcpu0.mmu.tlb_misses") == 1);
+    for (uint64_t i = 0; i < 512; ++i) {
+      Translation t = r.mmu.translate(G + i * P, true, false, 8);
+      REQUIRE(t.ok);
+      CHECK(t.pa == H + i * P);
+    }
+    CHECK(r.stats.get("vcpu0.mmu.tlb_misses") == 1);
+    CHECK(r.stats.get("vcpu0.mmu.tlb_hits") == 512);
+    CHECK(r.tlb.valid_entries() == 1);
+  }
+}
+
+TEST_CASE("Stage2 MMU: with a shared root, GPAs with the shared bit walk the other tables") {
+  Rig r(false);  // x86: shared bit 47 with GPAW 48
+  Stage2PageTable shared(*r.fmt, r.mem, r.frames, 1);
+  const Addr bit47 = Addr{1} << 47;
+  REQUIRE(r.pt.map(G, H, r.last(), Perm::rwx()));
+  REQUIRE(shared.map(bit47 | G, H + P, r.last(), Perm::rwx()));
+  r.mmu.set_roots({r.pt.root(), shared.root()});
+  Translation priv = r.mmu.translate(G, false, false, 8);
+  Translation shr = r.mmu.translate(bit47 | G, false, false, 8);
+  REQUIRE(priv.ok);
+  REQUIRE(shr.ok);
+  CHECK(priv.pa == H);
+  CHECK(shr.pa == H + P);
+  r.mmu.set_root(r.pt.root());  // one root again: the shared alias is just another GPA
+  r.tlb.flush_all();
+  CHECK_FALSE(r.mmu.translate(bit47 | G, false, false, 8).ok);
 }
 
 TEST_CASE("Stage2 page table: table frames are tagged as the VM's page tables and freed with it") {
   FakeMemory mem;
   FrameAllocator frames(0x1000, 0x1100);
-  auto fmt = make_stage2_format(false);
+  EptFormat fmt;
   {
-    Stage2PageTable pt(*fmt, mem, frames, 7);
+    Stage2PageTable pt(fmt, mem, frames, 7);
     REQUIRE(pt.map(G, H, 3, Perm::rwx()));
     CHECK(pt.table_frames() == 4);
     CHECK(frames.in_use() == 4);
@@ -438,10 +504,12 @@ TEST_CASE("Stage2 MMU: a 39-bit arm64 IPA space walks three levels starting at l
   FakeMemory mem;
   FrameAllocator frames(0x1000, 0x1100);
   Stats stats;
-  Arm64Stage2Format fmt(39);
-  Stage2PageTable pt(fmt, mem, frames, 1);
-  Tlb tlb(stats, "v");
-  Stage2Mmu mmu(fmt, true, mem, tlb, stats, "v");
+  ArchParams params;
+  params.ipa_bits = 39;
+  Arm64Arch arch(params, stats, "kvm");
+  Stage2PageTable pt(arch.stage2_format(), mem, frames, 1);
+  Tlb tlb(1024, 32, stats, "v");
+  Stage2Mmu mmu(arch, mem, tlb, stats, "v");
   mmu.set_root(pt.root());
   Translation miss = mmu.translate(G, false, false, 8);
   REQUIRE_FALSE(miss.ok);

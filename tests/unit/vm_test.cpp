@@ -31,7 +31,8 @@ struct Rig {
   FakeMemory mem;
   FrameAllocator frames{0x100, 0x100 + 4096};
   Stats stats;
-  Kvm kvm{Arch::X86Tdx, frames, mem, stats};
+  std::unique_ptr<Architecture> arch = make_architecture(Arch::X86Tdx, {}, stats, "kvm");
+  Kvm kvm{*arch, frames, mem, stats};
 
   Vm* vm(VmType t, const char* name = "vm0") {
     Vm* v = nullptr;
@@ -428,8 +429,10 @@ TEST_CASE("Kvm: a VM type the architecture does not offer is EINVAL") {
   FakeMemory mem;
   FrameAllocator frames(0x100, 0x200);
   Stats stats;
-  Kvm x86(Arch::X86Tdx, frames, mem, stats);
-  Kvm arm(Arch::Arm64Pkvm, frames, mem, stats);
+  auto x86_arch = make_architecture(Arch::X86Tdx, {}, stats, "kvm");
+  auto arm_arch = make_architecture(Arch::Arm64Pkvm, {}, stats, "kvm");
+  Kvm x86(*x86_arch, frames, mem, stats);
+  Kvm arm(*arm_arch, frames, mem, stats);
   Vm* v = nullptr;
   CHECK(x86.create_vm("a", VmType::Pkvm, &v) == EINVAL);
   CHECK(arm.create_vm("b", VmType::Tdx, &v) == EINVAL);

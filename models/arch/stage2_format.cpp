@@ -1,4 +1,4 @@
-#include "cpu/stage2_format.h"
+#include "arch/stage2_format.h"
 
 #include <stdexcept>
 
@@ -28,15 +28,20 @@ Descriptor EptFormat::decode(uint64_t d, int depth) const {
   return r;
 }
 
-Arm64Stage2Format::Arm64Stage2Format(unsigned ipa_bits) : ipa_bits_(ipa_bits) {
-  // 4 KiB granule: 9 bits per level above the 12-bit page offset.
-  if (ipa_bits == 48)
-    levels_ = 4;
-  else if (ipa_bits == 39)
-    levels_ = 3;
-  else
-    throw std::invalid_argument("arm64 stage-2: IPA size must be 39 or 48 bits here");
+Stage2Format::Stage2Format(int levels, unsigned input_bits)
+    : levels_(levels), input_bits_(input_bits) {
+  const unsigned below = kPageShift + 9 * unsigned(levels - 1);
+  if (levels < 2 || input_bits <= below || input_bits > below + 13)
+    throw std::invalid_argument("stage-2 format: " + std::to_string(input_bits) +
+                                " input bits cannot be translated by " + std::to_string(levels) +
+                                " levels");
+  root_mask_ = (1u << (input_bits - below)) - 1;
 }
+
+// 4 KiB granule: 9 bits per level above the 12-bit page offset.
+Arm64Stage2Format::Arm64Stage2Format(unsigned ipa_bits)
+    : Stage2Format(ipa_bits >= 32 && ipa_bits <= 48 ? levels_for(ipa_bits) : 4,
+                   ipa_bits >= 32 && ipa_bits <= 48 ? ipa_bits : 0) {}
 
 uint64_t Arm64Stage2Format::make_table(Addr next) const {
   return (next & kAddrMask) | kTableOrPage | kValid;
@@ -64,11 +69,6 @@ Descriptor Arm64Stage2Format::decode(uint64_t d, int depth) const {
   r.pa = d & kAddrMask;
   r.perm = {bool(d & kS2apRead), bool(d & kS2apWrite), (d & (3ull << 53)) == 0};
   return r;
-}
-
-std::unique_ptr<Stage2Format> make_stage2_format(bool arm64) {
-  if (arm64) return std::make_unique<Arm64Stage2Format>(48);
-  return std::make_unique<EptFormat>();
 }
 
 }  // namespace cocosim
