@@ -18,7 +18,23 @@ std::vector<Violation> InvariantChecker::check() {
   dmi_pointers(out);
   bindings(out);
   stage2(out);
+  ownership(out);
   return out;
+}
+
+// The ownership model's records are kept by hooks: each must say what the
+// frame's use implies now (a missed hook leaves a frame with a stale owner).
+void InvariantChecker::ownership(std::vector<Violation>& out) {
+  p_.frames.for_each_used([&](uint64_t pfn, const FrameUse& u) {
+    const FrameOwner want = Ownership::expected(u);
+    if (u.own.owner == want.owner && u.own.vm == want.vm && u.own.host_may_map == want.host_may_map)
+      return;
+    out.push_back({"owner-record", "frame " + hex(pfn << kPageShift) + " (" + frame_kind_name(u.kind) +
+                                       ") is recorded as owned by " + owner_kind_name(u.own.owner) +
+                                       (u.own.vm >= 0 ? " VM " + std::to_string(u.own.vm) : "") +
+                                       " but its use makes it " + owner_kind_name(want.owner) +
+                                       (want.vm >= 0 ? " VM " + std::to_string(want.vm) : "")});
+  });
 }
 
 // Rule 3: only shared memory has a host mapping.

@@ -24,6 +24,7 @@ class InvariantChecker {
   void dmi_pointers(std::vector<Violation>& out);
   void bindings(std::vector<Violation>& out);
   void stage2(std::vector<Violation>& out);
+  void ownership(std::vector<Violation>& out);
 
   Platform& p_;
 };

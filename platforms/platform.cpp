@@ -27,6 +27,7 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
       cfg_(cfg),
       arch(make_platform_arch(cfg, stats)),
       frames(kFirstFreePfn, cfg.dram >> kPageShift),
+      ownership(frames),
       keyid_policy(arch->pa_bits(), arch->keyid_bits()),
       phys_bus("bus", stats),
       mem_slot("mee", &keyid_policy, stats),
@@ -72,10 +73,12 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
     vcpu_bus_port.push_back(port++);
   }
 
-  // No DMI pointer may reach a private frame, whoever asks.
+  // Every frame's owner record follows its use from allocation on.
+  frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { ownership.assigned(pfn, u); });
+  // No DMI pointer may reach a frame only its owner may touch, whoever asks.
   phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
-      if (private_frame(pfn)) return false;
+      if (ownership.exclusive(pfn)) return false;
     return true;
   });
   // A frame that is freed, or changes hands, loses every DMI pointer first.
@@ -83,6 +86,7 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
     phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
   };
   frames.set_free_hook(revoke);
+  ownership.set_revoke_hook(revoke);
 
   // KVM's MMU notifier: host mappings that change take the guest's view of
   // them along (slots that reach memory through userspace_addr).
@@ -96,9 +100,9 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   Kvm::Hooks hooks;
   hooks.vm_created = [this](Vm& vm) { vm_created(vm); };
   hooks.vm_destroyed = [this](Vm& vm) { vm_destroyed(vm); };
-  hooks.gmem_created = [this, revoke](GuestMemfd& f) {
+  hooks.gmem_created = [this](GuestMemfd& f) {
     gmem_target.attach(f);
-    f.set_ownership_hook(revoke);
+    f.set_ownership_hook([this](uint64_t pfn, bool to_private) { ownership.converted(pfn, to_private); });
   };
   hooks.gmem_destroyed = [this](GuestMemfd& f) { gmem_target.detach(f); };
   kvm.set_hooks(hooks);
@@ -109,12 +113,6 @@ Platform::~Platform() {
   mm.clear();
   kvm.shutdown();
   vcpu_bindings_.clear();
-}
-
-bool Platform::private_frame(uint64_t pfn) const {
-  const FrameUse* u = frames.use(pfn);
-  return u && u->kind == FrameKind::Gmem && u->gmem && u->gmem->pfn(u->index) == pfn &&
-         u->gmem->is_private(u->index);
 }
 
 bool Platform::host_mapped(uint64_t pfn) const {

@@ -32,6 +32,7 @@
 #include "kvm/kvm.h"
 #include "kvm/kvm_mmu.h"
 #include "kvm/kvm_vcpu.h"
+#include "ownership/ownership.h"
 #include "scenario/scenario.h"
 
 namespace cocosim {
@@ -52,8 +53,8 @@ class Platform : public sc_core::sc_module {
   const Architecture& architecture() const { return *arch; }
   Stats& stats() { return stats_; }
 
-  // Whether the frame is a private page of some VM (guest_memfd state).
-  bool private_frame(uint64_t pfn) const;
+  // Whether the frame is a private page of some VM (the ownership model's record).
+  bool private_frame(uint64_t pfn) const { return ownership.guest_private(pfn); }
   // Whether any host PTE or DMI pointer reaches the frame.
   bool host_mapped(uint64_t pfn) const;
 
@@ -76,6 +77,7 @@ class Platform : public sc_core::sc_module {
   PlatformConfig cfg_;
   std::unique_ptr<Architecture> arch;
   FrameAllocator frames;
+  Ownership ownership;
   KeyIdPolicy keyid_policy;
   Bus phys_bus;
   Interposer mem_slot;   // "mee": bus -> DRAM

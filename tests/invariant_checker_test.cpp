@@ -83,11 +83,12 @@ TEST_CASE("a conversion that forgets the host mapping is caught") {
   auto v = t.checker.check();
   CHECK(has_rule(v, "host-map-private"));
   CHECK(has_rule(v, "dmi-private"));
+  CHECK(has_rule(v, "owner-record"));  // the frame still counts as the host's
   // Put things right before the fixture goes.
   t.p.gmem_target.unmap_range(*t.f, 0, 1);
   auto pfn = t.f->pfn(0);
   REQUIRE(pfn);
-  t.p.phys_bus.invalidate(*pfn << kPageShift, (*pfn << kPageShift) + kPageSize - 1);
+  t.p.ownership.converted(*pfn, true);
   CHECK(t.checker.check().empty());
 }
 
@@ -200,6 +201,17 @@ TEST_CASE("a guest_memfd page bound twice, or bound to another VM, is caught") {
   foreign->bind_gmem(nullptr, 0);
   CHECK(t.checker.check().empty());
   t.p.kvm.close_vm(other);
+}
+
+TEST_CASE("an owner record that a hook failed to update is caught") {
+  Fixture t;
+  auto pfn = t.f->get_pfn(2);
+  REQUIRE(pfn.err == 0);
+  const FrameOwner right = t.p.ownership.of(pfn.pfn);
+  t.p.frames.set_owner(pfn.pfn, {Owner::Guest, t.vm->id(), false});  // shared in the file
+  CHECK(has_rule(t.checker.check(), "owner-record"));
+  t.p.frames.set_owner(pfn.pfn, right);
+  CHECK(t.checker.check().empty());
 }
 
 // The platform's wiring, checked on the same platform: the bus decodes only

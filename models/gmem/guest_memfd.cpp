@@ -123,12 +123,10 @@ int GuestMemfd::check_to_private(uint64_t first, uint64_t end, uint64_t* bad_ind
 
 void GuestMemfd::convert(uint64_t first, uint64_t end, bool to_private, uint64_t mode,
                          bool notify_bindings, bool host_unmapped) {
-  if (to_private) {
-    if (host_ && !host_unmapped) host_->unmap_range(*this, first, end);
-    if (ownership_hook_)
-      for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it)
-        ownership_hook_(it->second.pfn);
-  }
+  if (to_private && host_ && !host_unmapped) host_->unmap_range(*this, first, end);
+  if (ownership_hook_)
+    for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it)
+      ownership_hook_(it->second.pfn, to_private);
   invalidate_bindings(first, end);
   state_.set(first, end, to_private ? GmemPageState::Private : GmemPageState::Shared);
   ++stat_conversions_;

@@ -120,7 +120,11 @@ class GuestMemfd {
   void set_host_mapper(GmemHostMapper* m) { host_ = m; }
   // Called for each allocated frame whose owner changes (to private): the platform
   // revokes every DMI pointer to it.
-  void set_ownership_hook(std::function<void(uint64_t pfn)> h) { ownership_hook_ = std::move(h); }
+  // Called for each allocated page of a conversion before its state flips:
+  // the frame changes hands (the ownership model revokes host access first).
+  void set_ownership_hook(std::function<void(uint64_t pfn, bool to_private)> h) {
+    ownership_hook_ = std::move(h);
+  }
 
   // Inspection.
   GmemPageState state(uint64_t index) const { return state_.get(index); }
@@ -166,7 +170,7 @@ class GuestMemfd {
   FrameAllocator& frames_;
   MemoryPort& mem_;
   GmemHostMapper* host_ = nullptr;
-  std::function<void(uint64_t)> ownership_hook_;
+  std::function<void(uint64_t, bool)> ownership_hook_;
   RangeMap<GmemPageState> state_;
   std::map<uint64_t, Folio> folios_;
   std::map<uint64_t, uint32_t> detached_pins_;  // punched while pinned: pfn -> pins

@@ -2,6 +2,17 @@
 
 namespace cocosim {
 
+const char* owner_kind_name(Owner o) {
+  switch (o) {
+    case Owner::None: return "none";
+    case Owner::Host: return "host";
+    case Owner::Guest: return "guest";
+    case Owner::Hypervisor: return "hyp";
+    case Owner::TdxModule: return "tdx_module";
+  }
+  return "?";
+}
+
 const char* frame_kind_name(FrameKind k) {
   switch (k) {
     case FrameKind::Anon: return "anon";
@@ -22,7 +33,7 @@ std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
   } else {
     return std::nullopt;
   }
-  used_[pfn] = use;
+  record(pfn, use);
   if (used_.size() > peak_) peak_ = used_.size();
   return pfn;
 }
@@ -37,7 +48,7 @@ std::optional<uint64_t> FrameAllocator::alloc_huge(const FrameUse& use) {
   for (uint64_t i = 0; i < kFrames; ++i) {
     FrameUse u = use;
     u.index = use.index + i;
-    used_[first + i] = u;
+    record(first + i, u);
   }
   if (used_.size() > peak_) peak_ = used_.size();
   return first;
@@ -49,7 +60,7 @@ std::optional<uint64_t> FrameAllocator::alloc_contiguous(uint64_t n, const Frame
   if (first + n > end_ || first < next_) return std::nullopt;
   for (uint64_t p = next_; p < first; ++p) free_.push_back(p);
   next_ = first + n;
-  for (uint64_t i = 0; i < n; ++i) used_[first + i] = use;
+  for (uint64_t i = 0; i < n; ++i) record(first + i, use);
   if (used_.size() > peak_) peak_ = used_.size();
   return first;
 }
@@ -69,7 +80,7 @@ const FrameUse* FrameAllocator::use(uint64_t pfn) const {
 
 void FrameAllocator::retag(uint64_t pfn, const FrameUse& use) {
   auto it = used_.find(pfn);
-  if (it != used_.end()) it->second = use;
+  if (it != used_.end()) record(pfn, use);
 }
 
 }  // namespace cocosim

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/frame_owner.h"
 #include "common/types.h"
 
 namespace cocosim {
@@ -21,6 +22,7 @@ struct FrameUse {
   GuestMemfd* gmem = nullptr;  // for Gmem frames
   uint64_t index = 0;          // page index within the gmem file / anon object
   int vm = -1;                 // for stage-2 page-table frames
+  FrameOwner own;              // kept by the ownership model (models/ownership)
 };
 
 const char* frame_kind_name(FrameKind k);
@@ -40,6 +42,18 @@ class FrameAllocator {
   void free(uint64_t pfn);
   const FrameUse* use(uint64_t pfn) const;
   void retag(uint64_t pfn, const FrameUse& use);
+  // The ownership model's way to change a frame's owner record.
+  void set_owner(uint64_t pfn, const FrameOwner& o) {
+    auto it = used_.find(pfn);
+    if (it != used_.end()) it->second.own = o;
+  }
+  // Called for every frame as it is allocated or retagged, so its owner record
+  // can be set before anyone uses it.
+  void set_use_hook(std::function<void(uint64_t pfn, FrameUse& use)> h) { use_hook_ = std::move(h); }
+  template <typename Fn>
+  void for_each_used(Fn fn) const {
+    for (const auto& [pfn, u] : used_) fn(pfn, u);
+  }
   // Called for every frame as it is freed, before anyone can reuse it: the
   // platform revokes DMI pointers to it there.
   void set_free_hook(std::function<void(uint64_t pfn)> h) { free_hook_ = std::move(h); }
@@ -53,6 +67,12 @@ class FrameAllocator {
   std::unordered_map<uint64_t, FrameUse> used_;
   size_t peak_ = 0;
   std::function<void(uint64_t)> free_hook_;
+  std::function<void(uint64_t, FrameUse&)> use_hook_;
+  FrameUse& record(uint64_t pfn, const FrameUse& use) {
+    FrameUse& u = used_[pfn] = use;
+    if (use_hook_) use_hook_(pfn, u);
+    return u;
+  }
 };
 
 }  // namespace cocosim

@@ -447,22 +447,25 @@ TEST_CASE("GuestMemfd: to-private removes the host mappings of exactly the range
   }
 }
 
-TEST_CASE("GuestMemfd: the ownership hook sees each allocated frame that goes private") {
-  std::vector<uint64_t> owned;
+TEST_CASE("GuestMemfd: the ownership hook sees each allocated frame of a conversion, both ways") {
+  std::vector<uint64_t> to_private, to_shared;
   Rig r;
   auto f = r.make(4, kMmap | kInitShared);
-  f->set_ownership_hook([&](uint64_t pfn) { owned.push_back(pfn); });
+  f->set_ownership_hook([&](uint64_t pfn, bool priv) { (priv ? to_private : to_shared).push_back(pfn); });
   REQUIRE(f->fallocate(K, 0, int64_t(P)) == 0);
   REQUIRE(f->fallocate(K, 2 * int64_t(P), int64_t(P)) == 0);
   REQUIRE(f->set_attributes(0, 4 * P, kPrivate, 0, nullptr) == 0);
-  std::sort(owned.begin(), owned.end());
+  std::sort(to_private.begin(), to_private.end());
   std::vector<uint64_t> want{*f->pfn(0), *f->pfn(2)};
   std::sort(want.begin(), want.end());
-  CHECK(owned == want);
+  CHECK(to_private == want);
+  CHECK(to_shared.empty());
 
-  owned.clear();
-  REQUIRE(f->set_attributes(0, 4 * P, 0, 0, nullptr) == 0);  // to shared: no owner change to private
-  CHECK(owned.empty());
+  to_private.clear();
+  REQUIRE(f->set_attributes(0, 4 * P, 0, 0, nullptr) == 0);
+  std::sort(to_shared.begin(), to_shared.end());
+  CHECK(to_shared == want);
+  CHECK(to_private.empty());
 }
 
 // ---- host and guest faults, pins ------------------------------------------------

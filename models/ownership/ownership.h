@@ -1,0 +1,51 @@
+// The ownership model: who owns each physical frame and who may map it, one
+// record per frame (FrameOwner, kept in the frame allocator's struct-page
+// record), current at every moment because the hooks of the frame allocator
+// (a frame's first owner follows what it is allocated for) and of guest_memfd
+// (a conversion hands a page between the host and its VM) keep it so. The DMI
+// policy, KVM, inspect and the invariant checker read it; TDX's PAMT and
+// pKVM's page states will be kept here too.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "common/frame_owner.h"
+#include "host/frame_allocator.h"
+
+namespace cocosim {
+
+class Ownership {
+ public:
+  explicit Ownership(FrameAllocator& frames) : frames_(frames) {}
+
+  // Hooks, wired by the platform.
+  // A frame was allocated (or retagged) for `u`: its first owner.
+  void assigned(uint64_t pfn, FrameUse& u) const;
+  // A guest_memfd page converts. A frame that leaves the host loses every
+  // host mapping and DMI pointer (the revoke hook) before its record changes.
+  void converted(uint64_t pfn, bool to_private);
+  void set_revoke_hook(std::function<void(uint64_t pfn)> h) { revoke_ = std::move(h); }
+
+  // Queries.
+  FrameOwner of(uint64_t pfn) const {
+    const FrameUse* u = frames_.use(pfn);
+    return u ? u->own : FrameOwner{};
+  }
+  // Only its owner may touch the frame: no DMI pointer, no host mapping reaches it.
+  bool exclusive(uint64_t pfn) const {
+    const Owner o = of(pfn).owner;
+    return o == Owner::Guest || o == Owner::TdxModule;
+  }
+  // A VM's private frame (owner Guest).
+  bool guest_private(uint64_t pfn) const { return of(pfn).owner == Owner::Guest; }
+
+  // What the record should say for a frame in use `u` now (the invariant
+  // checker compares it with the record the hooks kept).
+  static FrameOwner expected(const FrameUse& u);
+
+ private:
+  FrameAllocator& frames_;
+  std::function<void(uint64_t)> revoke_;
+};
+
+}  // namespace cocosim
