@@ -36,8 +36,9 @@ std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Ar
 }
 
 Result Inspection::dram_read(const Step& s) {
+  // A bus probe: it reads the frame that is there, and allocates nothing.
   const Args& a = s.args;
-  auto pfn = named_frame(p_, names_, a, /*allocate=*/true);
+  auto pfn = named_frame(p_, names_, a, /*allocate=*/false);
   Result r;
   if (!pfn) {
     r["fault"] = RValue::str("no_frame");
@@ -46,7 +47,7 @@ Result Inspection::dram_read(const Step& s) {
   const Addr in_page = a.has("hpa") ? (a.u64("hpa") & kPageMask) : (a.u64("offset") & kPageMask);
   const Addr pa = (*pfn << kPageShift) | in_page;
   std::vector<uint8_t> buf(a.u64("length", 8), 0);
-  p_.kernel_port.debug_read(pa, buf.data(), buf.size());
+  if (!buf.empty()) p_.kernel_port.debug_read(pa, buf.data(), buf.size());
   r["bytes"] = RValue::bytes(buf.data(), buf.size());
   if (!buf.empty() && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
     r["all"] = RValue::integer(buf[0]);
@@ -91,8 +92,9 @@ Result Inspection::inspect(const Step& s) {
     r["slot"] = slot ? RValue::integer(uint64_t(slot->id())) : RValue::str("none");
     std::optional<uint64_t> pfn;
     // What the stage-2 maps now, else the frame that would back the GPA.
+    // The tables are read through the debug view: no simulated time, no bus traffic.
     KvmMmu* m = p_.mmu(v->id());
-    auto leaf = m ? m->tables().lookup(a.u64("gpa")) : std::nullopt;
+    auto leaf = m ? m->tables().lookup(a.u64("gpa"), &p_.kernel_port.debug_view()) : std::nullopt;
     r["stage2"] = RValue::str(leaf ? "mapped" : "none");
     if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
     if (leaf) {

@@ -248,10 +248,12 @@ Result Vmm::user_access(const Step& s, Access kind) {
     len = a.u64("size", 8);
     uint64_t v = a.u64("value");
     buf.assign(len, 0);
-    std::memcpy(buf.data(), &v, std::min<size_t>(len, 8));
+    if (len) std::memcpy(buf.data(), &v, std::min<size_t>(len, 8));
   }
   int sig = SIGSEGV;  // the mapping does not exist in this process
-  if (m) {
+  if (m && len == 0) {
+    sig = 0;  // touches no byte, so nothing can fault
+  } else if (m) {
     sc_core::sc_time delay;
     const Addr va = m->start + a.u64("offset");
     if (kind == Access::Memset) {
@@ -270,7 +272,7 @@ Result Vmm::user_access(const Step& s, Access kind) {
   r["signal"] = RValue::sig(sig);
   if (kind == Access::Load && sig == 0) {
     uint64_t v = 0;
-    std::memcpy(&v, buf.data(), std::min<size_t>(len, 8));
+    if (len) std::memcpy(&v, buf.data(), std::min<size_t>(len, 8));
     if (!a.has("length")) r["value"] = RValue::integer(v);
     r["bytes"] = RValue::bytes(buf.data(), len);
     if (len && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
