@@ -28,10 +28,8 @@ bool Dram::execute(tlm::tlm_generic_payload& trans) {
   }
   if (trans.is_read()) {
     mem_.read(a, trans.get_data_ptr(), len);
-    ++reads_;
   } else if (trans.is_write()) {
     mem_.write(a, trans.get_data_ptr(), len);
-    ++writes_;
   }
   trans.set_response_status(tlm::TLM_OK_RESPONSE);
   return true;
@@ -39,6 +37,9 @@ bool Dram::execute(tlm::tlm_generic_payload& trans) {
 
 void Dram::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
   if (execute(trans)) {
+    // Counted here, not in execute(): debug transactions are observers'.
+    if (trans.is_read()) ++reads_;
+    else if (trans.is_write()) ++writes_;
     delay += latency_;
     // Offer DMI only where a pointer can exist (the frame is allocated).
     trans.set_dmi_allowed(mem_.allocated(pfn_of(trans.get_address())));

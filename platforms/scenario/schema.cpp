@@ -144,7 +144,7 @@ std::vector<OpSpec> make_steps() {
       {"hvc",
        cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
        kErr, kLaterPkvm},
-      {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all"}},
+      {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all", "fault"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
        {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
