@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <vector>
 
+#include "kvm/gfn_backing.h"
+
 namespace cocosim {
 
 std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Args& a, bool allocate) {
@@ -67,15 +69,16 @@ Result Inspection::inspect(const Step& s) {
     r["hpa"] = RValue::integer(*pfn << kPageShift);
     r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
     const FrameUse* u = p_.frames.use(*pfn);
-    std::string owner = "none";
-    if (u) {
-      if (u->kind == FrameKind::Gmem && u->gmem && u->gmem->is_private(u->index)) owner = u->gmem->vm().name;
-      else if (u->kind == FrameKind::PageTable) owner = "hyp";
-      else owner = "host";
-      if (u->kind == FrameKind::Gmem && u->gmem) {
-        r["refcount"] = RValue::integer(u->gmem->refcount(u->index));
-        r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
-      }
+    // Who owns it, from the ownership model's record.
+    const FrameOwner o = p_.ownership.of(*pfn);
+    std::string owner = owner_kind_name(o.owner);
+    if (o.owner == Owner::Guest) {
+      const Vm* vm = p_.kvm.vm_by_id(o.vm);
+      owner = vm ? vm->name() : u && u->gmem ? u->gmem->vm().name : "vm" + std::to_string(o.vm);
+    }
+    if (u && u->kind == FrameKind::Gmem && u->gmem) {
+      r["refcount"] = RValue::integer(u->gmem->refcount(u->index));
+      r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
     }
     r["owner"] = RValue::str(owner);
   };
@@ -99,19 +102,9 @@ Result Inspection::inspect(const Step& s) {
     if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
     if (leaf) {
       pfn = (leaf->pa + (page_floor(a.u64("gpa")) - leaf->gpa)) >> kPageShift;
-    } else if (slot && slot->gmem() && (v->is_private(gfn) || slot->gmem()->mmap_allowed())) {
-      pfn = slot->gmem()->pfn(slot->gmem_index(gfn));
-    } else if (Vma* m = slot && slot->has_userspace()
-                            ? p_.mm.find_vma(slot->userspace_pid(), slot->hva_of(gfn))
-                            : nullptr) {
-      // What the slot's host address holds now (without faulting anything in).
-      const uint64_t page = (slot->hva_of(gfn) - m->start) >> kPageShift;
-      if (m->kind == VmaKind::Anon) {
-        auto it = m->anon->pages.find(page);
-        if (it != m->anon->pages.end()) pfn = it->second;
-      } else {
-        pfn = m->gmem->pfn(m->pgoff + page);
-      }
+    } else {
+      // The frame that would back the GPA: KVM's own answer, allocating nothing.
+      pfn = gfn_backing(*v, p_.mm, gfn, v->is_private(gfn), /*allocate=*/false).pfn;
     }
     frame_fields(pfn);
     if (slot && slot->gmem()) {

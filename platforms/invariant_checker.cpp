@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "kvm/gfn_backing.h"
 #include "platform.h"
 
 namespace cocosim {
@@ -135,12 +136,17 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
             }
             const bool frame_private = p_.private_frame(pfn);
             if (vm->is_private(gfn)) {
-              const Memslot* s = vm->slot_for_gfn(gfn);
-              const bool right = s && s->gmem() && u->gmem == s->gmem() &&
-                                 u->index == s->gmem_index(gfn) && frame_private;
-              if (!right)
+              // KVM's own answer for the GFN (allocating nothing) must be this frame, and private.
+              const GfnBacking b = gfn_backing(*vm, p_.mm, gfn, true, /*allocate=*/false);
+              if (!b.pfn || *b.pfn != pfn)
                 out.push_back({"s2-private", where(*vm, gfn) + " is private but maps frame " +
-                                                 hex(pfn << kPageShift) + ", not its guest_memfd page"});
+                                                 hex(pfn << kPageShift) + ", not its guest_memfd page (" +
+                                                 (b.pfn ? hex(*b.pfn << kPageShift) : std::string("none")) + ")"});
+              else if (!frame_private)
+                out.push_back({"s2-private", where(*vm, gfn) + " is private and maps its guest_memfd page " +
+                                                 hex(pfn << kPageShift) + ", but that page is " +
+                                                 owner_kind_name(p_.ownership.of(pfn).owner) +
+                                                 "-owned (shared in the file)"});
             } else if (frame_private) {
               out.push_back({"s2-shared", where(*vm, gfn) + " is shared but maps private frame " +
                                               hex(pfn << kPageShift)});

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "gmem/guest_memfd.h"
+#include "kvm/gfn_backing.h"
 
 namespace cocosim {
 
@@ -80,53 +81,15 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     exit->is_write = true;
     return false;
   }
-  uint64_t pfn = 0;
-  Vma* huge_backing = nullptr;  // anonymous backing that may hold a huge folio
-  GuestMemfd* f = slot->gmem();
-  if (is_private) {
-    if (!f) {  // private memory needs guest_memfd behind the slot
-      memory_fault_exit(gpa, true, exit);
-      return false;
-    }
-    GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
-    if (r.err == ENOMEM) throw std::bad_alloc();
-    if (r.err) {
-      memory_fault_exit(gpa, true, exit);
-      return false;
-    }
-    pfn = r.pfn;
-  } else if (f && f->mmap_allowed()) {
-    // guest_memfd-only slot: shared pages come from the file too (in place).
-    GuestMemfd::GuestPfn r = f->get_pfn(slot->gmem_index(gfn));
-    if (r.err == ENOMEM) throw std::bad_alloc();
-    if (r.err || f->is_private(slot->gmem_index(gfn))) {
-      memory_fault_exit(gpa, false, exit);
-      return false;
-    }
-    pfn = r.pfn;
-  } else if (slot->has_userspace()) {
-    // Shared memory from the VMM's mapping (hva_to_pfn): whatever is mapped there now.
-    const Addr hva = slot->hva_of(gfn);
-    Vma* at = mm_.find_vma(slot->userspace_pid(), hva);
-    bool ok = at != nullptr;
-    if (ok && at->kind == VmaKind::Anon) {
-      auto p = mm_.anon_fault(*at, (hva - at->start) >> kPageShift);
-      if (!p) throw std::bad_alloc();  // reported as ENOMEM below
-      pfn = *p;
-      huge_backing = at;
-    } else if (ok) {
-      GuestMemfd::HostFault hf = at->gmem->host_fault(at->pgoff + ((hva - at->start) >> kPageShift));
-      ok = hf.signal == 0;
-      pfn = hf.pfn;
-    }
-    if (!ok) {
-      memory_fault_exit(gpa, false, exit);
-      return false;
-    }
-  } else {
-    memory_fault_exit(gpa, false, exit);
+  const GfnBacking b = gfn_backing(vm_, mm_, gfn, is_private, /*allocate=*/true);
+  if (b.out_of_memory) throw std::bad_alloc();  // reported as ENOMEM by fault_in()
+  if (!b.pfn) {
+    memory_fault_exit(gpa, is_private, exit);
     return false;
   }
+  const uint64_t pfn = *b.pfn;
+  // Anonymous backing may hold a huge folio.
+  Vma* huge_backing = b.vma && b.vma->kind == VmaKind::Anon ? b.vma : nullptr;
   Perm p = Perm::rwx();
   if (slot->flags() & Memslot::kReadonly) p.w = false;
   if (huge_backing && try_map_huge(*slot, *huge_backing, gfn, p)) {

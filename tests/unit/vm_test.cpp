@@ -9,6 +9,7 @@
 #include "fakes.h"
 #include "host/frame_allocator.h"
 #include "host/host_mm.h"
+#include "kvm/gfn_backing.h"
 #include "kvm/kvm.h"
 #include "kvm/vm.h"
 
@@ -501,4 +502,56 @@ TEST_CASE("Memslot: file page and GFN convert both ways through the binding offs
   CHECK(s->had_gmem());
   CHECK(s->contains_gfn(gfn(G4) + 3));
   CHECK_FALSE(s->contains_gfn(gfn(G4) + 4));
+}
+
+// ---- gfn_backing: KVM's answer to "which frame backs this GFN" -------------------
+
+TEST_CASE("gfn_backing: private GFNs come from guest_memfd; looking allocates nothing, a fault does") {
+  Rig r;
+  HostMm mm(r.frames, r.mem);
+  Vm* v = r.vm(VmType::SwProtected);
+  auto f = r.gmem(*v, 4 * P, 0);
+  REQUIRE(v->set_user_memory_region(gmem_slot(1, G4, 4 * P, f.get(), 0), true) == 0);
+  GfnBacking look = gfn_backing(*v, mm, gfn(G4) + 1, true, false);
+  CHECK(look.source == GfnBacking::Source::GuestMemfd);
+  CHECK_FALSE(look.pfn.has_value());
+  CHECK(f->allocated_pages() == 0);
+  GfnBacking fault = gfn_backing(*v, mm, gfn(G4) + 1, true, true);
+  REQUIRE(fault.pfn.has_value());
+  CHECK(fault.pfn == f->pfn(1));
+  CHECK(fault.index == 1);
+  CHECK(gfn_backing(*v, mm, gfn(G4) + 1, true, false).pfn == fault.pfn);
+  // A shared access to a file without MMAP and no userspace address: nothing backs it.
+  CHECK(gfn_backing(*v, mm, gfn(G4) + 1, false, true).source == GfnBacking::Source::None);
+  CHECK(gfn_backing(*v, mm, gfn(G4) + 8, false, true).source == GfnBacking::Source::NoSlot);
+}
+
+TEST_CASE("gfn_backing: shared GFNs come from the VMM's mapping, or in place from an MMAP file") {
+  Rig r;
+  HostMm mm(r.frames, r.mem);
+  const int pid = mm.create_process("vmm");
+  Vma* anon = nullptr;
+  REQUIRE(mm.mmap_anon(pid, "a", 4 * P, true, &anon) == 0);
+  Vm* v = r.vm(VmType::SwProtected);
+  MemoryRegion m = plain(1, G4, 4 * P);
+  m.userspace_pid = pid;
+  m.userspace_addr = anon->start;
+  REQUIRE(v->set_user_memory_region(m, true) == 0);
+  CHECK_FALSE(gfn_backing(*v, mm, gfn(G4), false, false).pfn.has_value());
+  GfnBacking b = gfn_backing(*v, mm, gfn(G4), false, true);
+  CHECK(b.source == GfnBacking::Source::HostMapping);
+  CHECK(b.vma == anon);
+  REQUIRE(b.pfn.has_value());
+  CHECK(anon->anon->pages.at(0) == *b.pfn);
+
+  auto f = r.gmem(*v, 4 * P, GuestMemfd::kFlagMmap | GuestMemfd::kFlagInitShared);
+  REQUIRE(v->set_user_memory_region(gmem_slot(2, 2 * G4, 4 * P, f.get(), 0), true) == 0);
+  GfnBacking in_place = gfn_backing(*v, mm, gfn(2 * G4), false, true);
+  CHECK(in_place.source == GfnBacking::Source::GuestMemfd);
+  CHECK(in_place.pfn == f->pfn(0));
+  REQUIRE(f->set_attributes(0, P, GuestMemfd::kAttrPrivate, 0, nullptr) == 0);
+  // Private in the file: a shared access finds nothing, a private one the same page.
+  CHECK(gfn_backing(*v, mm, gfn(2 * G4), false, false).source == GfnBacking::Source::None);
+  CHECK(gfn_backing(*v, mm, gfn(2 * G4), true, false).pfn == in_place.pfn);
+  mm.clear();
 }
