@@ -10,6 +10,7 @@ PACKAGES=(
   libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
   libyaml-cpp-dev     # scenario files
   doctest-dev         # unit tests
+  libssl-dev          # AES-XTS, SHA-3 and SHA-384 (the memory encryption engine, MRTD)
 )
 
 missing=()

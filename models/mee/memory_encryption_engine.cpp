@@ -1,0 +1,212 @@
+#include "mee/memory_encryption_engine.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include <openssl/evp.h>
+
+namespace cocosim {
+
+namespace {
+
+void put64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+
+// One AES-XTS-128 pass over a line: the data unit is the 64-byte line, the
+// tweak its physical address (little endian), as the engine sees the line.
+void xts(const MemoryEncryptionEngine::Key& key, uint64_t pa, const uint8_t* in, uint8_t* out,
+         bool enc) {
+  uint8_t iv[16] = {};
+  put64(iv, pa);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int n = 0, ok = ctx != nullptr;
+  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_128_xts(), nullptr, key.data(), iv, enc ? 1 : 0);
+  ok = ok && EVP_CipherUpdate(ctx, out, &n, in, int(MemoryEncryptionEngine::kLine));
+  ok = ok && EVP_CipherFinal_ex(ctx, out + n, &n);
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS failed");
+}
+
+template <size_t N>
+void sha(const EVP_MD* md, const std::vector<uint8_t>& msg, std::array<uint8_t, N>& out) {
+  uint8_t d[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!EVP_Digest(msg.data(), msg.size(), d, &len, md, nullptr) || len < N)
+    throw std::runtime_error("memory encryption engine: OpenSSL digest failed");
+  std::memcpy(out.data(), d, N);
+}
+
+}  // namespace
+
+MemoryEncryptionEngine::MemoryEncryptionEngine(MemoryPort& dram, Integrity integrity, uint64_t seed,
+                                               unsigned num_keyids, Stats& stats,
+                                               const std::string& prefix)
+    : dram_(dram),
+      integrity_(integrity),
+      seed_(seed),
+      keys_(num_keyids),
+      generation_(num_keyids, 0),
+      encryptions_(stats.counter(prefix + ".encryptions", "lines", "64-byte lines encrypted on their way to DRAM")),
+      decryptions_(stats.counter(prefix + ".decryptions", "lines", "64-byte lines decrypted on their way from DRAM")),
+      mac_checks_(stats.counter(prefix + ".mac_checks", "lines", "MACs verified on TD reads (integrity ci)")),
+      mac_failures_(stats.counter(prefix + ".mac_failures", "lines", "TD reads whose line MAC did not match")),
+      poisonings_(stats.counter(prefix + ".poisonings", "lines", "lines poisoned by a non-TD partial write to a TD-owned line")),
+      zero_reads_(stats.counter(prefix + ".zero_reads", "lines", "non-TD reads of TD-owned lines, answered with zeros")),
+      machine_checks_(stats.counter(prefix + ".machine_checks", "count", "machine checks raised in a TD (poison or MAC failure consumed)")) {
+  // The MAC key: one per boot, from the same generator as the data keys.
+  std::vector<uint8_t> msg(24, 0);
+  std::memcpy(msg.data(), "mee-mac-key", 11);
+  put64(msg.data() + 16, seed_);
+  sha(EVP_sha256(), msg, mac_key_);
+}
+
+MemoryEncryptionEngine::Key MemoryEncryptionEngine::derive(unsigned keyid, uint64_t generation) const {
+  std::vector<uint8_t> msg(40, 0);
+  std::memcpy(msg.data(), "mee-keyid-key", 13);
+  put64(msg.data() + 16, seed_);
+  put64(msg.data() + 24, keyid);
+  put64(msg.data() + 32, generation);
+  Key k;
+  sha(EVP_sha256(), msg, k);
+  return k;
+}
+
+void MemoryEncryptionEngine::program_key(unsigned keyid) {
+  if (keyid == 0 || keyid >= keys_.size())
+    throw std::out_of_range("memory encryption engine: no KeyID " + std::to_string(keyid));
+  keys_[keyid] = derive(keyid, ++generation_[keyid]);
+}
+
+bool MemoryEncryptionEngine::key_programmed(unsigned keyid) const {
+  return keyid < generation_.size() && generation_[keyid] != 0;
+}
+
+void MemoryEncryptionEngine::encrypt(unsigned keyid, uint64_t pa, const Line& plain, Line& cipher) const {
+  if (keyid == 0) {
+    cipher = plain;
+    return;
+  }
+  xts(keys_.at(keyid), pa, plain.data(), cipher.data(), true);
+}
+
+void MemoryEncryptionEngine::decrypt(unsigned keyid, uint64_t pa, const Line& cipher, Line& plain) const {
+  if (keyid == 0) {
+    plain = cipher;
+    return;
+  }
+  xts(keys_.at(keyid), pa, cipher.data(), plain.data(), false);
+}
+
+uint32_t MemoryEncryptionEngine::compute_mac(uint64_t pa, bool td_bit, const Line& cipher) const {
+  std::vector<uint8_t> msg(mac_key_.begin(), mac_key_.end());
+  uint8_t a[8];
+  put64(a, pa);
+  msg.insert(msg.end(), a, a + 8);
+  msg.push_back(td_bit ? 1 : 0);
+  msg.insert(msg.end(), cipher.begin(), cipher.end());
+  std::array<uint8_t, 4> d;
+  sha(EVP_sha3_256(), msg, d);
+  return (uint32_t(d[0]) | uint32_t(d[1]) << 8 | uint32_t(d[2]) << 16 | uint32_t(d[3]) << 24) &
+         0x0fffffffu;
+}
+
+void MemoryEncryptionEngine::store(uint64_t pa, unsigned keyid, bool td, const Line& plain) {
+  Line cipher;
+  encrypt(keyid, pa, plain, cipher);
+  if (keyid) ++encryptions_;
+  dram_.write(pa, cipher.data(), kLine);
+  if (!td) {
+    lines_.erase(pa);  // a host line: no TD bit, no MAC, no poison
+    return;
+  }
+  Meta& m = lines_[pa];
+  m.td = true;
+  m.poison = false;
+  m.mac = integrity_ == Integrity::Ci ? compute_mac(pa, true, cipher) : 0;
+}
+
+MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::read_line(uint64_t pa, unsigned keyid, bool td,
+                                                                  Line& out) {
+  Outcome o;
+  auto it = lines_.find(pa);
+  const Meta* m = it == lines_.end() ? nullptr : &it->second;
+  if (m && m->poison && td) {
+    ++machine_checks_;
+    o.machine_check = true;
+    out.fill(0);
+    return o;
+  }
+  if (m && (m->td || m->poison) && !td) {
+    // The TD-owner bit does not match (or the line is poisoned): a non-TD
+    // read returns zeros and consumes nothing.
+    ++zero_reads_;
+    o.zeros = true;
+    out.fill(0);
+    return o;
+  }
+  Line cipher;
+  dram_.read(pa, cipher.data(), kLine);
+  if (m && m->td && integrity_ == Integrity::Ci) {
+    ++mac_checks_;
+    if (compute_mac(pa, true, cipher) != m->mac) {
+      ++mac_failures_;
+      ++machine_checks_;
+      o.machine_check = true;
+      out.fill(0);
+      return o;
+    }
+  }
+  decrypt(keyid, pa, cipher, out);
+  if (keyid) ++decryptions_;
+  return o;
+}
+
+MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsigned keyid, bool td,
+                                                              unsigned offset, const uint8_t* data,
+                                                              unsigned len) {
+  Outcome o;
+  if (offset + len > kLine) throw std::out_of_range("memory encryption engine: write crosses a line");
+  auto it = lines_.find(pa);
+  if (len == kLine) {  // MOVDIR64B: the whole line, whatever it held, poison cleared
+    Line plain;
+    std::memcpy(plain.data(), data, kLine);
+    store(pa, keyid, td, plain);
+    return o;
+  }
+  if (it != lines_.end() && it->second.td && !td) {
+    // A partial non-TD write to a TD-owned line: the TD bit goes and the line is poisoned.
+    Line cipher;
+    dram_.read(pa, cipher.data(), kLine);
+    std::memcpy(cipher.data() + offset, data, len);  // the bytes land as they are
+    dram_.write(pa, cipher.data(), kLine);
+    it->second.td = false;
+    it->second.poison = true;
+    ++poisonings_;
+    o.poisoned = true;
+    return o;
+  }
+  Line plain;
+  Outcome r = read_line(pa, keyid, td, plain);
+  if (r.machine_check) return r;  // consuming poison to merge the write
+  std::memcpy(plain.data() + offset, data, len);
+  store(pa, keyid, td, plain);
+  return o;
+}
+
+bool MemoryEncryptionEngine::td_bit(uint64_t pa) const {
+  auto it = lines_.find(pa);
+  return it != lines_.end() && it->second.td;
+}
+
+bool MemoryEncryptionEngine::poisoned(uint64_t pa) const {
+  auto it = lines_.find(pa);
+  return it != lines_.end() && it->second.poison;
+}
+
+uint32_t MemoryEncryptionEngine::mac(uint64_t pa) const {
+  auto it = lines_.find(pa);
+  return it == lines_.end() ? 0 : it->second.mac;
+}
+
+}  // namespace cocosim
