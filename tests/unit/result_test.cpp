@@ -206,3 +206,27 @@ TEST_CASE("errno and signal names round-trip") {
   CHECK(signal_from_name("none") == 0);
   CHECK_FALSE(signal_from_name("SIGFOO").has_value());
 }
+
+TEST_CASE("check_expect: a list of names compares as a set; one name is the one-element set") {
+  Result r{{"exit", RValue::str("UCALL_DONE")}};
+  CHECK(holds(expect1("exit", "UCALL_DONE"), r));
+  CHECK(holds(expect1("exit", "[UCALL_DONE]"), r));
+  CHECK(holds(expect1("exit", "[UCALL_DONE, UCALL_DONE]"), r));
+  CHECK_FALSE(holds(expect1("exit", "[UCALL_DONE, UCALL_SYNC]"), r));
+  CHECK_FALSE(holds(expect1("exit", "[]"), r));
+  CHECK_FALSE(holds(expect1("exit", "[UCALL_SYNC]"), r));
+  CHECK(holds(expect1("exit", "[UCALL_SYNC]", /*negate=*/true), r));
+  auto out = check_expect(expect1("exit", "[UCALL_SYNC]"), r);
+  CHECK(out[0].expected == "[UCALL_SYNC]");
+}
+
+TEST_CASE("check_expect: flags as one name, A|B, a list of names and numbers, or a number") {
+  const Vocab v = {{"A", 1}, {"B", 2}, {"C", 8}};
+  Result r{{"flags", RValue::flags(9, &v)}};
+  CHECK(holds(expect1("flags", "A|C"), r));
+  CHECK(holds(expect1("flags", "[C, A]"), r));
+  CHECK(holds(expect1("flags", "[C, 1]"), r));
+  CHECK(holds(expect1("flags", "9"), r));
+  CHECK_FALSE(holds(expect1("flags", "C"), r));
+  CHECK_FALSE(holds(expect1("flags", "[A, B, C]"), r));
+}
