@@ -80,6 +80,21 @@ bool takes_effect(const std::string& key, const PlatformConfig& p) {
 
 }  // namespace
 
+void PlatformReader::given(const std::string& path, const std::string& origin, SourceLoc at) {
+  for (auto& g : given_)
+    if (g.path == path) {
+      g.origin = origin, g.loc = at;
+      return;
+    }
+  given_.push_back({path, origin, at});
+}
+
+bool PlatformReader::was_given(const std::string& path) const {
+  for (const auto& g : given_)
+    if (g.path == path) return true;
+  return false;
+}
+
 void PlatformReader::read_file(const YNode& platform) {
   if (!platform.is_map()) return d_.error(platform, "'platform' must be a mapping, not a " + platform.describe());
   for (size_t i = 0; i < platform.size(); ++i)
@@ -128,7 +143,7 @@ void PlatformReader::key(const std::string& path, const std::string& origin, Sou
   if (group == "timing") {
     for (const auto& l : kLatencies)
       if (leaf == l.name) {
-        given_[path] = {origin, at};
+        given(path, origin, at);
         if (auto ns = d_.time_of(v, "timing." + leaf)) p_.timing.*l.field = *ns;
         return;
       }
@@ -141,7 +156,7 @@ void PlatformReader::key(const std::string& path, const std::string& origin, Sou
     if (leaf != "entries" && leaf != "huge_entries")
       return d_.error(origin, at, "unknown key '" + what + "'" + did_you_mean(leaf, kTlbKeys) +
                                       " (expected entries, huge_entries)");
-    given_[path] = {origin, at};
+    given(path, origin, at);
     if (auto x = d_.int_of(v, what)) {
       if (*x == 0 || *x > 65536 || (*x & (*x - 1)))
         return d_.error(v, what + " must be a power of two from 1 to 65536");
@@ -152,7 +167,7 @@ void PlatformReader::key(const std::string& path, const std::string& origin, Sou
   if (!group.empty() || std::find(kTopKeys.begin(), kTopKeys.end(), path) == kTopKeys.end())
     return d_.error(origin, at, "unknown key '" + what + "'" + did_you_mean(path, kTopKeys) + " (expected " +
                                     join(kTopKeys) + ")");
-  given_[path] = {origin, at};
+  given(path, origin, at);
   if (path == "arch") {
     auto a = v.is_scalar() ? arch_from_name(v.str()) : std::nullopt;
     if (!a) {
@@ -200,12 +215,13 @@ void PlatformReader::finish(const std::optional<Arch>& arch_override, const std:
                             SourceLoc where, bool have_platform) {
   if (arch_override) {
     p_.arch = *arch_override;
-  } else if (!given_.count("arch")) {
+  } else if (!was_given("arch")) {
     d_.error(file, where, have_platform ? "missing 'platform.arch' (x86-tdx or arm64-pkvm)"
                                         : "missing 'platform' (with at least 'arch')");
     return;
   }
-  for (const auto& [path, g] : given_) {
+  for (const auto& g : given_) {
+    const std::string& path = g.path;
     if (const ArchOnly* a = arch_only(path); a && a->arch != p_.arch) {
       d_.error(g.origin, g.loc, "platform." + path + " is " + arch_name(a->arch) + " only (this platform is " +
                                     arch_name(p_.arch) + ")");

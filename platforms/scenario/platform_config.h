@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kvm/vm_type.h"
 #include "scenario/diagnostics.h"
@@ -53,14 +54,17 @@ class PlatformReader {
 
  private:
   struct Given {
+    std::string path;  // leaf key: "timing.dram"
     std::string origin;
     SourceLoc loc;
   };
+  void given(const std::string& path, const std::string& origin, SourceLoc at);
+  bool was_given(const std::string& path) const;
   void key(const std::string& path, const std::string& origin, SourceLoc key_loc, const YNode& v);
 
   PlatformConfig& p_;
   Diagnostics& d_;
-  std::map<std::string, Given> given_;  // leaf key path ("timing.dram") -> where it was last set
+  std::vector<Given> given_;  // in the order first given; where each was last set
 };
 
 // The resolved platform as YAML, every default filled in; only keys that
