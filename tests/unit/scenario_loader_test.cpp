@@ -47,8 +47,8 @@ const std::string kHead = "platform: {arch: x86-tdx}\nsteps:\n";  // steps start
 
 }  // namespace
 
-// (Under -fsanitize=address this file also guards against the loader keeping a
-// reference into yaml-cpp's temporary iterator pair; it copies the node now.)
+// (Under -fsanitize=address this file also guards against steps keeping
+// handles into a document that is gone: Args share the scenario's YamlTree.)
 TEST_CASE("Scenario loader: a minimal valid file loads") {
   LoadResult r = load(
       "name: minimal\n"
