@@ -1,4 +1,5 @@
-// The cocosim command line: `cocosim run FILE` and `cocosim check FILE`.
+// The cocosim command line: `cocosim run FILE`, `cocosim check FILE` and
+// `cocosim config FILE`.
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -6,6 +7,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <systemc>
 
@@ -17,13 +19,19 @@
 namespace {
 
 const char* kUsage =
-    "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--stats PATH] [--check step|end|off] [-v]\n"
-    "       cocosim check FILE [--arch A]\n"
+    "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
+    "                        [--check step|end|off] [-v]\n"
+    "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
+    "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "\n"
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
     "          1 when one failed or an invariant was violated, 2 for a bad file\n"
     "  check   validate FILE only (exit 0 or 2)\n"
-    "  --arch  override platform.arch\n"
+    "  config  validate FILE, then print its platform as YAML with every default\n"
+    "          filled in (exit 0 or 2)\n"
+    "  --arch  override platform.arch (after every --set)\n"
+    "  --set   override a platform key, e.g. --set platform.timing.dram=100ns\n"
+    "          (repeatable; validated as in the file, errors at --set:N:COL)\n"
     "  --stats write run statistics as JSON to PATH (also trace.stats in the file)\n"
     "  --check when the invariant checker runs: after every step (default), once\n"
     "          at the end (long stress runs), or off\n"
@@ -32,6 +40,7 @@ const char* kUsage =
 struct Options {
   std::string command, file, stats;
   std::optional<cocosim::Arch> arch;
+  std::vector<std::string> sets;
   bool verbose = false;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
 };
@@ -46,7 +55,7 @@ int parse_args(int argc, char** argv, Options& o) {
     std::cout << kUsage;
     return 0;
   }
-  if (o.command != "run" && o.command != "check") {
+  if (o.command != "run" && o.command != "check" && o.command != "config") {
     std::cerr << "cocosim: unknown command '" << o.command << "'\n" << kUsage;
     return 2;
   }
@@ -67,6 +76,10 @@ int parse_args(int argc, char** argv, Options& o) {
         std::cerr << "cocosim: --arch must be x86-tdx or arm64-pkvm, not '" << *v << "'\n";
         return 2;
       }
+    } else if (arg == "--set") {
+      auto v = value("KEY=VALUE");
+      if (!v) return 2;
+      o.sets.push_back(*v);
     } else if (arg == "--stats") {
       auto v = value("a path");
       if (!v) return 2;
@@ -125,7 +138,10 @@ int sc_main(int argc, char** argv) {
   Options o;
   if (int rc = parse_args(argc, argv, o); rc >= 0) return rc;
 
-  cocosim::LoadResult lr = cocosim::load_scenario(o.file, o.arch);
+  cocosim::LoadOptions lo;
+  lo.arch = o.arch;
+  lo.sets = o.sets;
+  cocosim::LoadResult lr = cocosim::load_scenario(o.file, lo);
   if (!lr.scenario) {
     for (const auto& e : lr.errors) std::cerr << e.str() << "\n";
     std::cerr << "cocosim: " << o.file << ": not a valid scenario (" << lr.errors.size()
@@ -136,6 +152,10 @@ int sc_main(int argc, char** argv) {
   if (!sc.vcd_path.empty()) {
     std::cerr << o.file << ": trace.vcd is not available yet: waveform tracing is still to be built\n";
     return 2;
+  }
+  if (o.command == "config") {
+    std::cout << cocosim::platform_yaml(sc.platform);
+    return 0;
   }
   if (o.command == "check") {
     std::cout << o.file << ": ok (" << sc.steps.size() << " steps, " << sc.programs.size()

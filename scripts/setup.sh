@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
-  libyaml-cpp-dev     # scenario files
+  libyaml-dev         # scenario files (libyaml's parser)
   doctest-dev         # unit tests
   libssl-dev          # AES-XTS, SHA-3 and SHA-384 (the memory encryption engine, MRTD)
 )

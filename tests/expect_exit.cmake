@@ -1,6 +1,10 @@
-# Runs `cocosim run FILE ARGS...` and checks its exit code, that the output
-# contains EXPECT_TEXT, and (with STATS) that the stats file has every key.
-execute_process(COMMAND ${COCOSIM} run ${FILE} ${ARGS}
+# Runs `cocosim CMD FILE ARGS...` (CMD is run unless given) and checks its exit
+# code, that the output contains EXPECT_TEXT (and EXPECT_TEXT2), and (with
+# STATS) that the stats file has every key.
+if(NOT DEFINED CMD)
+  set(CMD run)
+endif()
+execute_process(COMMAND ${COCOSIM} ${CMD} ${FILE} ${ARGS}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL EXPECT_RC)
   message(FATAL_ERROR "exit code ${rc}, expected ${EXPECT_RC}\n${out}${err}")
@@ -9,6 +13,12 @@ if(DEFINED EXPECT_TEXT)
   string(FIND "${out}${err}" "${EXPECT_TEXT}" pos)
   if(pos EQUAL -1)
     message(FATAL_ERROR "output lacks '${EXPECT_TEXT}':\n${out}${err}")
+  endif()
+endif()
+if(DEFINED EXPECT_TEXT2)
+  string(FIND "${out}${err}" "${EXPECT_TEXT2}" pos)
+  if(pos EQUAL -1)
+    message(FATAL_ERROR "output lacks '${EXPECT_TEXT2}':\n${out}${err}")
   endif()
 endif()
 if(DEFINED STATS)

@@ -84,6 +84,10 @@ class Parser {
       return v;
     }
     const size_t start = pos_;
+    if (pos_ < s_.size() && s_[pos_] == '-' && pos_ + 1 < s_.size() &&
+        std::isdigit(static_cast<unsigned char>(s_[pos_ + 1])))
+      return fail_opt("integers and sizes are non-negative: write '" + s_.substr(pos_ + 1) + "' or " +
+                      "subtract from a larger value");
     if (pos_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[pos_])))
       return fail_opt("expected an integer");
     uint64_t v = 0;
@@ -108,6 +112,15 @@ class Parser {
       if (v > (~uint64_t{0} - d) / base) return overflow();
       v = v * base + d;
       ++pos_;
+    }
+    // A unit after a space ("2 MiB") is a slip for "2MiB".
+    size_t gap = pos_;
+    while (gap < s_.size() && s_[gap] == ' ') ++gap;
+    if (gap > pos_ && gap < s_.size() && std::isalpha(static_cast<unsigned char>(s_[gap]))) {
+      size_t end = gap;
+      while (end < s_.size() && std::isalpha(static_cast<unsigned char>(s_[end]))) ++end;
+      return fail_opt("write a size without a space: '" + s_.substr(start, pos_ - start) +
+                      s_.substr(gap, end - gap) + "'");
     }
     // Binary size suffix.
     size_t sstart = pos_;

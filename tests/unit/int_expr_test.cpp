@@ -28,3 +28,17 @@ TEST_CASE("bad integers say where and why") {
   CHECK_FALSE(parse_int_expr("0xffffffffffffffff + 1").value);
   CHECK_FALSE(parse_int_expr("16EiB").value);
 }
+
+TEST_CASE("a size written with a space, or negative, says what to write") {
+  auto sp = parse_int_expr("2 MiB");
+  CHECK_FALSE(sp.value);
+  CHECK(sp.error.find("write a size without a space: '2MiB'") != std::string::npos);
+  CHECK(sp.column == 1);
+  CHECK(parse_int_expr("4 KiB + 1").error.find("'4KiB'") != std::string::npos);
+  CHECK(parse_int_expr("2 + 3").value == 5u);  // a space before an operator is fine
+  auto neg = parse_int_expr("-4KiB");
+  CHECK_FALSE(neg.value);
+  CHECK(neg.error.find("non-negative") != std::string::npos);
+  CHECK(neg.column == 0);
+  CHECK(parse_int_expr("8KiB - 4KiB").value == 4096u);
+}
