@@ -13,7 +13,10 @@ Stage2Mmu::Stage2Mmu(const Stage2Format& fmt, bool arm64, MemoryPort& walker, Tl
       hits_(stats.counter(prefix + ".tlb_hits", "count", "stage-2 translations served by the TLB (micro-TLB hits included)")),
       misses_(stats.counter(prefix + ".tlb_misses", "count", "stage-2 translations that missed the TLB")),
       walks_(stats.counter(prefix + ".walk_reads", "count", "page-table entries read by stage-2 walks")),
-      faults_(stats.counter(prefix + ".stage2_faults", "count", "stage-2 walks that ended in a translation or permission fault")) {}
+      faults_(stats.counter(prefix + ".stage2_faults", "count", "stage-2 walks that ended in a translation or permission fault")) {
+  stats.rate(prefix + ".tlb_hit_rate", prefix + ".tlb_hits", {prefix + ".tlb_hits", prefix + ".tlb_misses"},
+             "share of stage-2 translations served by the TLB");
+}
 
 uint64_t Stage2Mmu::ept_qualification(bool write, bool exec, Perm entry) {
   // Bits 2:0: the access (read, write, fetch); bits 5:3: what the entry allowed.

@@ -28,6 +28,9 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Stage2Format& fmt, bool arm64, Vc
       exits_(stats.counter(std::string(basename()) + ".exits", "count", "times the vCPU left the guest to the host (VM exits ending a KVM_RUN)")),
       dmi_hits_(stats.counter(std::string(basename()) + ".dmi_hits", "count", "physical accesses (data and page-walk) served by a DMI pointer")) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
+  const std::string me = basename();
+  stats.rate(me + ".dmi_hit_rate", me + ".dmi_hits", {me + ".accesses"},
+             "share of guest data accesses served by a DMI pointer");
   budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);
   SC_THREAD(thread);
