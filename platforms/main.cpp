@@ -174,14 +174,7 @@ int sc_main(int argc, char** argv) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const double sim_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
 
-  if (!internal_error.empty())
-    std::cout << o.file << ": internal error after " << summary.steps << " steps: " << internal_error << "\n";
-  else if (!summary.finished)
-    std::cout << o.file << ": the run stopped early after " << summary.steps << " steps\n";
-  if (summary.violations)
-    std::cout << summary.violations << " invariant violation" << (summary.violations == 1 ? "" : "s") << "\n";
-  std::cout << summary.steps << " steps, " << summary.passed << " expectations passed, "
-            << summary.failed << " failed\n";
+  cocosim::print_summary(std::cout, o.file, summary, internal_error);
 
   const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
                   summary.violations == 0;

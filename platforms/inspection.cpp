@@ -1,0 +1,143 @@
+#include "inspection.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+namespace cocosim {
+
+std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Args& a, bool allocate) {
+  if (a.has("hpa")) return pfn_of(a.u64("hpa"));
+  if (a.has("pfn")) return a.u64("pfn");
+  const uint64_t off = a.u64("offset");
+  if (a.has("fd")) {
+    auto f = names.gmem(a.str("fd"));
+    if (!f || off >= f->size()) return std::nullopt;
+    if (allocate) {
+      auto r = f->get_pfn(off >> kPageShift);
+      return r.err ? std::nullopt : std::optional<uint64_t>(r.pfn);
+    }
+    return f->pfn(off >> kPageShift);
+  }
+  Vma* m = p.mm.find_vma(names.vmm_pid(), a.str("map"));
+  if (!m || off >= m->length) return std::nullopt;
+  if (m->kind == VmaKind::Anon) {
+    if (allocate) return p.mm.anon_fault(*m, off >> kPageShift);  // nullopt: no memory
+    auto it = m->anon->pages.find(off >> kPageShift);
+    return it == m->anon->pages.end() ? std::nullopt : std::optional<uint64_t>(it->second);
+  }
+  const uint64_t index = m->pgoff + (off >> kPageShift);
+  if (index >= m->gmem->pages()) return std::nullopt;
+  if (allocate) {
+    auto r = m->gmem->get_pfn(index);
+    return r.err ? std::nullopt : std::optional<uint64_t>(r.pfn);
+  }
+  return m->gmem->pfn(index);
+}
+
+Result Inspection::dram_read(const Step& s) {
+  const Args& a = s.args;
+  auto pfn = named_frame(p_, names_, a, /*allocate=*/true);
+  Result r;
+  if (!pfn) {
+    r["fault"] = RValue::str("no_frame");
+    return r;
+  }
+  const Addr in_page = a.has("hpa") ? (a.u64("hpa") & kPageMask) : (a.u64("offset") & kPageMask);
+  const Addr pa = (*pfn << kPageShift) | in_page;
+  std::vector<uint8_t> buf(a.u64("length", 8), 0);
+  p_.kernel_port.debug_read(pa, buf.data(), buf.size());
+  r["bytes"] = RValue::bytes(buf.data(), buf.size());
+  if (!buf.empty() && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
+    r["all"] = RValue::integer(buf[0]);
+  return r;
+}
+
+Result Inspection::inspect(const Step& s) {
+  const Args& a = s.args;
+  Result r;
+  auto frame_fields = [&](std::optional<uint64_t> pfn) {
+    if (!pfn) {
+      r["hpa"] = RValue::str("none");
+      r["owner"] = RValue::str("none");
+      r["host_mapped"] = RValue::boolean(false);
+      return;
+    }
+    r["hpa"] = RValue::integer(*pfn << kPageShift);
+    r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
+    const FrameUse* u = p_.frames.use(*pfn);
+    std::string owner = "none";
+    if (u) {
+      if (u->kind == FrameKind::Gmem && u->gmem && u->gmem->is_private(u->index)) owner = u->gmem->vm().name;
+      else if (u->kind == FrameKind::PageTable) owner = "hyp";
+      else owner = "host";
+      if (u->kind == FrameKind::Gmem && u->gmem) {
+        r["refcount"] = RValue::integer(u->gmem->refcount(u->index));
+        r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
+      }
+    }
+    r["owner"] = RValue::str(owner);
+  };
+  if (a.has("vm")) {
+    Vm* v = names_.vm(a.str("vm"));
+    if (!v) return errno_result(EBADF);
+    if (!a.has("gpa")) {
+      r["vm_state"] = RValue::str(v->fd_open() ? "running" : "closed");
+      return r;
+    }
+    const uint64_t gfn = a.u64("gpa") >> kPageShift;
+    r["attribute"] = RValue::str(v->is_private(gfn) ? "private" : "shared");
+    Memslot* slot = v->slot_for_gfn(gfn);
+    r["slot"] = slot ? RValue::integer(uint64_t(slot->id())) : RValue::str("none");
+    std::optional<uint64_t> pfn;
+    // What the stage-2 maps now, else the frame that would back the GPA.
+    KvmMmu* m = p_.mmu(v->id());
+    auto leaf = m ? m->tables().lookup(a.u64("gpa")) : std::nullopt;
+    r["stage2"] = RValue::str(leaf ? "mapped" : "none");
+    if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
+    if (leaf) {
+      pfn = (leaf->pa + (page_floor(a.u64("gpa")) - leaf->gpa)) >> kPageShift;
+    } else if (slot && slot->gmem() && (v->is_private(gfn) || slot->gmem()->mmap_allowed())) {
+      pfn = slot->gmem()->pfn(slot->gmem_index(gfn));
+    } else if (Vma* m = slot && slot->has_userspace()
+                            ? p_.mm.find_vma(slot->userspace_pid(), slot->hva_of(gfn))
+                            : nullptr) {
+      // What the slot's host address holds now (without faulting anything in).
+      const uint64_t page = (slot->hva_of(gfn) - m->start) >> kPageShift;
+      if (m->kind == VmaKind::Anon) {
+        auto it = m->anon->pages.find(page);
+        if (it != m->anon->pages.end()) pfn = it->second;
+      } else {
+        pfn = m->gmem->pfn(m->pgoff + page);
+      }
+    }
+    frame_fields(pfn);
+    if (slot && slot->gmem()) {
+      GuestMemfd* f = slot->gmem();
+      const uint64_t idx = slot->gmem_index(gfn);
+      r["gmem"] = RValue::str(!f->allocated(idx) ? "unallocated" : f->is_private(idx) ? "private" : "shared");
+      r["refcount"] = RValue::integer(f->refcount(idx));
+    }
+    return r;
+  }
+  if (a.has("fd")) {
+    auto f = names_.gmem(a.str("fd"));
+    if (!f) return errno_result(EBADF);
+    const uint64_t idx = a.u64("offset") >> kPageShift;
+    frame_fields(f->pfn(idx));
+    r["gmem"] = RValue::str(!f->allocated(idx) ? "unallocated" : f->is_private(idx) ? "private" : "shared");
+    r["attribute"] = RValue::str(f->is_private(idx) ? "private" : "shared");
+    r["refcount"] = RValue::integer(f->refcount(idx));
+    return r;
+  }
+  auto pfn = named_frame(p_, names_, a, false);
+  if (pfn && !p_.frames.use(*pfn)) {
+    frame_fields(pfn);
+    r["owner"] = RValue::str("none");
+    return r;
+  }
+  frame_fields(pfn);
+  return r;
+}
+
+}  // namespace cocosim

@@ -1,0 +1,29 @@
+// Looking at the platform without changing it: `inspect` (a GPA, a
+// guest_memfd page or a frame), `dram_read`, and the frame lookup behind the
+// frame forms of scenario-format §3.2.
+#pragma once
+#include <optional>
+
+#include "platform.h"
+#include "result.h"
+#include "scenario/scenario.h"
+#include "vmm.h"
+
+namespace cocosim {
+
+// The frame a §3.2 frame form names now (allocated on first use when
+// `allocate`); nullopt: none.
+std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Args& a, bool allocate);
+
+class Inspection {
+ public:
+  Inspection(Platform& p, const VmmNames& names) : p_(p), names_(names) {}
+  Result inspect(const Step& s);
+  Result dram_read(const Step& s);
+
+ private:
+  Platform& p_;
+  const VmmNames& names_;
+};
+
+}  // namespace cocosim

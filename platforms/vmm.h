@@ -1,0 +1,84 @@
+// The VMM a scenario drives: its file descriptors and names (VMs, vCPUs,
+// guest_memfd files, mappings, processes, pins), the host-side operations on
+// them, QEMU's kvm_convert_memory() and the KVM_RUN loop with `auto:` and
+// `during:`. One method per operation; the dispatch table (op_table.h) maps
+// operation names to them.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "platform.h"
+#include "result.h"
+#include "scenario/scenario.h"
+
+namespace cocosim {
+
+class Report;
+
+// What the VMM's fds and names refer to (an fd closed or never made gives EBADF).
+class VmmNames {
+ public:
+  Vm* vm(const std::string& name) const;
+  std::shared_ptr<GuestMemfd> gmem(const std::string& name) const;
+  // The process a step names (`process:`, the VMM by default); -1: none.
+  int pid(const Args& a) const;
+  int vmm_pid() const;
+
+  std::map<std::string, Vm*> vms;
+  std::map<std::string, Vm*> vcpu_vms;  // VMs by name for their vCPU fds (outlive the VM fd)
+  std::map<std::string, std::shared_ptr<GuestMemfd>> gmems;
+  std::map<std::string, int> procs;
+  struct Pin {
+    std::shared_ptr<GuestMemfd> file;  // a pinned page holds its file
+    uint64_t pfn;
+  };
+  std::multimap<std::pair<std::string, uint64_t>, Pin> pins;
+};
+
+Result errno_result(int err);
+
+class Vmm {
+ public:
+  // `run_step` executes one of a KVM_RUN's `during:` steps as the runner would.
+  Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step);
+  ~Vmm();
+  VmmNames& names() { return names_; }
+  const VmmNames& names() const { return names_; }
+
+  // KVM ioctls.
+  Result create_vm(const Step& s);
+  Result create_vcpu(const Step& s);
+  Result create_guest_memfd(const Step& s);
+  Result set_user_memory_region(const Step& s, bool v2);
+  Result set_memory_attributes(const Step& s);
+  Result set_memory_attributes2(const Step& s);
+  Result kvm_run(const Step& s);
+  // Host processes and files.
+  Result mmap(const Step& s);
+  Result munmap(const Step& s);
+  Result pin(const Step& s, bool pin);
+  Result fork(const Step& s);
+  Result close(const Step& s);
+  Result no_file_op(const Step& s);  // read, write, ftruncate: guest_memfd has none
+  Result fallocate(const Step& s);
+  Result fstat(const Step& s);
+  enum class Access { Load, Store, Memset };
+  Result user_access(const Step& s, Access kind);
+  Result host_kernel(const Step& s);
+
+ private:
+  Vma* vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }
+  // QEMU's kvm_convert_memory(): attributes first, then discard the other copy.
+  int convert_memory(Vm& vm, Addr gpa, uint64_t size, bool to_private);
+
+  const Scenario& sc_;
+  Platform& p_;
+  Report& report_;
+  std::function<void(const Step&)> run_step_;
+  VmmNames names_;
+};
+
+}  // namespace cocosim
