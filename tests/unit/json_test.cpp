@@ -87,3 +87,11 @@ TEST_CASE("Json: numbers compare by value, integers exactly") {
   CHECK(parse_ok("18446744073709551615") != parse_ok("18446744073709551614"));
   CHECK(parse_ok("-1") != parse_ok("1"));
 }
+
+TEST_CASE("Json: bytes that are not UTF-8 are written as U+FFFD, so the file stays valid") {
+  CHECK(Json(std::string("caf\xe9")).dump() == "\"caf\\ufffd\"\n");        // Latin-1
+  CHECK(Json(std::string("\xc3\xa9")).dump() == "\"\xc3\xa9\"\n");           // é stays
+  CHECK(Json(std::string("\xed\xa0\x80")).dump() == "\"\\ufffd\\ufffd\\ufffd\"\n");  // a surrogate
+  CHECK(Json(std::string("\xc0\xaf")).dump() == "\"\\ufffd\\ufffd\"\n");    // overlong '/'
+  CHECK(Json(std::string("\xf0\x9f\x98")).dump() == "\"\\ufffd\\ufffd\\ufffd\"\n");  // cut short
+}
