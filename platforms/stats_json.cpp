@@ -36,6 +36,13 @@ Json exits_json(const VcpuExitCounts& e, const std::map<std::string, uint64_t>& 
 
 }  // namespace
 
+// Every platform key must reach the stats file: a field added to
+// PlatformConfig or Timing stops the build here until platform_to_json writes
+// it (then update the size).
+static_assert(sizeof(Timing) == 9 * sizeof(double), "write the new Timing field in platform_to_json");
+static_assert(sizeof(PlatformConfig) == 160 || sizeof(void*) != 8,
+              "write the new PlatformConfig field in platform_to_json");
+
 Json platform_to_json(const PlatformConfig& p) {
   Json o = Json::object();
   o.set("arch", arch_name(p.arch));
