@@ -10,6 +10,7 @@ PACKAGES=(
   libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
   libyaml-cpp-dev     # scenario files
   doctest-dev         # unit tests
+  python3             # tests: stats files must pass python3 -m json.tool
 )
 
 missing=()
