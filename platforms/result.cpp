@@ -86,9 +86,18 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool matches(const YAML::Node& exp, const RValue& act, std::string* shown) {
-  const std::string e = exp.IsScalar() ? exp.Scalar() : "";
-  *shown = e;
+// The names in one flag expectation item: "PRIVATE", "A|B", "none".
+void flag_names(const std::string& e, std::vector<std::string>* names) {
+  size_t start = 0;
+  while (start <= e.size()) {
+    size_t bar = e.find('|', start);
+    names->push_back(e.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+    if (bar == std::string::npos) break;
+    start = bar + 1;
+  }
+}
+
+bool matches_one(const std::string& e, const RValue& act) {
   switch (act.kind) {
     case RValue::Kind::Errno: {
       auto n = errno_from_name(e);
@@ -107,49 +116,51 @@ bool matches(const YAML::Node& exp, const RValue& act, std::string* shown) {
       auto b = as_bool(e);
       return b && *b == bool(act.i);
     }
+    case RValue::Kind::Bytes: return lower(e) == act.s;
+    default: return false;
+  }
+}
+
+bool matches(const ExpectValue& exp, const RValue& act) {
+  switch (act.kind) {
     case RValue::Kind::Flags: {
-      if (auto v = parse_int_expr(e).value) return *v == act.i;
+      // A list is the set of flags (each a name, A|B, or a number); one scalar
+      // is the one-element set. The result must have exactly those bits.
       uint64_t want = 0;
-      std::vector<std::string> names;
-      if (exp.IsSequence()) {
-        for (const auto& x : exp) names.push_back(x.Scalar());
-        *shown = "[";
-        for (size_t k = 0; k < names.size(); ++k) *shown += (k ? ", " : "") + names[k];
-        *shown += "]";
-      } else {
-        size_t start = 0;
-        while (start <= e.size()) {
-          size_t bar = e.find('|', start);
-          names.push_back(e.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
-          if (bar == std::string::npos) break;
-          start = bar + 1;
+      for (const auto& item : exp.items) {
+        if (auto v = parse_int_expr(item).value) {
+          want |= *v;
+          continue;
         }
-      }
-      for (const auto& n : names) {
-        if (n == "none" || n.empty()) continue;
-        if (!act.vocab || !act.vocab->count(n)) return false;
-        want |= act.vocab->at(n);
+        std::vector<std::string> names;
+        flag_names(item, &names);
+        for (const auto& n : names) {
+          if (n == "none" || n.empty()) continue;
+          if (!act.vocab || !act.vocab->count(n)) return false;
+          want |= act.vocab->at(n);
+        }
       }
       return want == act.i;
     }
-    case RValue::Kind::Bytes: return lower(e) == act.s;
     case RValue::Kind::List: {
-      if (!exp.IsSequence()) return false;
-      *shown = "[";
+      if (!exp.list) return false;
       std::vector<uint64_t> want;
-      for (const auto& x : exp) {
-        auto v = parse_int_expr(x.Scalar()).value;
+      for (const auto& x : exp.items) {
+        auto v = parse_int_expr(x).value;
         if (!v) return false;
         want.push_back(*v);
-        *shown += (want.size() > 1 ? ", " : "") + x.Scalar();
       }
-      *shown += "]";
       // Only the listed leading elements are compared.
       if (want.size() > act.list.size()) return false;
       return std::equal(want.begin(), want.end(), act.list.begin());
     }
+    default:
+      // A list of names is a set: the result (one value) must be every member.
+      if (exp.items.empty()) return false;
+      for (const auto& item : exp.items)
+        if (!matches_one(item, act)) return false;
+      return true;
   }
-  return false;
 }
 
 }  // namespace
@@ -161,15 +172,13 @@ std::vector<CheckOutcome> check_expect(const Expect& e, const Result& r) {
     c.field = item.field;
     c.negate = item.negate;
     auto it = r.find(item.field);
-    std::string shown = item.value.IsScalar() ? item.value.Scalar() : "[...]";
+    c.expected = item.value.text();
     if (it == r.end()) {
       c.ok = false;
-      c.expected = shown;
       c.actual = "(no " + item.field + ")";
     } else {
-      bool m = matches(item.value, it->second, &shown);
+      const bool m = matches(item.value, it->second);
       c.ok = item.negate ? !m : m;
-      c.expected = shown;
       c.actual = it->second.show();
     }
     out.push_back(c);

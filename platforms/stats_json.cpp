@@ -40,7 +40,7 @@ Json exits_json(const VcpuExitCounts& e, const std::map<std::string, uint64_t>& 
 // PlatformConfig or Timing stops the build here until platform_to_json writes
 // it (then update the size).
 static_assert(sizeof(Timing) == 9 * sizeof(double), "write the new Timing field in platform_to_json");
-static_assert(sizeof(PlatformConfig) == 160 || sizeof(void*) != 8,
+static_assert(sizeof(PlatformConfig) == 168 || sizeof(void*) != 8,
               "write the new PlatformConfig field in platform_to_json");
 
 Json platform_to_json(const PlatformConfig& p) {
@@ -50,9 +50,14 @@ Json platform_to_json(const PlatformConfig& p) {
   o.set("dram", p.dram);
   o.set("encryption", p.encryption);
   o.set("gpaw", p.gpaw);
+  o.set("ipa_bits", p.ipa_bits);
   o.set("seed", p.seed);
   o.set("quantum_ps", ns_to_ps(double(p.quantum_ns)));
   o.set("thp", p.thp);
+  Json tlb = Json::object();
+  tlb.set("entries", p.tlb_entries);
+  tlb.set("huge_entries", p.tlb_huge_entries);
+  o.set("tlb", std::move(tlb));
   Json t = Json::object();
   const Timing& tm = p.timing;
   t.set("dram_ps", ns_to_ps(tm.dram_ns));

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
-  libyaml-cpp-dev     # scenario files
+  libyaml-dev         # scenario files (libyaml's parser)
   doctest-dev         # unit tests
   python3             # tests: stats files must pass python3 -m json.tool
 )

@@ -1,7 +1,7 @@
 #include "scenario/scenario.h"
 
+#include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -11,13 +11,15 @@
 #include "common/errno_names.h"
 #include "scenario/int_expr.h"
 #include "scenario/schema.h"
+#include "scenario/suggest.h"
 
 namespace cocosim {
 
-std::string ScenarioError::str() const {
-  std::ostringstream o;
-  o << file << ':' << loc.line << ':' << loc.col << ": " << message;
-  return o.str();
+std::string ExpectValue::text() const {
+  if (!list) return items.empty() ? "" : items[0];
+  std::string s = "[";
+  for (size_t k = 0; k < items.size(); ++k) s += (k ? ", " : "") + items[k];
+  return s + "]";
 }
 
 bool Expect::names(const std::string& field) const {
@@ -29,76 +31,61 @@ bool Expect::names(const std::string& field) const {
 // ---- Args -------------------------------------------------------------------
 
 bool Args::has(const std::string& k) const {
-  if (!m_.IsMap()) return false;
-  const YAML::Node v = m_[k];
-  return v && !v.IsNull();
+  const YNode v = m_.get(k);
+  return v && !v.is_null();
 }
 
-YAML::Node Args::node(const std::string& k) const {
-  return m_.IsMap() ? m_[k] : YAML::Node(YAML::NodeType::Undefined);
-}
+YNode Args::node(const std::string& k) const { return m_.get(k); }
 
 uint64_t Args::u64(const std::string& k, uint64_t dflt) const {
   if (!has(k)) return dflt;
-  auto r = parse_int_expr(m_[k].Scalar());
-  return r.value.value_or(dflt);
+  return parse_int_expr(m_.get(k).str()).value.value_or(dflt);
 }
 
 std::string Args::str(const std::string& k, const std::string& dflt) const {
-  return has(k) ? m_[k].Scalar() : dflt;
+  return has(k) ? m_.get(k).str() : dflt;
 }
-
-namespace {
-std::optional<bool> parse_bool(const std::string& s) {
-  if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
-  if (s == "false" || s == "False" || s == "no" || s == "off") return false;
-  return std::nullopt;
-}
-}  // namespace
 
 bool Args::boolean(const std::string& k, bool dflt) const {
   if (!has(k)) return dflt;
-  return parse_bool(m_[k].Scalar()).value_or(dflt);
+  return parse_bool(m_.get(k).text()).value_or(dflt);
 }
 
 std::vector<std::string> Args::list(const std::string& k) const {
   std::vector<std::string> out;
-  if (!has(k)) return out;
-  for (const auto& n : m_[k]) out.push_back(n.Scalar());
+  const YNode n = m_.get(k);
+  if (n.is_scalar()) out.push_back(n.str());
+  for (size_t i = 0; i < n.size() && n.is_seq(); ++i) out.push_back(n.at(i).str());
   return out;
 }
 
 uint64_t Args::flags(const std::string& k, const Vocab& vocab) const {
   if (!has(k)) return 0;
-  YAML::Node n = m_[k];
-  if (n.IsScalar()) return parse_int_expr(n.Scalar()).value.value_or(0);
+  const YNode n = m_.get(k);
+  if (n.is_scalar()) {
+    if (auto it = vocab.find(n.str()); it != vocab.end()) return it->second;
+    return parse_int_expr(n.str()).value.value_or(0);
+  }
   uint64_t v = 0;
-  for (const auto& x : n) {
-    auto it = vocab.find(x.Scalar());
+  for (size_t i = 0; i < n.size(); ++i) {
+    auto it = vocab.find(n.at(i).str());
     if (it != vocab.end()) v |= it->second;
   }
   return v;
 }
 
-Args Args::sub(const std::string& k) const { return Args(node(k)); }
+Args Args::sub(const std::string& k) const { return Args(doc_, node(k)); }
 
 SourceLoc Args::loc(const std::string& k) const {
   if (!has(k)) return {};
-  auto m = m_[k].Mark();
-  return {m.line + 1, m.column + 1};
+  return m_.get(k).loc();
 }
 
 // ---- Loader -----------------------------------------------------------------
 
 namespace {
 
-SourceLoc loc_of(const YAML::Node& n) {
-  auto m = n.Mark();
-  if (m.is_null()) return {1, 1};
-  return {m.line + 1, m.column + 1};
-}
-
-bool is_identifier(const std::string& s) {
+bool is_identifier(std::string_view s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
   for (char c : s)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
@@ -112,28 +99,60 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+std::vector<std::string> vocab_names(const Vocab& v) {
+  std::vector<std::string> names;
+  for (const auto& [name, bit] : v) names.push_back(name);
+  return names;
+}
+
+// Every errno name cocosim knows, for "did you mean".
+const std::vector<std::string>& errno_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (int e = 1; e < 256; ++e) {
+      const std::string n = errno_name(e);
+      if (errno_from_name(n) && n != "E" + std::to_string(e)) v.push_back(n);
+    }
+    return v;
+  }();
+  return names;
+}
+
+// How a name's kind is written in messages: "a mapping", "a guest_memfd or VM fd".
+std::string kind_phrase(NameKind k) {
+  switch (k) {
+    case NameKind::Vm: return "a VM";
+    case NameKind::Gmem: return "a guest_memfd";
+    case NameKind::FdAny: return "a guest_memfd or VM fd";
+    case NameKind::Map: return "a mapping";
+    case NameKind::Process: return "a process";
+    case NameKind::Program: return "a program";
+  }
+  return "a name";
+}
 
 class Loader {
  public:
-  Loader(std::string file, std::optional<Arch> arch) : file_(std::move(file)), arch_(arch) {}
+  Loader(std::string file, const LoadOptions& o) : file_(std::move(file)), opt_(o), d_(errs_) {}
 
   LoadResult run(const std::string& text) {
     LoadResult r;
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
-      error({e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+    std::vector<YamlError> yerrs;
+    auto doc = YamlTree::parse(text, file_, &yerrs);
+    for (const auto& e : yerrs) d_.error(file_, e.loc, e.message);
+    if (!yerrs.empty()) {
       r.errors = errs_;
       return r;
     }
+    doc_ = doc;
     Scenario sc;
     sc.file = file_;
-    if (!root || root.IsNull()) {
-      error({1, 1}, "empty scenario: expected a mapping with 'platform' and 'steps'");
-    } else if (!root.IsMap()) {
-      error(loc_of(root), "a scenario is a mapping with 'platform' and 'steps', not a " +
-                              kind_of(root));
+    sc.doc = doc;
+    const YNode root = doc->root();
+    if (!root || root.is_null()) {
+      d_.error(file_, {1, 1}, "empty scenario: expected a mapping with 'platform' and 'steps'");
+    } else if (!root.is_map()) {
+      d_.error(root, "a scenario is a mapping with 'platform' and 'steps', not a " + root.describe());
     } else {
       top(root, sc);
     }
@@ -143,371 +162,311 @@ class Loader {
   }
 
  private:
-  static std::string kind_of(const YAML::Node& n) {
-    if (n.IsSequence()) return "list";
-    if (n.IsMap()) return "mapping";
-    if (n.IsScalar()) return "scalar '" + n.Scalar() + "'";
-    return "null";
+  void error(const YNode& n, const std::string& msg) { d_.error(n, msg); }
+
+  // Text used as a label (names, notes, tags) must read back from the stats JSON.
+  bool label_ok(const YNode& n, const std::string& what) {
+    const std::string why = label_problem(n.text());
+    if (why.empty()) return true;
+    error(n, what + " contains " + why + ": use printable text");
+    return false;
   }
 
-  void error(SourceLoc l, const std::string& msg) { errs_.push_back({file_, l, msg}); }
-  void error(const YAML::Node& n, const std::string& msg) { error(loc_of(n), msg); }
-
-  void top(const YAML::Node& root, Scenario& sc) {
-    // A default-constructed YAML::Node is a defined null node: track presence apart.
-    YAML::Node steps, programs, platform;
-    bool have_steps = false, have_programs = false, have_platform = false;
-    for (auto it = root.begin(); it != root.end(); ++it) {
-      const std::string k = it->first.Scalar();
+  void top(const YNode& root, Scenario& sc) {
+    YNode steps, programs, platform;
+    for (size_t i = 0; i < root.size(); ++i) {
+      const YNode key = root.key(i), v = root.value(i);
+      const std::string k = key.str();
       if (k == "name") {
-        if (!it->second.IsScalar()) error(it->second, "'name' must be a string");
-        else sc.name = it->second.Scalar();
+        if (!v.is_scalar()) error(v, "'name' must be a string");
+        else if (label_ok(v, "'name'")) sc.name = v.str();
       } else if (k == "platform") {
-        platform = it->second;
-        have_platform = true;
+        platform = v;
       } else if (k == "trace") {
-        trace(it->second, sc);
+        trace(v, sc);
       } else if (k == "programs") {
-        programs = it->second;
-        have_programs = true;
+        programs = v;
       } else if (k == "steps") {
-        steps = it->second;
-        have_steps = true;
+        steps = v;
       } else {
-        error(it->first, "unknown top-level key '" + k +
-                             "' (expected name, platform, trace, programs, steps)");
+        const std::vector<std::string> keys = {"name", "platform", "trace", "programs", "steps"};
+        error(key, "unknown top-level key '" + k + "'" + did_you_mean(k, keys) + " (expected " + join(keys) + ")");
       }
     }
-    if (!have_platform && !arch_) error(loc_of(root), "missing 'platform' (with at least 'arch')");
-    this->platform(have_platform ? &platform : nullptr, sc.platform);
-    if (have_programs) this->programs(programs, sc);
-    if (!have_steps) {
-      error(loc_of(root), "missing 'steps'");
-    } else if (!steps.IsSequence()) {
-      error(steps, "'steps' must be a list of steps, not a " + kind_of(steps));
+    PlatformReader pr(sc.platform, d_);
+    if (platform) pr.read_file(platform);
+    for (size_t n = 0; n < opt_.sets.size(); ++n) pr.read_set(opt_.sets[n], int(n + 1));
+    pr.finish(opt_.arch, file_, platform ? platform.loc() : root.loc(), bool(platform));
+    arch_ = sc.platform.arch;
+    if (programs) this->programs(programs, sc);
+    if (!steps) {
+      d_.error(file_, root.loc(), "missing 'steps'");
+    } else if (!steps.is_seq()) {
+      error(steps, "'steps' must be a list of steps, not a " + steps.describe());
     } else {
+      sc.steps.reserve(steps.size());
       int number = 0;
-      for (const auto& item : steps) {
+      for (size_t i = 0; i < steps.size(); ++i) {
         Step s;
         s.number = ++number;
-        if (parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr, &s))
+        if (parse_item(steps.at(i), /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr, &s))
           sc.steps.push_back(std::move(s));
       }
     }
   }
 
-  void trace(const YAML::Node& n, Scenario& sc) {
-    if (!n.IsMap()) return error(n, "'trace' must be a mapping (vcd, stats)");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string k = it->first.Scalar();
-      if (!it->second.IsScalar()) {
-        error(it->second, "'trace." + k + "' must be a path");
+  void trace(const YNode& n, Scenario& sc) {
+    if (!n.is_map()) return error(n, "'trace' must be a mapping (vcd, stats)");
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string k = n.key(i).str();
+      const YNode v = n.value(i);
+      if (k != "vcd" && k != "stats") {
+        error(n.key(i), "unknown key 'trace." + k + "'" + did_you_mean(k, {"vcd", "stats"}) +
+                            " (expected vcd, stats)");
         continue;
       }
-      if (k == "vcd")
-        sc.vcd_path = it->second.Scalar();
-      else if (k == "stats")
-        sc.stats_path = it->second.Scalar();
-      else
-        error(it->first, "unknown key 'trace." + k + "' (expected vcd, stats)");
-    }
-  }
-
-  std::optional<uint64_t> int_of(const YAML::Node& n, const std::string& what) {
-    if (!n.IsScalar()) {
-      error(n, what + " must be an integer, not a " + kind_of(n));
-      return std::nullopt;
-    }
-    auto r = parse_int_expr(n.Scalar());
-    if (!r.value) {
-      // Point at the offending character when the scalar is written plainly on one line.
-      SourceLoc l = loc_of(n);
-      // A quoted scalar's mark is its opening quote (yaml-cpp tags it "!").
-      if (n.Scalar().find('\n') == std::string::npos) l.col += int(r.column) + (n.Tag() == "!" ? 1 : 0);
-      const std::string text = n.Scalar().size() > 48 ? n.Scalar().substr(0, 45) + "..." : n.Scalar();
-      error(l, what + " = '" + text + "': " + r.error);
-    }
-    return r.value;
-  }
-
-  void platform(const YAML::Node* np, PlatformConfig& p) {
-    bool have_arch = false;
-    if (np) {
-      const YAML::Node& n = *np;
-      if (!n.IsMap()) return error(n, "'platform' must be a mapping, not a " + kind_of(n));
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        const std::string k = it->first.Scalar();
-        const YAML::Node v = it->second;  // a copy: the iterator's pair is a temporary
-        if (k == "arch") {
-          auto a = v.IsScalar() ? arch_from_name(v.Scalar()) : std::nullopt;
-          have_arch = true;
-          if (!a) error(v, "platform.arch must be x86-tdx or arm64-pkvm, not '" +
-                               (v.IsScalar() ? v.Scalar() : kind_of(v)) + "'");
-          else p.arch = *a, p.arch_from_file = true;
-        } else if (k == "cpus") {
-          if (auto x = int_of(v, "platform.cpus")) {
-            if (*x < 1 || *x > 64) error(v, "platform.cpus must be 1..64");
-            else p.cpus = unsigned(*x);
-          }
-        } else if (k == "dram") {
-          if (auto x = int_of(v, "platform.dram")) {
-            if (*x == 0 || *x % 4096 || *x > (uint64_t{1} << 46))
-              error(v, "platform.dram must be a non-zero multiple of 4KiB up to 64TiB");
-            else p.dram = *x;
-          }
-        } else if (k == "encryption") {
-          if (!v.IsScalar() || (v.Scalar() != "ci" && v.Scalar() != "li" && v.Scalar() != "off"))
-            error(v, "platform.encryption must be ci, li or off");
-          else p.encryption = v.Scalar();
-        } else if (k == "gpaw") {
-          if (auto x = int_of(v, "platform.gpaw")) {
-            if (*x != 48 && *x != 52) error(v, "platform.gpaw must be 48 or 52");
-            else p.gpaw = unsigned(*x);
-          }
-        } else if (k == "seed") {
-          if (auto x = int_of(v, "platform.seed")) p.seed = *x;
-        } else if (k == "quantum") {
-          auto ns = v.IsScalar() ? parse_time_ns(v.Scalar()) : std::nullopt;
-          if (!ns || *ns < 1) error(v, "platform.quantum must be a time from 1ns to 3600s, such as 1us");
-          else p.quantum_ns = uint64_t(*ns);
-        } else if (k == "thp") {
-          auto b = v.IsScalar() ? parse_bool(v.Scalar()) : std::nullopt;
-          if (!b) error(v, "platform.thp must be true or false");
-          else p.thp = *b;
-        } else if (k == "timing") {
-          timing(v, p.timing);
-        } else {
-          error(it->first, "unknown key 'platform." + k +
-                               "' (expected arch, cpus, dram, encryption, gpaw, seed, timing, quantum, thp)");
-        }
-      }
-    }
-    if (arch_) p.arch = *arch_;
-    else if (!have_arch && np) error(*np, "missing 'platform.arch' (x86-tdx or arm64-pkvm)");
-  }
-
-  void timing(const YAML::Node& n, Timing& t) {
-    if (!n.IsMap()) return error(n, "'platform.timing' must be a mapping");
-    std::map<std::string, double*> keys = {
-        {"dram", &t.dram_ns},         {"mee", &t.mee_ns},       {"walk_level", &t.walk_level_ns},
-        {"tlb_hit", &t.tlb_hit_ns},   {"vm_exit", &t.vm_exit_ns}, {"seamcall", &t.seamcall_ns},
-        {"hvc", &t.hvc_ns},           {"tlb_shootdown", &t.tlb_shootdown_ns},
-        {"ioctl", &t.ioctl_ns}};
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string k = it->first.Scalar();
-      auto f = keys.find(k);
-      if (f == keys.end()) {
-        std::vector<std::string> names;
-        for (auto& [name, p] : keys) names.push_back(name);
-        error(it->first, "unknown latency 'timing." + k + "' (expected " + join(names) + ")");
+      if (!v.is_scalar()) {
+        error(v, "'trace." + k + "' must be a path");
         continue;
       }
-      auto ns = it->second.IsScalar() ? parse_time_ns(it->second.Scalar()) : std::nullopt;
-      if (!ns) error(it->second, "timing." + k + " must be a time up to 3600s: 50, 50ns, 1.5us");
-      else *f->second = *ns;
+      if (!label_ok(v, "'trace." + k + "'")) continue;
+      if (k == "vcd") {
+        sc.vcd_path = v.str();
+      } else {
+        sc.stats_path = v.str();
+        if (same_file(sc.stats_path, file_))
+          error(v, "'trace.stats' names the scenario file itself: the statistics would overwrite it");
+      }
     }
   }
 
-  void programs(const YAML::Node& n, Scenario& sc) {
-    if (!n.IsMap()) return error(n, "'programs' must be a mapping from name to a list of guest ops");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string name = it->first.Scalar();
-      if (!is_identifier(name)) error(it->first, "program name '" + name + "' is not a name");
+  // Both name one existing file (paths in a scenario are taken from the
+  // current directory, as the command line's are).
+  static bool same_file(const std::string& a, const std::string& b) {
+    char ra[4096], rb[4096];
+    if (!realpath(a.c_str(), ra) || !realpath(b.c_str(), rb)) return false;
+    return std::strcmp(ra, rb) == 0;
+  }
+
+  void programs(const YNode& n, Scenario& sc) {
+    if (!n.is_map()) return error(n, "'programs' must be a mapping from name to a list of guest ops");
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string name = n.key(i).str();
+      if (!is_identifier(name)) error(n.key(i), "program name '" + name + "' is not a name (letters, digits, _)");
       names_[NameKind::Program].insert(name);
-      sc.programs[name] = guest_ops(it->second, "program '" + name + "'");
+      sc.programs[name] = guest_ops(n.value(i), "program '" + name + "'");
     }
   }
 
-  std::vector<GuestOp> guest_ops(const YAML::Node& n, const std::string& what) {
+  std::vector<GuestOp> guest_ops(const YNode& n, const std::string& what) {
     std::vector<GuestOp> ops;
-    if (!n.IsSequence()) {
-      error(n, what + " must be a list of guest ops, not a " + kind_of(n));
+    if (!n.is_seq()) {
+      error(n, what + " must be a list of guest ops, not a " + n.describe());
       return ops;
     }
-    for (const auto& item : n) {
+    for (size_t i = 0; i < n.size(); ++i) {
       GuestOp g;
-      if (parse_item(item, /*guest=*/true, g.op, g.args, g.expect, g.note, g.loc, &g.body))
+      if (parse_item(n.at(i), /*guest=*/true, g.op, g.args, g.expect, g.note, g.loc, &g.body))
         ops.push_back(std::move(g));
     }
     return ops;
   }
 
+  bool read_note(const YNode& v, std::string& note) {
+    if (!v.is_scalar()) {
+      error(v, "'note' is free text, not a " + v.describe());
+      return false;
+    }
+    if (!label_ok(v, "'note'")) return false;
+    note = v.str();
+    return true;
+  }
+
   // One list item: `{OP: {fields}, expect: ..., note: ...}`.
-  bool parse_item(const YAML::Node& item, bool guest, std::string& op, Args& args, Expect& expect,
+  bool parse_item(const YNode& item, bool guest, std::string& op, Args& args, Expect& expect,
                   std::string& note, SourceLoc& loc, std::vector<GuestOp>* body,
                   Step* step = nullptr) {
     const char* what = guest ? "guest op" : "step";
-    loc = loc_of(item);
-    if (!item.IsMap()) {
-      error(item, std::string("a ") + what + " is a mapping with one operation, not a " +
-                      kind_of(item));
+    const auto& specs = guest ? guest_specs() : step_specs();
+    loc = item.loc();
+    if (!item.is_map()) {
+      error(item, std::string("a ") + what + " is a mapping with one operation, not a " + item.describe());
       return false;
     }
-    YAML::Node fields, expect_node, op_key;
-    bool have_expect = false;
-    for (auto it = item.begin(); it != item.end(); ++it) {
-      const std::string k = it->first.Scalar();
-      if (k == "expect") {
-        expect_node = it->second;
-        have_expect = true;
-      } else if (k == "note") {
-        note = it->second.IsScalar() ? it->second.Scalar() : "";
-      } else if (!op.empty()) {
-        error(it->first, std::string("a ") + what + " has one operation: '" + op +
-                             "' already, then '" + k + "'");
-        return false;
-      } else {
-        op = k;
-        op_key = it->first;
-        fields = it->second;
-      }
+    YNode fields, expect_node, op_key;
+    std::vector<size_t> others;  // keys other than expect and note
+    for (size_t i = 0; i < item.size(); ++i) {
+      const std::string_view k = item.key(i).text();
+      if (k == "expect") expect_node = item.value(i);
+      else if (k == "note") read_note(item.value(i), note);
+      else others.push_back(i);
     }
-    if (op.empty()) {
+    if (others.empty()) {
       error(item, std::string("this ") + what + " names no operation");
       return false;
     }
-    loc = loc_of(op_key);
+    // The operation is the key that names one; any other key is a slip.
+    size_t op_at = others[0];
+    for (size_t i : others)
+      if ((guest ? guest_spec(item.key(i).str()) : step_spec(item.key(i).str()))) {
+        op_at = i;
+        break;
+      }
+    op_key = item.key(op_at);
+    op = op_key.str();
+    fields = item.value(op_at);
+    loc = op_key.loc();
     const OpSpec* spec = guest ? guest_spec(op) : step_spec(op);
-    if (!spec) {
+    auto op_names = [&] {
       std::vector<std::string> names;
-      for (const auto& s : guest ? guest_specs() : step_specs()) names.push_back(s.name);
-      error(op_key, std::string("unknown ") + what + " '" + op + "' (expected one of: " +
-                        join(names) + ")");
+      for (const auto& s : specs) names.push_back(s.name);
+      return names;
+    };
+    if (!spec) {
+      const std::string hint = did_you_mean(op, op_names());
+      error(op_key, std::string("unknown ") + what + " '" + op + "'" +
+                        (hint.empty() ? " (expected one of: " + join(op_names()) + ")" : hint));
       return false;
     }
+    bool extra = false;
+    for (size_t i : others) {
+      if (i == op_at) continue;
+      const std::string k = item.key(i).str();
+      extra = true;
+      const bool is_op = guest ? guest_spec(k) != nullptr : step_spec(k) != nullptr;
+      if (is_op) {
+        error(item.key(i), std::string("a ") + what + " has one operation: '" + op + "' already, then '" + k + "'");
+      } else {
+        std::string hint = did_you_mean(k, {"expect", "note"});
+        if (hint.empty()) hint = did_you_mean(k, op_names());
+        error(item.key(i), "unknown key '" + k + "' beside '" + op + "'" + hint + " (a " + what +
+                               " is one operation, with optional expect and note)");
+      }
+    }
+    if (extra) return false;
     if (!spec->unavailable.empty()) {
       error(op_key, "'" + op + "' " + spec->unavailable);
       return false;
     }
-    // Fields are kept as the document's own node: building a fresh YAML map here
-    // would merge yaml-cpp node memories on every step (quadratic in file size).
     std::set<std::string> present;  // given, even if invalid: no cascade of errors
-    const size_t errors_before = errs_.size();
-    if (!fields.IsNull()) {
-      if (!fields.IsMap()) {
-        error(fields, "'" + op + "' takes a mapping of fields, not a " + kind_of(fields));
+    const size_t errors_before = d_.count();
+    if (!fields.is_null()) {
+      if (!fields.is_map()) {
+        error(fields, "'" + op + "' takes a mapping of fields, not a " + fields.describe());
         return false;
       }
-      for (auto it = fields.begin(); it != fields.end(); ++it) {
-        const std::string k = it->first.Scalar();
+      for (size_t i = 0; i < fields.size(); ++i) {
+        const YNode key = fields.key(i);
+        const std::string k = key.str();
         if (k == "expect") {
-          if (have_expect) error(it->first, "'expect' given twice");
-          expect_node = it->second;
-          have_expect = true;
+          if (expect_node) error(key, "'expect' given twice");
+          expect_node = fields.value(i);
           continue;
         }
         if (k == "note") {
-          note = it->second.IsScalar() ? it->second.Scalar() : "";
+          read_note(fields.value(i), note);
           continue;
         }
         const FieldSpec* f = spec->field(k);
         if (!f) {
           std::vector<std::string> names;
           for (const auto& x : spec->fields) names.push_back(x.name);
-          error(it->first, "unknown field '" + k + "' for '" + op + "' (expected " +
-                               join(names) + ")");
+          names.push_back("expect");
+          names.push_back("note");
+          error(key, "unknown field '" + k + "' for '" + op + "'" + did_you_mean(k, names) + " (expected " +
+                         join(names) + ")");
           continue;
         }
         present.insert(k);
-        check_field(op, *f, it->second, body, step);
+        check_field(op, *f, fields.value(i), body, step);
       }
     }
     for (const auto& f : spec->fields)
       if (f.required && !present.count(f.name))
-        error(fields.IsNull() ? op_key : fields, "'" + op + "' needs field '" + f.name + "'");
-    args = Args(fields.IsMap() ? fields : YAML::Node(YAML::NodeType::Map));
-    if (errs_.size() == errors_before) op_constraints(op, guest, args, op_key);
-    if (have_expect) parse_expect(*spec, expect_node, expect);
+        error(fields.is_null() ? op_key : fields, "'" + op + "' needs field '" + f.name + "'");
+    args = Args(doc_, fields.is_map() ? fields : YNode());
+    if (d_.count() == errors_before) op_constraints(op, guest, args, op_key);
+    if (expect_node) parse_expect(*spec, expect_node, expect, args);
     // Names made by this step are known from the next step on.
     for (const auto& f : spec->fields)
-      if (f.ty == Ty::Def && present.count(f.name) && args.node(f.name).IsScalar())
-        names_[f.kind].insert(args.node(f.name).Scalar());
+      if (f.ty == Ty::Def && present.count(f.name) && args.node(f.name).is_scalar()) {
+        const std::string name = args.node(f.name).str();
+        names_[f.kind].insert(name);
+        if (op == "KVM_CREATE_VM") vm_types_[name] = args.str("type", "default");
+      }
     return true;
   }
 
-  bool check_field(const std::string& op, const FieldSpec& f, const YAML::Node& v,
-                   std::vector<GuestOp>* body, Step* step) {
-    const std::string what = "'" + op + "." + f.name + "'";
+  bool check_field(const std::string& op, const FieldSpec& f, const YNode& v, std::vector<GuestOp>* body,
+                   Step* step) {
+    auto what = [&] { return "'" + op + "." + f.name + "'"; };
     switch (f.ty) {
       case Ty::Int: {
-        auto x = int_of(v, what);
+        auto x = d_.int_of(v, what());
         if (x && *x > f.max) {
-          error(v, what + " = " + v.Scalar() + " is out of range (at most " + std::to_string(f.max) + ")");
+          error(v, what() + " = " + v.str() + " is out of range (at most " + std::to_string(f.max) + ")");
           return false;
         }
         return x.has_value();
       }
       case Ty::Str:
-        if (!v.IsScalar()) return error(v, what + " must be a string"), false;
+        if (!v.is_scalar()) return error(v, what() + " must be a string"), false;
+        if (f.name == "tag" && !label_ok(v, what())) return false;
         return true;
       case Ty::Bool:
-        if (!v.IsScalar() || !parse_bool(v.Scalar()))
-          return error(v, what + " must be true or false"), false;
-        return true;
+        return d_.bool_of(v, what()).has_value();
       case Ty::Def:
-        if (!v.IsScalar() || !is_identifier(v.Scalar()))
-          return error(v, what + " must be a name (letters, digits, _)"), false;
+        if (!v.is_scalar() || !is_identifier(v.text()))
+          return error(v, what() + " must be a name (letters, digits, _)"), false;
         return true;
-      case Ty::Name: {
-        if (!v.IsScalar()) return error(v, what + " must be a name"), false;
-        const std::string n = v.Scalar();
-        bool known = names_[f.kind].count(n) != 0;
-        if (f.kind == NameKind::FdAny)
-          known = names_[NameKind::Vm].count(n) || names_[NameKind::Gmem].count(n);
-        if (f.kind == NameKind::Process && n == "vmm") known = true;
-        if (!known) {
-          error(v, "'" + n + "' is used before it was made: no " + name_kind_str(f.kind) +
-                       " of that name exists at this point");
-          return false;
-        }
-        return true;
-      }
+      case Ty::Name: return check_name(f, v, what());
       case Ty::Enum:
-        if (!v.IsScalar() ||
-            std::find(f.choices.begin(), f.choices.end(), v.Scalar()) == f.choices.end())
-          return error(v, what + " must be one of: " + join(f.choices)), false;
+        if (!v.is_scalar() || std::find(f.choices.begin(), f.choices.end(), v.str()) == f.choices.end())
+          return error(v, what() + " must be one of: " + join(f.choices) +
+                              (v.is_scalar() ? did_you_mean(v.str(), f.choices) : "")),
+                 false;
         return true;
       case Ty::Flags:
-        if (v.IsScalar()) return int_of(v, what).has_value();
-        if (!v.IsSequence()) return error(v, what + " must be a list of flags or a number"), false;
-        for (const auto& x : v) {
-          if (!x.IsScalar() || !f.vocab->count(x.Scalar())) {
-            std::vector<std::string> names;
-            for (const auto& [name, bit] : *f.vocab) names.push_back(name);
-            error(x, what + ": unknown flag '" + (x.IsScalar() ? x.Scalar() : kind_of(x)) +
-                         "' (expected " + join(names) + ")");
-            return false;
-          }
+        if (v.is_scalar()) {
+          // One name alone is the one-element list.
+          if (f.vocab->count(v.str())) return true;
+          if (std::isalpha(static_cast<unsigned char>(v.text().empty() ? '0' : v.text()[0])))
+            return unknown_flag(v, what(), *f.vocab), false;
+          return d_.int_of(v, what()).has_value();
         }
+        if (!v.is_seq()) return error(v, what() + " must be a list of flags or a number"), false;
+        for (size_t i = 0; i < v.size(); ++i)
+          if (!v.at(i).is_scalar() || !f.vocab->count(v.at(i).str())) return unknown_flag(v.at(i), what(), *f.vocab), false;
         return true;
-      case Ty::ExitList:
-        if (!v.IsSequence()) return error(v, what + " must be a list of exits"), false;
-        for (const auto& x : v)
-          if (!x.IsScalar() ||
-              (x.Scalar() != "KVM_EXIT_MEMORY_FAULT" && x.Scalar() != "KVM_EXIT_HYPERCALL"))
-            return error(x, what + ": the VMM handles KVM_EXIT_MEMORY_FAULT and KVM_EXIT_HYPERCALL"),
+      case Ty::ExitList: {
+        const std::vector<std::string> handled = {"KVM_EXIT_MEMORY_FAULT", "KVM_EXIT_HYPERCALL"};
+        if (!v.is_seq()) return error(v, what() + " must be a list of exits"), false;
+        for (size_t i = 0; i < v.size(); ++i)
+          if (!v.at(i).is_scalar() ||
+              std::find(handled.begin(), handled.end(), v.at(i).str()) == handled.end())
+            return error(v.at(i), what() + ": the VMM handles KVM_EXIT_MEMORY_FAULT and KVM_EXIT_HYPERCALL" +
+                                      did_you_mean(v.at(i).str(), handled)),
                    false;
         return true;
+      }
       case Ty::Source:
-        if (!v.IsMap()) return error(v, what + " must be {map: NAME, offset: N} or {hpa: N}"), false;
+        if (!v.is_map()) return error(v, what() + " must be {map: NAME, offset: N} or {hpa: N}"), false;
         return true;
       case Ty::Ops:
-        if (body) *body = guest_ops(v, what);
+        if (body) *body = guest_ops(v, what());
         return true;
       case Ty::Time:
-        if (!v.IsScalar() || !parse_time_ns(v.Scalar()))
-          return error(v, what + " must be a time up to 3600s: 50, 50ns, 1.5us"), false;
-        return true;
+        return d_.time_of(v, what()).has_value();
       case Ty::Steps: {
-        if (!v.IsSequence()) return error(v, what + " must be a list of steps"), false;
-        if (!step) return error(v, what + ": steps cannot nest here"), false;
+        if (!v.is_seq()) return error(v, what() + " must be a list of steps"), false;
+        if (!step) return error(v, what() + ": steps cannot nest here"), false;
         int sub = 0;
-        for (const auto& item : v) {
+        for (size_t i = 0; i < v.size(); ++i) {
+          const YNode item = v.at(i);
           Step s;
           s.number = step->number;
           s.sub = ++sub;
-          if (!parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr))
-            continue;
+          if (!parse_item(item, /*guest=*/false, s.op, s.args, s.expect, s.note, s.loc, nullptr)) continue;
           if (s.op == "KVM_RUN") {
             error(item, "'KVM_RUN' cannot run inside another KVM_RUN's 'during' (one VMM thread)");
             continue;
@@ -520,7 +479,39 @@ class Loader {
     return false;
   }
 
-  void need_one(const Args& a, const YAML::Node& at, const std::string& op,
+  void unknown_flag(const YNode& x, const std::string& what, const Vocab& vocab) {
+    const std::string got = x.is_scalar() ? x.str() : x.describe();
+    error(x, what + ": unknown flag '" + got + "'" + did_you_mean(got, vocab_names(vocab)) + " (expected " +
+                 join(vocab_names(vocab)) + ")");
+  }
+
+  bool known(NameKind k, const std::string& n) const {
+    if (k == NameKind::FdAny) return known(NameKind::Vm, n) || known(NameKind::Gmem, n);
+    if (k == NameKind::Process && n == "vmm") return true;
+    auto it = names_.find(k);
+    return it != names_.end() && it->second.count(n);
+  }
+
+  bool check_name(const FieldSpec& f, const YNode& v, const std::string& what) {
+    if (!v.is_scalar()) return error(v, what + " must be a name"), false;
+    const std::string n = v.str();
+    if (known(f.kind, n)) return true;
+    // Made earlier, but as something else?
+    for (NameKind k : {NameKind::Vm, NameKind::Gmem, NameKind::Map, NameKind::Process, NameKind::Program})
+      if (known(k, n)) {
+        error(v, "'" + n + "' is " + kind_phrase(k) + ", but " + what + " needs " + kind_phrase(f.kind));
+        return false;
+      }
+    std::vector<std::string> candidates;
+    for (NameKind k : {NameKind::Vm, NameKind::Gmem, NameKind::Map, NameKind::Process, NameKind::Program})
+      if ((f.kind == NameKind::FdAny && (k == NameKind::Vm || k == NameKind::Gmem)) || k == f.kind)
+        if (auto it = names_.find(k); it != names_.end()) candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+    error(v, "'" + n + "' is used before it was made: no " + name_kind_str(f.kind) +
+                 " of that name exists at this point" + did_you_mean(n, candidates));
+    return false;
+  }
+
+  void need_one(const Args& a, const YNode& at, const std::string& op,
                 const std::vector<std::vector<std::string>>& forms) {
     int matches = 0;
     for (const auto& form : forms) {
@@ -538,7 +529,7 @@ class Loader {
     error(at, "'" + op + "' takes exactly one of " + join(fs));
   }
 
-  void op_constraints(const std::string& op, bool guest, const Args& a, const YAML::Node& at) {
+  void op_constraints(const std::string& op, bool guest, const Args& a, const YNode& at) {
     auto size_ok = [&](const char* field) {
       if (a.has(field)) {
         uint64_t s = a.u64(field);
@@ -548,16 +539,14 @@ class Loader {
     };
     if (!guest) {
       if (op == "mmap") {
-        if (a.has("fd") == a.boolean("anonymous"))
-          error(at, "'mmap' takes either fd: NAME or anonymous: true");
+        if (a.has("fd") == a.boolean("anonymous")) error(at, "'mmap' takes either fd: NAME or anonymous: true");
       } else if (op == "close") {
         need_one(a, at, op, {{"fd"}, {"vm"}});
       } else if (op == "load") {
         if (a.has("size") && a.has("length")) error(at, "'load' takes size or length, not both");
         size_ok("size");
       } else if (op == "store") {
-        if (a.has("data") && (a.has("value") || a.has("size")))
-          error(at, "'store' takes value (and size) or data");
+        if (a.has("data") && (a.has("value") || a.has("size"))) error(at, "'store' takes value (and size) or data");
         size_ok("size");
       } else if (op == "host_kernel") {
         need_one(a, at, op, {{"hpa"}, {"pfn"}, {"fd", "offset"}, {"map", "offset"}});
@@ -565,8 +554,7 @@ class Loader {
       } else if (op == "dram_read") {
         need_one(a, at, op, {{"hpa"}, {"pfn"}, {"fd", "offset"}, {"map", "offset"}});
       } else if (op == "inspect") {
-        int forms = (a.has("vm") ? 1 : 0) + (a.has("fd") ? 1 : 0) + (a.has("hpa") ? 1 : 0) +
-                    (a.has("pfn") ? 1 : 0);
+        int forms = (a.has("vm") ? 1 : 0) + (a.has("fd") ? 1 : 0) + (a.has("hpa") ? 1 : 0) + (a.has("pfn") ? 1 : 0);
         if (forms != 1 || (a.has("gpa") && !a.has("vm")) || (a.has("offset") && !a.has("fd")) ||
             (a.has("fd") && !a.has("offset")))
           error(at, "'inspect' takes one of {vm, gpa}, {vm}, {fd, offset}, {hpa}, {pfn}");
@@ -581,79 +569,174 @@ class Loader {
     }
   }
 
-  void parse_expect(const OpSpec& spec, const YAML::Node& n, Expect& e) {
+  void parse_expect(const OpSpec& spec, const YNode& n, Expect& e, const Args& args) {
     e.present = true;
-    if (n.IsScalar() && n.Scalar() == "any") {
+    if (n.is_scalar() && n.text() == "any") {
       e.any = true;
       return;
     }
-    if (!n.IsMap()) return error(n, "'expect' must be a mapping of result fields, or 'any'");
-    for (auto it = n.begin(); it != n.end(); ++it) {
-      const std::string k = it->first.Scalar();
-      if (k == "not") {
-        if (!it->second.IsMap()) {
-          error(it->second, "'not' must be a mapping of result fields");
+    if (!n.is_map()) return error(n, "'expect' must be a mapping of result fields, or 'any'");
+    for (size_t i = 0; i < n.size(); ++i) {
+      const YNode key = n.key(i), v = n.value(i);
+      if (key.text() == "not") {
+        if (!v.is_map()) {
+          error(v, "'not' must be a mapping of result fields");
           continue;
         }
-        for (auto jt = it->second.begin(); jt != it->second.end(); ++jt)
-          expect_item(spec, jt->first, jt->second, true, e);
+        for (size_t j = 0; j < v.size(); ++j) expect_item(spec, v.key(j), v.value(j), true, e, args);
         continue;
       }
-      expect_item(spec, it->first, it->second, false, e);
+      expect_item(spec, key, v, false, e, args);
     }
   }
 
-  void expect_item(const OpSpec& spec, const YAML::Node& key, const YAML::Node& v, bool negate,
-                   Expect& e) {
-    const std::string k = key.Scalar();
+  // Fields a result has only on one architecture, or only with a model not built yet.
+  bool result_available(const YNode& key, const std::string& k) {
+    const ResultLimit* lim = result_limit(k);
+    if (!lim) return true;
+    if (lim->arch != arch_) {
+      error(key, "'" + k + "' is an " + arch_name(lim->arch) + " result: this platform is " + arch_name(arch_) +
+                     (lim->instead[0] ? std::string(" (") + lim->instead + ")" : ""));
+      return false;
+    }
+    if (lim->not_built[0]) {
+      error(key, "'" + k + "' " + lim->not_built);
+      return false;
+    }
+    return true;
+  }
+
+  void expect_item(const OpSpec& spec, const YNode& key, const YNode& v, bool negate, Expect& e,
+                   const Args& args) {
+    const std::string k = key.str();
     if (!spec.has_result(k)) {
-      error(key, "'" + k + "' is not a result of '" + spec.name + "' (its results: " +
-                     (spec.results.empty() ? std::string("none") : join(spec.results)) + ")");
+      error(key, "'" + k + "' is not a result of '" + spec.name + "'" + did_you_mean(k, spec.results) +
+                     " (its results: " + (spec.results.empty() ? std::string("none") : join(spec.results)) + ")");
       return;
     }
-    if (k == "args") {
-      if (!v.IsSequence()) return error(v, "'args' expects a list of integers");
-    } else if (!v.IsScalar()) {
-      return error(v, "expected value of '" + k + "' must be a scalar");
+    if (!result_available(key, k)) return;
+    ExpectValue ev;
+    // Lists: `args` (leading elements), and wherever the input takes a list
+    // (flags) or a set of names (exit).
+    const bool list_ok = k == "args" || k == "flags" || k == "exit";
+    if (v.is_seq() && list_ok) {
+      ev.list = true;
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (!v.at(i).is_scalar()) return error(v.at(i), "'" + k + "' lists scalars, not a " + v.at(i).describe());
+        ev.items.push_back(v.at(i).str());
+      }
+    } else if (k == "args") {
+      return error(v, "'args' expects a list of integers");
+    } else if (!v.is_scalar()) {
+      return error(v, "expected value of '" + k + "' must be a scalar" + (list_ok ? " or a list" : "") +
+                          ", not a " + v.describe());
+    } else {
+      ev.items.push_back(v.str());
     }
-    const std::string s = v.IsScalar() ? v.Scalar() : "";
+    // Each item is checked as the field's scalar form would be.
+    for (size_t i = 0; i < ev.items.size(); ++i) {
+      const YNode at = ev.list ? v.at(i) : v;
+      if (!expect_scalar(k, ev.items[i], at)) return;
+    }
+    if (k == "exit" && ev.list) {
+      std::set<std::string> distinct(ev.items.begin(), ev.items.end());
+      if (distinct.size() > 1 && !negate)
+        return error(v, "a run ends with one exit: a set of " + std::to_string(distinct.size()) +
+                            " different exits can never match");
+    }
+    if (!negate && !possible_for_vm(spec, k, ev, args, key)) return;
+    e.items.push_back({k, std::move(ev), negate, v.loc()});
+  }
+
+  bool expect_scalar(const std::string& k, const std::string& s, const YNode& v) {
     if (k == "errno") {
-      if (!errno_from_name(s)) return error(v, "unknown errno '" + s + "' (use names: EINVAL, ...)");
+      if (!errno_from_name(s))
+        return error(v, "unknown errno '" + s + "'" + did_you_mean(s, errno_names()) + " (use names: EINVAL, ...)"), false;
     } else if (k == "signal") {
-      if (!signal_from_name(s)) return error(v, "unknown signal '" + s + "' (SIGBUS, SIGSEGV, none)");
+      if (!signal_from_name(s))
+        return error(v, "unknown signal '" + s + "'" + did_you_mean(s, {"SIGBUS", "SIGSEGV", "none"}) +
+                            " (SIGBUS, SIGSEGV, none)"),
+               false;
     } else if (k == "exit") {
       if (std::find(kExitNames.begin(), kExitNames.end(), s) == kExitNames.end())
-        return error(v, "unknown exit '" + s + "' (expected " + join(kExitNames) + ")");
+        return error(v, "unknown exit '" + s + "'" + did_you_mean(s, kExitNames) + " (expected " + join(kExitNames) + ")"),
+               false;
+    } else if (k == "flags") {
+      // Names (PRIVATE, or A|B), none, or a number.
+      if (parse_int_expr(s).value || s == "none") return true;
+      size_t start = 0;
+      while (start <= s.size()) {
+        const size_t bar = s.find('|', start);
+        const std::string name = s.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
+        if (!vocab::kMemoryFaultFlags.count(name))
+          return error(v, "unknown flag '" + name + "'" + did_you_mean(name, vocab_names(vocab::kMemoryFaultFlags)) +
+                              " (expected " + join(vocab_names(vocab::kMemoryFaultFlags)) + ", or a number)"),
+                 false;
+        if (bar == std::string::npos) break;
+        start = bar + 1;
+      }
     } else if (k == "bytes") {
       bool hex = s.size() % 2 == 0;
       for (char c : s) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
-      if (!hex) return error(v, "'bytes' is a hex string, two digits per byte");
-    } else if (k == "value" || k == "all" || k == "gpa" || k == "size" || k == "nr" ||
-               k == "error_offset" || k == "st_size" || k == "st_blksize" || k == "refcount" ||
-               k == "ret" || k == "syndrome" || k == "hpfar" || k == "stage2_size") {
-      if (!parse_int_expr(s).value) return error(v, "'" + k + "' expects an integer");
+      if (!hex) return error(v, "'bytes' is a hex string, two digits per byte"), false;
+    } else if (k == "value" || k == "all" || k == "gpa" || k == "size" || k == "nr" || k == "error_offset" ||
+               k == "st_size" || k == "st_blksize" || k == "refcount" || k == "ret" || k == "syndrome" ||
+               k == "hpfar" || k == "stage2_size" || k == "args") {
+      if (!d_.int_of(v, "'" + k + "'")) return false;
     } else if (k == "hpa") {
-      if (s != "none" && !parse_int_expr(s).value) return error(v, "'hpa' expects an integer or none");
+      if (s != "none" && !d_.int_of(v, "'hpa' (an integer or none)")) return false;
     } else if (k == "host_mapped" || k == "is_write") {
-      if (!parse_bool(s)) return error(v, "'" + k + "' expects true or false");
+      if (!parse_bool(s)) return error(v, "'" + k + "' expects true or false"), false;
     }
-    e.items.push_back({k, v, negate, loc_of(v)});
+    return true;
+  }
+
+  // Where the VM's type is known (its KVM_CREATE_VM is in the file), refuse
+  // what that type can never produce.
+  bool possible_for_vm(const OpSpec& spec, const std::string& k, const ExpectValue& ev, const Args& args,
+                       const YNode& key) {
+    if (spec.name != "KVM_RUN" || k != "flags") return true;
+    auto it = vm_types_.find(args.str("vm"));
+    if (it == vm_types_.end() || it->second != "default") return true;
+    // A `default` VM has no private memory: KVM_SET_MEMORY_ATTRIBUTES refuses
+    // PRIVATE, and KVM takes a fault's private flag from the GFN's attribute
+    // (kvm_mem_is_private() is false without KVM_GENERIC_MEMORY_ATTRIBUTES support
+    // for the type), so its memory-fault exits never carry PRIVATE.
+    bool wants_private = false;
+    for (const auto& s : ev.items) {
+      if (s.find("PRIVATE") != std::string::npos) wants_private = true;
+      if (auto n = parse_int_expr(s).value) wants_private |= (*n & vocab::kMemoryFaultFlags.at("PRIVATE")) != 0;
+    }
+    if (!wants_private) return true;
+    error(key, "'flags: PRIVATE' cannot happen on VM '" + it->first +
+                   "': a 'default' VM has no private memory, so its memory faults are never private");
+    return false;
   }
 
   std::string file_;
-  std::optional<Arch> arch_;
+  LoadOptions opt_;
   std::vector<ScenarioError> errs_;
+  Diagnostics d_;
+  std::shared_ptr<const YamlTree> doc_;
+  Arch arch_ = Arch::X86Tdx;
   std::map<NameKind, std::set<std::string>> names_;
+  std::map<std::string, std::string> vm_types_;  // VM name -> its KVM_CREATE_VM type
 };
 
 }  // namespace
 
-LoadResult load_scenario_text(const std::string& file, const std::string& text,
-                              const std::optional<Arch>& arch_override) {
-  return Loader(file, arch_override).run(text);
+LoadResult load_scenario_text(const std::string& file, const std::string& text, const LoadOptions& options) {
+  return Loader(file, options).run(text);
 }
 
-LoadResult load_scenario(const std::string& file, const std::optional<Arch>& arch_override) {
+LoadResult load_scenario_text(const std::string& file, const std::string& text,
+                              const std::optional<Arch>& arch_override) {
+  LoadOptions o;
+  o.arch = arch_override;
+  return load_scenario_text(file, text, o);
+}
+
+LoadResult load_scenario(const std::string& file, const LoadOptions& options) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     LoadResult r;
@@ -668,7 +751,13 @@ LoadResult load_scenario(const std::string& file, const std::optional<Arch>& arc
     r.errors.push_back({file, {1, 1}, "not a text file (contains NUL bytes)"});
     return r;
   }
-  return load_scenario_text(file, text, arch_override);
+  return load_scenario_text(file, text, options);
+}
+
+LoadResult load_scenario(const std::string& file, const std::optional<Arch>& arch_override) {
+  LoadOptions o;
+  o.arch = arch_override;
+  return load_scenario(file, o);
 }
 
 }  // namespace cocosim

@@ -1,34 +1,32 @@
 // A scenario file, loaded and fully validated before anything runs
-// (docs/scenario-format.md is the contract; ../shared/spec is its source).
+// (docs/scenario-format.md is the contract).
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
-
 #include "kvm/vm_type.h"
+#include "scenario/diagnostics.h"
+#include "scenario/platform_config.h"
+#include "scenario/yaml_tree.h"
 
 namespace cocosim {
 
-struct SourceLoc {
-  int line = 0;  // 1-based
-  int col = 0;   // 1-based
-};
-
-struct ScenarioError {
-  std::string file;
-  SourceLoc loc;
-  std::string message;
-  std::string str() const;  // FILE:LINE:COL: message
+// An expected value as written: one scalar, or a list of scalars (a flag set,
+// `args`, or a set of exits).
+struct ExpectValue {
+  bool list = false;
+  std::vector<std::string> items;
+  std::string text() const;  // "EINVAL", "[PRIVATE, 0x4]"
 };
 
 // One expected result field: `field: value`, or inside `not:`.
 struct ExpectItem {
   std::string field;
-  YAML::Node value;
+  ExpectValue value;
   bool negate = false;
   SourceLoc loc;
 };
@@ -41,24 +39,26 @@ struct Expect {
 };
 
 // The validated fields of a step or guest op, with typed accessors. Types were
-// checked at load time, so accessors do not fail on a valid scenario.
+// checked at load time, so accessors do not fail on a valid scenario. Fields
+// stay in the document they were read from (shared, never copied per step).
 class Args {
  public:
   Args() = default;
-  explicit Args(YAML::Node m) : m_(std::move(m)) {}
+  Args(std::shared_ptr<const YamlTree> doc, YNode m) : doc_(std::move(doc)), m_(m) {}
   bool has(const std::string& k) const;
   uint64_t u64(const std::string& k, uint64_t dflt = 0) const;
   std::string str(const std::string& k, const std::string& dflt = "") const;
   bool boolean(const std::string& k, bool dflt = false) const;
   std::vector<std::string> list(const std::string& k) const;
-  // A flag field: a list of names from `vocab`, or a raw number.
+  // A flag field: a list of names from `vocab`, one name, or a raw number.
   uint64_t flags(const std::string& k, const std::map<std::string, uint64_t>& vocab) const;
   Args sub(const std::string& k) const;
-  YAML::Node node(const std::string& k) const;
+  YNode node(const std::string& k) const;
   SourceLoc loc(const std::string& k) const;
 
  private:
-  YAML::Node m_;
+  std::shared_ptr<const YamlTree> doc_;
+  YNode m_;
 };
 
 struct GuestOp {
@@ -84,24 +84,6 @@ struct Step {
   }
 };
 
-struct Timing {
-  double dram_ns = 50, mee_ns = 4, walk_level_ns = 2, tlb_hit_ns = 0.5, vm_exit_ns = 1000,
-         seamcall_ns = 2000, hvc_ns = 800, tlb_shootdown_ns = 2000, ioctl_ns = 500;
-};
-
-struct PlatformConfig {
-  Arch arch = Arch::X86Tdx;
-  bool arch_from_file = false;
-  unsigned cpus = 1;
-  uint64_t dram = uint64_t{1} << 30;
-  std::string encryption = "ci";
-  unsigned gpaw = 48;
-  uint64_t seed = 1;
-  Timing timing;
-  uint64_t quantum_ns = 1000;  // vCPU temporal-decoupling quantum
-  bool thp = false;            // transparent huge pages for anonymous memory
-};
-
 struct Scenario {
   std::string file;
   std::string name;
@@ -110,6 +92,7 @@ struct Scenario {
   std::string stats_path;
   std::map<std::string, std::vector<GuestOp>> programs;
   std::vector<Step> steps;
+  std::shared_ptr<const YamlTree> doc;  // what the steps' Args read from
 };
 
 struct LoadResult {
@@ -117,8 +100,16 @@ struct LoadResult {
   std::vector<ScenarioError> errors;
 };
 
+// What the command line adds to a file: --arch and each --set KEY=VALUE.
+struct LoadOptions {
+  std::optional<Arch> arch;
+  std::vector<std::string> sets;
+};
+
 // Reads and validates FILE; `arch_override` is --arch.
+LoadResult load_scenario(const std::string& file, const LoadOptions& options);
 LoadResult load_scenario(const std::string& file, const std::optional<Arch>& arch_override);
+LoadResult load_scenario_text(const std::string& file, const std::string& text, const LoadOptions& options);
 LoadResult load_scenario_text(const std::string& file, const std::string& text,
                               const std::optional<Arch>& arch_override);
 

@@ -24,6 +24,7 @@ const Vocab kMmapFlags = {{"SHARED", 0x01}, {"PRIVATE", 0x02}};
 const Vocab kFallocModes = {{"KEEP_SIZE", 0x01}, {"PUNCH_HOLE", 0x02}};
 const Vocab kTdxVmAttrs = {{"SEPT_VE_DISABLE", 1ull << 28}};
 const Vocab kTdxMemFlags = {{"MEASURE_MEMORY_REGION", 1ull << 0}};
+const Vocab kMemoryFaultFlags = {{"PRIVATE", 1ull << 3}};
 }  // namespace vocab
 
 const std::vector<std::string> kExitNames = {
@@ -174,6 +175,23 @@ std::vector<OpSpec> make_guest_ops() {
 }
 
 }  // namespace
+
+const ResultLimit* result_limit(const std::string& field) {
+  static const ResultLimit kLimits[] = {
+      {"pamt", Arch::X86Tdx, kLaterTdx, ""},
+      {"sept", Arch::X86Tdx, kLaterTdx, ""},
+      {"td_bit", Arch::X86Tdx, kLaterTdx, ""},
+      {"poisoned", Arch::X86Tdx, kLaterTdx, ""},
+      {"mrtd", Arch::X86Tdx, kLaterTdx, ""},
+      {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
+      {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
+      {"guest_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
+      {"hpfar", Arch::Arm64Pkvm, "", "an x86-tdx exit gives the faulting address in 'gpa'"},
+  };
+  for (const auto& l : kLimits)
+    if (field == l.field) return &l;
+  return nullptr;
+}
 
 const std::vector<OpSpec>& step_specs() {
   static const std::vector<OpSpec> specs = make_steps();

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "kvm/vm_type.h"
+
 namespace cocosim {
 
 enum class Ty {
@@ -57,9 +59,20 @@ extern const Vocab kMmapFlags;      // SHARED, PRIVATE
 extern const Vocab kFallocModes;    // KEEP_SIZE, PUNCH_HOLE
 extern const Vocab kTdxVmAttrs;     // SEPT_VE_DISABLE
 extern const Vocab kTdxMemFlags;    // MEASURE_MEMORY_REGION
+extern const Vocab kMemoryFaultFlags;  // PRIVATE (KVM_MEMORY_EXIT_FLAG_PRIVATE), in KVM_RUN's `flags`
 }  // namespace vocab
 
 extern const std::vector<std::string> kExitNames;  // KVM_EXIT_* / UCALL_* values of `exit`
+
+// A result field that only one architecture produces, or that needs a model
+// not built yet (then `not_built` says so); `instead` points elsewhere.
+struct ResultLimit {
+  const char* field;
+  Arch arch;
+  const char* not_built;  // "" once built
+  const char* instead;    // "" or a hint for the other arch
+};
+const ResultLimit* result_limit(const std::string& field);
 
 const OpSpec* step_spec(const std::string& op);
 const OpSpec* guest_spec(const std::string& op);

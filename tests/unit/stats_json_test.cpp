@@ -18,7 +18,8 @@ std::string keys(const Json& o) {
 TEST_CASE("platform_to_json: every key with its default, times as integer ps") {
   cocosim::PlatformConfig p;
   const Json j = cocosim::platform_to_json(p);
-  CHECK(keys(j) == "arch cpus dram encryption gpaw seed quantum_ps thp timing");
+  CHECK(keys(j) == "arch cpus dram encryption gpaw ipa_bits seed quantum_ps thp tlb timing");
+  CHECK(keys(*j.find("tlb")) == "entries huge_entries");
   CHECK(keys(*j.find("timing")) ==
         "dram_ps mee_ps walk_level_ps tlb_hit_ps vm_exit_ps seamcall_ps hvc_ps tlb_shootdown_ps ioctl_ps");
   CHECK(j.find("quantum_ps")->as_uint() == 1000000);

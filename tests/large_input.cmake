@@ -1,0 +1,23 @@
+# A 100,000-step scenario validates within BUDGET_KIB of peak RSS (and, as
+# printed, well under a second): `cocosim check` under /usr/bin/time -v.
+# Skipped (exit 77) where GNU time is not installed.
+if(NOT EXISTS /usr/bin/time)
+  message("SKIP: /usr/bin/time not installed")
+  cmake_language(EXIT 77)
+endif()
+set(block "  - store: {map: m, offset: 0x100, value: 0x1234}\n  - load: {map: m, offset: 0x100, expect: {value: 0x1234}}\n")
+string(REPEAT "${block}" 50000 steps)
+file(WRITE ${OUT} "platform: {arch: x86-tdx}\nsteps:\n  - mmap: {anonymous: true, name: m, length: 4KiB}\n${steps}")
+execute_process(COMMAND /usr/bin/time -v ${COCOSIM} check ${OUT} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "exit code ${rc}\n${out}${err}")
+endif()
+if(NOT err MATCHES "Maximum resident set size \\(kbytes\\): ([0-9]+)")
+  message(FATAL_ERROR "no peak RSS in /usr/bin/time's output:\n${err}")
+endif()
+set(rss ${CMAKE_MATCH_1})
+string(REGEX MATCH "Elapsed \\(wall clock\\) time[^\n]*" wall "${err}")
+message("${out}peak RSS ${rss} KiB; ${wall}")
+if(rss GREATER BUDGET_KIB)
+  message(FATAL_ERROR "peak RSS ${rss} KiB exceeds ${BUDGET_KIB} KiB")
+endif()
