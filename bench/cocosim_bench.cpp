@@ -113,7 +113,7 @@ int sweep(const std::string& arch, uint64_t n) {
   Stats stats;
   Raw raw;
   RunSummary s = run(load(y.str()), 1, n, &raw, nullptr, nullptr, stats);
-  const double loads = s.step_wall_s.at(5), stores = s.step_wall_s.at(6);
+  const double loads = s.step_times.at(5).wall_s, stores = s.step_times.at(6).wall_s;
   std::printf("sweep on %s: %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
               arch.c_str(), (unsigned long long)n, (unsigned long long)n);
   line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);

@@ -1,5 +1,5 @@
 // The cocosim command line: `cocosim run FILE`, `cocosim check FILE` and
-// `cocosim config FILE`.
+// `cocosim config FILE` and `cocosim diff A.json B.json`.
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -11,9 +11,11 @@
 
 #include <systemc>
 
+#include "common/sim_time.h"
 #include "platform.h"
 #include "runner.h"
 #include "scenario/scenario.h"
+#include "stats_diff.h"
 #include "stats_json.h"
 
 namespace {
@@ -23,19 +25,26 @@ const char* kUsage =
     "                        [--check step|end|off] [-v]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
+    "       cocosim diff A.json B.json\n"
     "\n"
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
     "          1 when one failed or an invariant was violated, 2 for a bad file\n"
     "  check   validate FILE only (exit 0 or 2)\n"
     "  config  validate FILE, then print its platform as YAML with every default\n"
     "          filled in (exit 0 or 2)\n"
+    "  diff    compare two --stats files: what ran (version, arch, platform),\n"
+    "          verdict, simulated time, counters (old, new, delta, ratio), steps\n"
+    "          and exits; exit 0 when equal apart from wall times, 1 when they\n"
+    "          differ, 2 when a file cannot be read\n"
     "  --arch  override platform.arch (after every --set)\n"
     "  --set   override a platform key, e.g. --set platform.timing.dram=100ns\n"
     "          (repeatable; validated as in the file, errors at --set:N:COL)\n"
-    "  --stats write run statistics as JSON to PATH (also trace.stats in the file)\n"
+    "  --stats write run statistics as JSON to PATH (also trace.stats in the file):\n"
+    "          version, platform, verdict, times per step and vCPU in integer ps,\n"
+    "          exits by reason, every counter with unit and description, rates\n"
     "  --check when the invariant checker runs: after every step (default), once\n"
     "          at the end (long stress runs), or off\n"
-    "  -v      print every step with its results\n";
+    "  -v      print every step with its results and simulated time (in ps)\n";
 
 struct Options {
   std::string command, file, stats;
@@ -54,6 +63,13 @@ int parse_args(int argc, char** argv, Options& o) {
   if (o.command == "-h" || o.command == "--help" || o.command == "help") {
     std::cout << kUsage;
     return 0;
+  }
+  if (o.command == "diff") {
+    if (argc != 4) {
+      std::cerr << "cocosim: diff needs two stats files: cocosim diff A.json B.json\n";
+      return 2;
+    }
+    return cocosim::diff_stats_files(argv[2], argv[3], std::cout, std::cerr);
   }
   if (o.command != "run" && o.command != "check" && o.command != "config") {
     std::cerr << "cocosim: unknown command '" << o.command << "'\n" << kUsage;
@@ -135,6 +151,11 @@ int main(int argc, char** argv) {
 }
 
 int sc_main(int argc, char** argv) {
+  // Before any sc_time exists: every time cocosim shows is whole picoseconds.
+  if (!cocosim::use_picosecond_resolution()) {
+    std::cerr << "cocosim: internal error: SystemC's time resolution is not 1 ps\n";
+    return 2;
+  }
   Options o;
   if (int rc = parse_args(argc, argv, o); rc >= 0) return rc;
 
@@ -191,15 +212,22 @@ int sc_main(int argc, char** argv) {
     platform.record_gauges();
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  const double sim_ns = sc_core::sc_time_stamp().to_seconds() * 1e9;
+  const uint64_t sim_ps = cocosim::to_ps(sc_core::sc_time_stamp());
 
-  cocosim::print_summary(std::cout, o.file, summary, internal_error);
+  cocosim::print_summary(std::cout, o.file, summary, internal_error, sim_ps);
 
   const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
                   summary.violations == 0;
   if (!stats_path.empty()) {
     std::string err;
-    if (!cocosim::write_stats_json(stats_path, o.file, sc, summary, stats, sim_ns, wall, ok, &err)) {
+    cocosim::RunReport report{o.file, sc, summary, stats};
+    report.verdict = !internal_error.empty() ? "internal error"
+                     : !summary.finished     ? "stopped early"
+                     : ok                    ? "passed"
+                                             : "failed";
+    report.simulated_ps = sim_ps;
+    report.wall_s = wall;
+    if (!cocosim::write_stats(stats_path, cocosim::StatsFormat::Json, report, &err)) {
       std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << err << "\n";
       return 1;
     }

@@ -172,7 +172,7 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
     return nullptr;
   }
   KvmMmu* m = mmu(vm.id());
-  auto kv = std::make_unique<KvmVcpu>(vm, *m, id);
+  auto kv = std::make_unique<KvmVcpu>(vm, *m, id, stats_);
   // The vCPU's fd holds a reference on its VM (kvm_vm_ioctl_create_vcpu ->
   // kvm_get_kvm): a VM with vCPUs outlives its own fd until the platform goes.
   vm.get();

@@ -2,6 +2,8 @@
 
 #include <systemc>
 
+#include "common/sim_time.h"
+
 namespace cocosim {
 
 std::string Report::where(const Step& s) const {
@@ -16,6 +18,15 @@ void Report::violation(const Step& s, const Violation& v) {
 
 void Report::note(const Step& s, const std::string& text) {
   out_ << where(s) << ": note: step " << s.label() << ": " << text << "\n";
+}
+
+VcpuRecord& Report::vcpu(const std::string& vm, int id) {
+  for (VcpuRecord& r : summary_.vcpus)
+    if (r.vm == vm && r.vcpu == id) return r;
+  summary_.vcpus.push_back({});
+  summary_.vcpus.back().vm = vm;
+  summary_.vcpus.back().vcpu = id;
+  return summary_.vcpus.back();
 }
 
 void Report::step(const Step& s, const Result& r) {
@@ -55,7 +66,7 @@ void Report::step(const Step& s, const Result& r) {
     out_ << "\n";
   }
   if (verbose_) {
-    out_ << "  [" << s.label() << "] " << sc_core::sc_time_stamp().to_string() << "  " << s.op
+    out_ << "  [" << s.label() << "] " << ps_text(sc_core::sc_time_stamp()) << "  " << s.op
          << (step_ok ? "  ok" : "  FAILED");
     if (!r.empty()) out_ << "  " << show_result(r);
     if (s.expect.any) out_ << "  (expect: any)";
@@ -65,14 +76,15 @@ void Report::step(const Step& s, const Result& r) {
 }
 
 void print_summary(std::ostream& out_, const std::string& file_, const RunSummary& s,
-                   const std::string& internal_error) {
+                   const std::string& internal_error, uint64_t simulated_ps) {
   if (!internal_error.empty())
     out_ << file_ << ": internal error after " << s.steps << " steps: " << internal_error << "\n";
   else if (!s.finished)
     out_ << file_ << ": the run stopped early after " << s.steps << " steps\n";
   if (s.violations)
     out_ << s.violations << " invariant violation" << (s.violations == 1 ? "" : "s") << "\n";
-  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed << " failed\n";
+  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed
+       << " failed, simulated time " << ps_text(simulated_ps) << "\n";
 }
 
 }  // namespace cocosim

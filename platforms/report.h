@@ -10,21 +10,10 @@
 
 #include "invariant_checker.h"
 #include "result.h"
+#include "run_summary.h"
 #include "scenario/scenario.h"
 
 namespace cocosim {
-
-struct RunSummary {
-  int steps = 0;
-  int passed = 0;
-  int failed = 0;
-  int violations = 0;
-  std::map<std::string, uint64_t> ops;   // steps run per operation
-  std::map<std::string, double> op_wall_s;  // wall time spent per operation
-  std::vector<double> step_wall_s;          // wall time of each step, in order
-  std::map<std::string, double> op_sim_ns;  // simulated time spent per operation
-  bool finished = false;
-};
 
 class Report {
  public:
@@ -38,6 +27,8 @@ class Report {
   void violation(const Step& s, const Violation& v);
   // A located remark about step `s` that is neither a failure nor a violation.
   void note(const Step& s, const std::string& text);
+  // The run record of vCPU ID of the VM named VM (made on its first KVM_RUN).
+  VcpuRecord& vcpu(const std::string& vm, int id);
  private:
   std::string where(const Step& s) const;
 
@@ -47,8 +38,9 @@ class Report {
   RunSummary& summary_;
 };
 
-// The closing lines of a run: how it ended and what it counted.
+// The closing lines of a run: how it ended, what it counted and the
+// simulated time it took.
 void print_summary(std::ostream& out, const std::string& file, const RunSummary& s,
-                   const std::string& internal_error);
+                   const std::string& internal_error, uint64_t simulated_ps);
 
 }  // namespace cocosim

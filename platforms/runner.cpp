@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/sim_time.h"
 #include "op_table.h"
 
 namespace cocosim {
@@ -36,14 +37,19 @@ void Runner::thread() {
 void Runner::run_step(const Step& s) {
   const auto t0 = std::chrono::steady_clock::now();
   const sc_core::sc_time sim0 = sc_core::sc_time_stamp();
+  // Recorded where the step starts: a KVM_RUN's `during` steps finish first.
+  const size_t index = summary_.step_times.size();
+  summary_.step_times.push_back({s.label(), s.op, 0, 0});
   Result r = execute(s);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary_.op_wall_s[s.op] += wall;
-  summary_.step_wall_s.push_back(wall);
   ++summary_.steps;
   ++summary_.ops[s.op];
   sc_core::wait(p_.take_control_delay());
-  summary_.op_sim_ns[s.op] += (sc_core::sc_time_stamp() - sim0).to_seconds() * 1e9;
+  const uint64_t sim_ps = to_ps(sc_core::sc_time_stamp() - sim0);
+  summary_.op_sim_ps[s.op] += sim_ps;
+  summary_.step_times[index].simulated_ps = sim_ps;
+  summary_.step_times[index].wall_s = wall;
   report_.step(s, r);
   if (check_mode_ == CheckMode::Step) check_invariants(s);
 }

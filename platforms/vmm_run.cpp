@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "common/sim_time.h"
 #include "report.h"
 #include "scenario/int_expr.h"
 #include "scenario/schema.h"
@@ -52,6 +53,11 @@ Result Vmm::kvm_run(const Step& s) {
                                " guests need the TDX module / pKVM models, not built yet");
     return r;
   }
+  // `during:` holds no KVM_RUN, so no other record is made while this one is held.
+  VcpuRecord& rec = report_.vcpu(a.str("vm"), id);
+  rec.module = hw->basename();
+  ++rec.runs;
+  const sc_core::sc_time entered = sc_core::sc_time_stamp();
   const std::vector<std::string> autos = a.list("auto");
   auto handles = [&](ExitReason why) {
     return std::find(autos.begin(), autos.end(), exit_name(why)) != autos.end();
@@ -87,6 +93,7 @@ Result Vmm::kvm_run(const Step& s) {
     if (st.reason == ExitReason::MemoryFault && handles(st.reason)) {
       err = convert_memory(*v, st.gpa, st.size, st.flags & KvmRunState::kMemoryExitFlagPrivate);
       if (err) break;
+      ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;
     }
     if (st.reason == ExitReason::Hypercall && st.nr == KvmRunState::kHcMapGpaRange &&
@@ -94,10 +101,13 @@ Result Vmm::kvm_run(const Step& s) {
       int e = convert_memory(*v, st.args[0], st.args[1] << kPageShift,
                              st.args[2] & KvmRunState::kMapGpaRangeEncrypted);
       ret = e ? uint64_t(-int64_t(EINVAL)) : 0;  // QEMU answers a failed conversion with -EINVAL
+      ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;
     }
     break;
   }
+  rec.guest_ps += to_ps(sc_core::sc_time_stamp() - entered);
+  rec.exits = kv->exit_counts();
   if (!during_done) {
     report_.note(s, "the vCPU left before its 'during' steps were due; they ran after it");
     run_during();

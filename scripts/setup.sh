@@ -11,6 +11,7 @@ PACKAGES=(
   libyaml-dev         # scenario files (libyaml's parser)
   doctest-dev         # unit tests
   libssl-dev          # AES-XTS, SHA-3 and SHA-384 (the memory encryption engine, MRTD)
+  python3             # tests: stats files must pass python3 -m json.tool
 )
 
 missing=()

@@ -5,12 +5,21 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace cocosim {
 
 struct CounterInfo {
   std::string unit;         // "count", "bytes", "pages", "frames", ...
   std::string description;  // one line: what is counted
+};
+
+// A rate derived from counters: numerator / (sum of the denominator's terms),
+// written beside the counts (a hit rate is hits / (hits + misses)).
+struct RateInfo {
+  std::string numerator;
+  std::vector<std::string> denominator;
+  std::string description;
 };
 
 class Stats {
@@ -31,6 +40,12 @@ class Stats {
     return it == counters_.end() ? 0 : it->second;
   }
   const std::map<std::string, uint64_t>& all() const { return counters_; }
+  // Declares a derived rate; the counters it names are declared by their owner.
+  void rate(const std::string& name, const std::string& numerator,
+            std::vector<std::string> denominator, const std::string& description) {
+    rates_[name] = {numerator, std::move(denominator), description};
+  }
+  const std::map<std::string, RateInfo>& rates() const { return rates_; }
   // Unit and description of a counter (empty when it was never declared).
   const CounterInfo& info(const std::string& name) const {
     static const CounterInfo kNone;
@@ -41,6 +56,7 @@ class Stats {
  private:
   std::map<std::string, uint64_t> counters_;
   std::map<std::string, CounterInfo> info_;
+  std::map<std::string, RateInfo> rates_;
 };
 
 }  // namespace cocosim

@@ -15,7 +15,10 @@ Stage2Mmu::Stage2Mmu(const Architecture& arch, MemoryPort& walker, Tlb& tlb, Sta
       walks_(stats.counter(prefix + ".walk_reads", "count",
                            "page-table entries read by stage-2 walks")),
       faults_(stats.counter(prefix + ".faults", "count",
-                            "stage-2 walks that ended in a translation or permission fault")) {}
+                            "stage-2 walks that ended in a translation or permission fault")) {
+  stats.rate(prefix + ".tlb_hit_rate", prefix + ".tlb_hits", {prefix + ".tlb_hits", prefix + ".tlb_misses"},
+             "share of stage-2 translations served by the TLB");
+}
 
 Stage2Fault Stage2Mmu::make_fault(Stage2Fault::Kind k, int depth, Addr gpa, bool write, bool exec,
                                   unsigned size, Perm entry) const {

@@ -26,7 +26,10 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
   // (PFERR_PRIVATE_ACCESS from kvm_mem_is_private()).
   const bool is_private = traits_of(vm_.type()).has_private_mem && vm_.is_private(gfn);
   (void)shared;
-  if (mmu_.fault_in(f.gpa, f.write, f.exec, f.size, is_private, &run_)) return Resolution::Retry;
+  if (mmu_.fault_in(f.gpa, f.write, f.exec, f.size, is_private, &run_)) {
+    handled_in_kernel("stage2_fault");
+    return Resolution::Retry;
+  }
   run_.has_syndrome = true;
   run_.syndrome = f.syndrome;
   run_.hpfar = f.hpfar;
@@ -34,6 +37,7 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
     mmio_pending_ = true;
     mmio_gpa_ = f.gpa;
   }
+  returned_to_vmm();
   return Resolution::Exit;
 }
 
@@ -47,18 +51,21 @@ VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_pri
   if (!traits_of(vm_.type()).has_private_mem) {
     // KVM_CAP_EXIT_HYPERCALL is not enabled for KVM_HC_MAP_GPA_RANGE here.
     *ret = uint64_t(-int64_t(kKvmEnosys));
+    handled_in_kernel("hypercall");
     return Resolution::Retry;
   }
   // kvm_emulate_hypercall(KVM_HC_MAP_GPA_RANGE) checks the range itself.
   const uint64_t npages = size >> kPageShift;
   if (!page_aligned(gpa) || npages == 0 || (gpa >> kPageShift) + npages <= (gpa >> kPageShift)) {
     *ret = uint64_t(-int64_t(kKvmEinval));
+    handled_in_kernel("hypercall");
     return Resolution::Retry;
   }
   run_.reason = ExitReason::Hypercall;
   run_.nr = KvmRunState::kHcMapGpaRange;
   run_.args = {gpa, npages, to_private ? KvmRunState::kMapGpaRangeEncrypted : 0, 0, 0, 0};
   hypercall_pending_ = true;
+  returned_to_vmm();
   return Resolution::Exit;
 }
 
@@ -78,6 +85,20 @@ void KvmVcpu::ucall(Ucall kind, const std::string& text) {
       aborted_ = true;
       break;
   }
+  returned_to_vmm();
+}
+
+void KvmVcpu::handled_in_kernel(const char* why) {
+  ++exits_.in_kernel[why];
+  ++stats_.counter(std::string("kvm.exits.in_kernel.") + why, "count",
+                   std::string("exits KVM handled without returning to the VMM: ") + why);
+}
+
+void KvmVcpu::returned_to_vmm() {
+  const char* why = exit_name(run_.reason);
+  ++exits_.to_vmm[why];
+  ++stats_.counter(std::string("kvm.exits.to_vmm.") + why, "count",
+                   std::string("KVM_RUN returns to the VMM with ") + why);
 }
 
 const char* exit_name(ExitReason r) {

@@ -3,7 +3,11 @@
 // hypercall, ucalls). Faults are resolved through the VM's KvmMmu.
 #pragma once
 #include <functional>
+#include <map>
 #include <optional>
+#include <string>
+
+#include "common/stats.h"
 
 #include "cpu/vcpu.h"
 #include "kvm/kvm_mmu.h"
@@ -12,16 +16,24 @@
 
 namespace cocosim {
 
+// Exits of one vCPU by reason: those KVM handled itself and re-entered the
+// guest, and those KVM_RUN returned to the VMM (named as kvm_run.exit_reason).
+struct VcpuExitCounts {
+  std::map<std::string, uint64_t> in_kernel;
+  std::map<std::string, uint64_t> to_vmm;
+};
+
 class KvmVcpu : public VcpuHypervisor {
  public:
   static constexpr uint64_t kKvmEnosys = 1000;  // KVM_ENOSYS returned to the guest
   static constexpr uint64_t kKvmEinval = 22;    // KVM_EINVAL
 
-  KvmVcpu(Vm& vm, KvmMmu& mmu, int id) : vm_(vm), mmu_(mmu), id_(id) {}
+  KvmVcpu(Vm& vm, KvmMmu& mmu, int id, Stats& stats) : vm_(vm), mmu_(mmu), id_(id), stats_(stats) {}
 
   int id() const { return id_; }
   Vm& vm() { return vm_; }
   const KvmRunState& run_state() const { return run_; }
+  const VcpuExitCounts& exit_counts() const { return exits_; }
   // Complete what the previous exit left pending, then clear kvm_run for the entry.
   void prepare_entry(std::optional<uint64_t> hypercall_ret);
   bool finished() const { return done_ || aborted_; }
@@ -46,6 +58,11 @@ class KvmVcpu : public VcpuHypervisor {
   Addr mmio_gpa_ = 0;
   bool done_ = false, aborted_ = false;
   std::function<double()> cost_probe_;
+  Stats& stats_;
+  VcpuExitCounts exits_;
+  // Counted here and in the platform-wide counters kvm.exits.*.
+  void handled_in_kernel(const char* why);
+  void returned_to_vmm();
 };
 
 }  // namespace cocosim

@@ -1,0 +1,27 @@
+# Every derived rate in STATS is a share: its numerator never exceeds its
+# denominator. A rate above 1 means a counter counts more than its name says
+# (vcpuN.dmi_hits counting page-walk reads beside data accesses).
+execute_process(COMMAND ${COCOSIM} run ${FILE} --stats ${STATS}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cocosim run ${FILE} exited ${rc}:\n${out}${err}")
+endif()
+file(READ ${STATS} json)
+string(JSON n LENGTH "${json}" derived)
+if(n EQUAL 0)
+  message(FATAL_ERROR "no derived rates in ${STATS}")
+endif()
+math(EXPR last "${n} - 1")
+set(bad "")
+foreach(i RANGE ${last})
+  string(JSON name MEMBER "${json}" derived ${i})
+  string(JSON num GET "${json}" derived ${name} numerator)
+  string(JSON den GET "${json}" derived ${name} denominator)
+  string(JSON of GET "${json}" derived ${name} of)
+  if(num GREATER den)
+    string(APPEND bad "  ${name} = ${of} = ${num} / ${den}\n")
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "rates above 1 (a counter counts more than its name says):\n${bad}")
+endif()
