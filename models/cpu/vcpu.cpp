@@ -33,8 +33,8 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Architecture& arch, VcpuTiming ti
       transactions_(stats.counter(std::string(this->name()) + ".bus_transactions", "count",
                                   "b_transport calls (guest data and page-walk reads without DMI)")) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
-  const std::string me = basename();
-  stats.rate(me + ".dmi_hit_rate", me + ".dmi_hits", {me + ".accesses"},
+  const std::string me = this->name();
+  stats.rate(me + ".dmi_access_rate", me + ".dmi_accesses", {me + ".accesses"},
              "share of guest data accesses served by a DMI pointer");
   budget_ = timing.quantum;
   SC_HAS_PROCESS(Vcpu);

@@ -90,14 +90,14 @@ void KvmVcpu::ucall(Ucall kind, const std::string& text) {
 
 void KvmVcpu::handled_in_kernel(const char* why) {
   ++exits_.in_kernel[why];
-  ++stats_.counter(std::string("kvm.exits.in_kernel.") + why, "count",
+  ++stats_.counter(std::string("platform.kvm.exits.in_kernel.") + why, "count",
                    std::string("exits KVM handled without returning to the VMM: ") + why);
 }
 
 void KvmVcpu::returned_to_vmm() {
   const char* why = exit_name(run_.reason);
   ++exits_.to_vmm[why];
-  ++stats_.counter(std::string("kvm.exits.to_vmm.") + why, "count",
+  ++stats_.counter(std::string("platform.kvm.exits.to_vmm.") + why, "count",
                    std::string("KVM_RUN returns to the VMM with ") + why);
 }
 

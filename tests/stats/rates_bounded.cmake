@@ -1,6 +1,6 @@
 # Every derived rate in STATS is a share: its numerator never exceeds its
 # denominator. A rate above 1 means a counter counts more than its name says
-# (vcpuN.dmi_hits counting page-walk reads beside data accesses).
+# (a vCPU once counted page-walk reads as data DMI hits).
 execute_process(COMMAND ${COCOSIM} run ${FILE} --stats ${STATS}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
