@@ -15,6 +15,7 @@ namespace cocosim {
 std::vector<Violation> InvariantChecker::check() {
   std::vector<Violation> out;
   host_mappings(out);
+  pins(out);
   dmi_pointers(out);
   bindings(out);
   stage2(out);
@@ -30,6 +31,17 @@ void InvariantChecker::host_mappings(std::vector<Violation>& out) {
                                                " is private but a host PTE maps it"});
     });
   }
+}
+
+// Rule 3 (and EPFN rule 2): a long-term pin is a host way in, like a PTE. A
+// pinned frame stays allocated until unpinned, so it must never become private.
+void InvariantChecker::pins(std::vector<Violation>& out) {
+  p_.frames.for_each_pinned([&](uint64_t pfn, uint32_t n) {
+    if (p_.private_frame(pfn))
+      out.push_back({"pin-private", "frame " + hex(pfn << kPageShift) + " is private to VM '" +
+                                        p_.frames.use(pfn)->gmem->vm().name + "' but the host holds " +
+                                        std::to_string(n) + " long-term pin" + (n == 1 ? "" : "s") + " on it"});
+  });
 }
 
 // Rule 3: no DMI pointer reaches a private frame, and none outlives its grant.

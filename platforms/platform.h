@@ -40,7 +40,7 @@ class Platform {
 
   // Whether the frame is a private page of some VM (guest_memfd state).
   bool private_frame(uint64_t pfn) const;
-  // Whether any host PTE or DMI pointer reaches the frame.
+  // Whether any host PTE, DMI pointer or long-term pin reaches the frame.
   bool host_mapped(uint64_t pfn) const;
 
   // Creates KVM's vCPU and gives it a vCPU module; false when none is left.

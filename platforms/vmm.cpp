@@ -38,6 +38,7 @@ Vmm::Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(con
 
 Vmm::~Vmm() {
   // Pins and fds hold files; files hold VMs. The platform tears down the rest.
+  for (const auto& [key, pin] : names_.pins) p_.frames.unpin(pin.pfn);
   names_.pins.clear();
   names_.gmems.clear();
 }
@@ -148,12 +149,15 @@ Result Vmm::pin(const Step& s, bool pin) {
   if (!m) return errno_result(EFAULT);
   const uint64_t off = page_floor(a.u64("offset"));
   const uint64_t len = std::max<uint64_t>(kPageSize, a.u64("length", kPageSize));
+  // A range that wraps around the address space is a bad address (GUP's EFAULT).
+  if (off + len < off) return errno_result(EFAULT);
   for (uint64_t o = off; o < off + len; o += kPageSize) {
     const auto key = std::make_pair(a.str("map"), o);
     if (!pin) {
       auto it = names_.pins.find(key);
       if (it == names_.pins.end()) return errno_result(EINVAL);
       if (it->second.file) it->second.file->unpin(it->second.pfn);
+      p_.frames.unpin(it->second.pfn);  // the last pin of a frame its user dropped frees it
       names_.pins.erase(it);
       continue;
     }
@@ -161,10 +165,12 @@ Result Vmm::pin(const Step& s, bool pin) {
     if (m->kind == VmaKind::Gmem) {
       uint64_t pfn = 0;
       if (int err = m->gmem->pin(m->pgoff + (o >> kPageShift), &pfn)) return errno_result(err);
+      p_.frames.pin(pfn);
       names_.pins.insert({key, {m->gmem, pfn}});
     } else {
       auto pfn = p_.mm.anon_fault(*m, o >> kPageShift);
       if (!pfn) return errno_result(ENOMEM);
+      p_.frames.pin(*pfn);
       names_.pins.insert({key, {nullptr, *pfn}});
     }
   }

@@ -4,8 +4,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/types.h"
@@ -34,7 +36,17 @@ class FrameAllocator {
   // 512 contiguous frames starting at a 2 MiB boundary (a huge folio), tagged
   // use.index + i; the first pfn, or nullopt when none is left.
   std::optional<uint64_t> alloc_huge(const FrameUse& use);
+  // Frees the frame, or, while it is pinned, only takes it from its user: a
+  // pinned frame stays allocated (the page's refcount holds it) until the last
+  // unpin frees it.
   void free(uint64_t pfn);
+  // Long-term pins (get_user_pages with FOLL_LONGTERM) of an allocated frame.
+  void pin(uint64_t pfn);
+  void unpin(uint64_t pfn);
+  uint32_t pins(uint64_t pfn) const;
+  template <class Fn> void for_each_pinned(Fn fn) const {
+    for (const auto& [pfn, n] : pins_) fn(pfn, n);
+  }
   const FrameUse* use(uint64_t pfn) const;
   void retag(uint64_t pfn, const FrameUse& use);
   // Called for every frame as it is freed, before anyone can reuse it: the
@@ -48,6 +60,8 @@ class FrameAllocator {
   uint64_t end_;
   std::vector<uint64_t> free_;  // LIFO, as a per-CPU page list hands back the hottest frame
   std::unordered_map<uint64_t, FrameUse> used_;
+  std::map<uint64_t, uint32_t> pins_;           // pinned frames: pfn -> pins
+  std::unordered_set<uint64_t> freed_pinned_;   // freed by their user while pinned
   size_t peak_ = 0;
   std::function<void(uint64_t)> free_hook_;
 };
