@@ -134,9 +134,15 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
               const Memslot* s = vm->slot_for_gfn(gfn);
               const bool right = s && s->gmem() && u->gmem == s->gmem() &&
                                  u->index == s->gmem_index(gfn) && frame_private;
-              if (!right)
+              const bool its_page = s && s->gmem() && u->gmem == s->gmem() && u->index == s->gmem_index(gfn);
+              if (!right && its_page)
+                out.push_back({"s2-private", where(*vm, gfn) + " is private and maps its guest_memfd page " +
+                                                 hex(pfn << kPageShift) + ", but guest_memfd '" +
+                                                 s->gmem()->name() + "' holds that page as shared"});
+              else if (!right)
                 out.push_back({"s2-private", where(*vm, gfn) + " is private but maps frame " +
-                                                 hex(pfn << kPageShift) + ", not its guest_memfd page"});
+                                                 hex(pfn << kPageShift) + " (" + frame_kind_name(u->kind) +
+                                                 "), not its guest_memfd page"});
             } else if (frame_private) {
               out.push_back({"s2-shared", where(*vm, gfn) + " is shared but maps private frame " +
                                               hex(pfn << kPageShift)});
