@@ -51,7 +51,11 @@ void Report::step(const Step& s, const Result& r) {
          << (c.negate ? "not " : "") << c.field << " = " << c.expected << ", got " << c.actual;
     if (r.size() > 1 || !r.count(c.field)) out_ << " [" << show_result(r) << "]";
     auto msg = r.find("message");
-    if (msg != r.end() && c.field != "message") out_ << "\n    guest: " << msg->second.s;
+    if (msg != r.end() && c.field != "message") {
+      auto exit = r.find("exit");
+      const bool guest = exit != r.end() && exit->second.s == "UCALL_ABORT";
+      out_ << "\n    " << (guest ? "guest: " : "message: ") << msg->second.s;
+    }
     out_ << "\n";
   }
   if (verbose_) {
