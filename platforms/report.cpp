@@ -72,11 +72,16 @@ void print_summary(std::ostream& out_, const std::string& file_, const RunSummar
                    const std::string& internal_error) {
   if (!internal_error.empty())
     out_ << file_ << ": internal error after " << s.steps << " steps: " << internal_error << "\n";
+  else if (s.stopped)
+    out_ << file_ << ": stopped by " << s.stopped->what << " at " << s.stopped_at
+         << ", simulated time " << s.stopped_ps << " ps\n";
   else if (!s.finished)
     out_ << file_ << ": the run stopped early after " << s.steps << " steps\n";
+  // One line, `N passed, N failed` kept readable by CI parsers; violations beside.
+  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed << " failed";
   if (s.violations)
-    out_ << s.violations << " invariant violation" << (s.violations == 1 ? "" : "s") << "\n";
-  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed << " failed\n";
+    out_ << ", " << s.violations << " invariant violation" << (s.violations == 1 ? "" : "s");
+  out_ << "\n";
 }
 
 }  // namespace cocosim

@@ -4,11 +4,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "invariant_checker.h"
+#include "run_limits.h"
 #include "result.h"
 #include "scenario/scenario.h"
 
@@ -24,6 +26,10 @@ struct RunSummary {
   std::vector<double> step_wall_s;          // wall time of each step, in order
   std::map<std::string, double> op_sim_ns;  // simulated time spent per operation
   bool finished = false;
+  // Set when a limit or a signal ended the run early: what, and where.
+  std::optional<StopReason> stopped;
+  std::string stopped_at;  // "step 7 (KVM_RUN)"
+  uint64_t stopped_ps = 0;  // simulated time then
 };
 
 class Report {

@@ -31,8 +31,9 @@ int VmmNames::pid(const Args& a) const {
 
 int VmmNames::vmm_pid() const { return procs.at("vmm"); }
 
-Vmm::Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step)
-    : sc_(sc), p_(p), report_(report), run_step_(std::move(run_step)) {
+Vmm::Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step,
+         std::function<void(const Step&)> poll)
+    : sc_(sc), p_(p), report_(report), run_step_(std::move(run_step)), poll_(std::move(poll)) {
   names_.procs["vmm"] = p_.mm.create_process("vmm");
 }
 

@@ -44,8 +44,12 @@ class Vmm {
  public:
   // Exits one KVM_RUN's `auto:` may handle before the VMM gives up.
   static constexpr uint64_t kMaxAutoRounds = 100000;
-  // `run_step` executes one of a KVM_RUN's `during:` steps as the runner would.
-  Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step);
+  // How often, in simulated time, the VMM looks at the limits while a vCPU runs.
+  static constexpr double kPollNs = 10000;
+  // `run_step` executes one of a KVM_RUN's `during:` steps as the runner would;
+  // `poll` is called while a vCPU runs (it ends the run when a limit is reached).
+  Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step,
+      std::function<void(const Step&)> poll);
   ~Vmm();
   VmmNames& names() { return names_; }
   const VmmNames& names() const { return names_; }
@@ -83,6 +87,7 @@ class Vmm {
   Platform& p_;
   Report& report_;
   std::function<void(const Step&)> run_step_;
+  std::function<void(const Step&)> poll_;
   VmmNames names_;
 };
 

@@ -130,13 +130,17 @@ Result Vmm::kvm_run(const Step& s) {
     kv->prepare_entry(ret);
     ret.reset();
     hw->start();
-    while (!during_done && hw->running()) {
+    // Wake at the exit, when `during:` is due, and every kPollNs to look at
+    // the limits (a guest loop must be interruptible).
+    const sc_core::sc_time poll(kPollNs, sc_core::SC_NS);
+    while (hw->running()) {
       const sc_core::sc_time now = sc_core::sc_time_stamp();
-      if (now >= due) {
+      if (!during_done && now >= due) {
         run_during();
-        break;
+        continue;
       }
-      sc_core::wait(due - now, hw->exit_event());
+      sc_core::wait(!during_done && due - now < poll ? due - now : poll, hw->exit_event());
+      poll_(s);
     }
     hw->wait_exit();
     const KvmRunState& st = kv->run_state();
