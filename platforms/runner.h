@@ -49,7 +49,7 @@ class Runner : public sc_core::sc_module {
   InvariantChecker checker_;
   std::set<std::string> reported_violations_;
   CheckMode check_mode_ = CheckMode::Step;
-  LimitWatch watch_{RunLimits{}};
+  LimitWatch watch_{RunLimits{0, 0, 0}};  // none unless set (the CLI sets its defaults)
 };
 
 }  // namespace cocosim
