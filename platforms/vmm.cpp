@@ -290,20 +290,15 @@ Result Vmm::user_access(const Step& s, Access kind) {
 
 Result Vmm::host_kernel(const Step& s) {
   const Args& a = s.args;
-  auto pfn = named_frame(p_, names_, a, /*allocate=*/true);
+  auto pa = named_address(p_, names_, a, /*allocate=*/true);
+  if (!pa) return no_frame_result();
   Result r;
-  if (!pfn) {
-    r["fault"] = RValue::str("no_frame");
-    return r;
-  }
-  const Addr in_page = a.has("hpa") ? (a.u64("hpa") & kPageMask) : (a.u64("offset") & kPageMask);
-  const Addr pa = (*pfn << kPageShift) | in_page;
   const size_t size = a.u64("size", 8);
   uint64_t v = a.u64("value");
-  if (a.str("op") == "store") p_.kernel_port.write(pa, &v, size);
+  if (a.str("op") == "store") p_.kernel_port.write(*pa, &v, size);
   else {
     v = 0;
-    p_.kernel_port.read(pa, &v, size);
+    p_.kernel_port.read(*pa, &v, size);
     r["value"] = RValue::integer(v);
   }
   r["fault"] = RValue::str(p_.kernel_port.last_ok() ? "none" : "data_abort");
