@@ -37,19 +37,22 @@ std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Ar
   return m->gmem->pfn(index);
 }
 
+std::optional<Addr> named_address(Platform& p, const VmmNames& names, const Args& a, bool allocate) {
+  auto pfn = named_frame(p, names, a, allocate);
+  if (!pfn) return std::nullopt;
+  return (*pfn << kPageShift) | (a.u64(a.has("hpa") ? "hpa" : "offset") & kPageMask);
+}
+
+Result no_frame_result() { return {{"fault", RValue::str("no_frame")}}; }
+
 Result Inspection::dram_read(const Step& s) {
   // A bus probe: it reads the frame that is there, and allocates nothing.
   const Args& a = s.args;
-  auto pfn = named_frame(p_, names_, a, /*allocate=*/false);
+  auto pa = named_address(p_, names_, a, /*allocate=*/false);
+  if (!pa) return no_frame_result();
   Result r;
-  if (!pfn) {
-    r["fault"] = RValue::str("no_frame");
-    return r;
-  }
-  const Addr in_page = a.has("hpa") ? (a.u64("hpa") & kPageMask) : (a.u64("offset") & kPageMask);
-  const Addr pa = (*pfn << kPageShift) | in_page;
   std::vector<uint8_t> buf(a.u64("length", 8), 0);
-  if (!buf.empty()) p_.kernel_port.debug_read(pa, buf.data(), buf.size());
+  if (!buf.empty()) p_.kernel_port.debug_read(*pa, buf.data(), buf.size());
   r["bytes"] = RValue::bytes(buf.data(), buf.size());
   if (!buf.empty() && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
     r["all"] = RValue::integer(buf[0]);

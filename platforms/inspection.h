@@ -14,6 +14,11 @@ namespace cocosim {
 // The frame a §3.2 frame form names now (allocated on first use when
 // `allocate`); nullopt: none.
 std::optional<uint64_t> named_frame(Platform& p, const VmmNames& names, const Args& a, bool allocate);
+// The physical address of the byte a frame form names (its frame, and the
+// offset within the page of `hpa` or `offset`); nullopt: no frame.
+std::optional<Addr> named_address(Platform& p, const VmmNames& names, const Args& a, bool allocate);
+// The result of a frame operation whose frame does not exist.
+Result no_frame_result();
 
 class Inspection {
  public:

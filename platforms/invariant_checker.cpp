@@ -16,6 +16,7 @@ namespace cocosim {
 std::vector<Violation> InvariantChecker::check() {
   std::vector<Violation> out;
   host_mappings(out);
+  pins(out);
   dmi_pointers(out);
   bindings(out);
   stage2(out);
@@ -47,6 +48,17 @@ void InvariantChecker::host_mappings(std::vector<Violation>& out) {
                                                " is private but a host PTE maps it"});
     });
   }
+}
+
+// Rule 3 (and EPFN rule 2): a long-term pin is a host way in, like a PTE. A
+// pinned frame stays allocated until unpinned, so it must never become private.
+void InvariantChecker::pins(std::vector<Violation>& out) {
+  p_.frames.for_each_pinned([&](uint64_t pfn, uint32_t n) {
+    if (p_.private_frame(pfn))
+      out.push_back({"pin-private", "frame " + hex(pfn << kPageShift) + " is private to VM '" +
+                                        p_.frames.use(pfn)->gmem->vm().name + "' but the host holds " +
+                                        std::to_string(n) + " long-term pin" + (n == 1 ? "" : "s") + " on it"});
+  });
 }
 
 // Rule 3: no DMI pointer reaches a private frame, and none outlives its grant.
@@ -140,13 +152,15 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
               const GfnBacking b = gfn_backing(*vm, p_.mm, gfn, true, /*allocate=*/false);
               if (!b.pfn || *b.pfn != pfn)
                 out.push_back({"s2-private", where(*vm, gfn) + " is private but maps frame " +
-                                                 hex(pfn << kPageShift) + ", not its guest_memfd page (" +
+                                                 hex(pfn << kPageShift) + " (" + frame_kind_name(u->kind) +
+                                                 "), not its guest_memfd page (" +
                                                  (b.pfn ? hex(*b.pfn << kPageShift) : std::string("none")) + ")"});
               else if (!frame_private)
                 out.push_back({"s2-private", where(*vm, gfn) + " is private and maps its guest_memfd page " +
-                                                 hex(pfn << kPageShift) + ", but that page is " +
-                                                 owner_kind_name(p_.ownership.of(pfn).owner) +
-                                                 "-owned (shared in the file)"});
+                                                 hex(pfn << kPageShift) + ", but guest_memfd '" +
+                                                 (b.gmem ? b.gmem->name() : std::string("?")) +
+                                                 "' holds that page as shared (owner record: " +
+                                                 owner_kind_name(p_.ownership.of(pfn).owner) + ")"});
             } else if (frame_private) {
               out.push_back({"s2-shared", where(*vm, gfn) + " is shared but maps private frame " +
                                               hex(pfn << kPageShift)});

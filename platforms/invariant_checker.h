@@ -21,6 +21,7 @@ class InvariantChecker {
 
  private:
   void host_mappings(std::vector<Violation>& out);
+  void pins(std::vector<Violation>& out);
   void dmi_pointers(std::vector<Violation>& out);
   void bindings(std::vector<Violation>& out);
   void stage2(std::vector<Violation>& out);

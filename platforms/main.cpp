@@ -1,5 +1,6 @@
-// The cocosim command line: `cocosim run FILE`, `cocosim check FILE` and
+// The cocosim command line: `cocosim run FILE`, `cocosim check FILE`,
 // `cocosim config FILE` and `cocosim diff A.json B.json`.
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -12,8 +13,10 @@
 #include <systemc>
 
 #include "common/sim_time.h"
+#include "output_file.h"
 #include "platform.h"
 #include "runner.h"
+#include "scenario/int_expr.h"
 #include "scenario/scenario.h"
 #include "stats_diff.h"
 #include "stats_json.h"
@@ -22,13 +25,17 @@ namespace {
 
 const char* kUsage =
     "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
-    "                        [--check step|end|off] [-v]\n"
+    "                        [--check step|end|off] [--max-steps N] [--max-sim-time T]\n"
+    "                        [--timeout T] [-v]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
     "\n"
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
-    "          1 when one failed or an invariant was violated, 2 for a bad file\n"
+    "          1 when one failed or an invariant was violated, 2 for a bad file,\n"
+    "          3 when a limit stopped the run, 128+N when signal N did\n"
+    "          (SIGINT 130, SIGTERM 143, SIGHUP 129); stopped runs still print\n"
+    "          the summary and write the stats\n"
     "  check   validate FILE only (exit 0 or 2)\n"
     "  config  validate FILE, then print its platform as YAML with every default\n"
     "          filled in (exit 0 or 2)\n"
@@ -41,9 +48,13 @@ const char* kUsage =
     "          (repeatable; validated as in the file, errors at --set:N:COL)\n"
     "  --stats write run statistics as JSON to PATH (also trace.stats in the file):\n"
     "          version, platform, verdict, times per step and vCPU in integer ps,\n"
-    "          exits by reason, every counter with unit and description, rates\n"
+    "          exits by reason, every counter with unit and description, rates;\n"
+    "          written whole or not at all, never over the scenario file\n"
     "  --check when the invariant checker runs: after every step (default), once\n"
     "          at the end (long stress runs), or off\n"
+    "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
+    "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
+    "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
     "  -v      print every step with its results and simulated time (in ps)\n";
 
 struct Options {
@@ -52,7 +63,18 @@ struct Options {
   std::vector<std::string> sets;
   bool verbose = false;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
+  cocosim::RunLimits limits;
 };
+
+// --timeout takes seconds without a unit (30 = 30 s), or a time with one.
+std::optional<double> parse_wall_seconds(const std::string& v) {
+  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v.back()))) {
+    auto ns = cocosim::parse_time_ns(v + "s");
+    return ns ? std::optional<double>(*ns / 1e9) : std::nullopt;
+  }
+  auto ns = cocosim::parse_time_ns(v);
+  return ns ? std::optional<double>(*ns / 1e9) : std::nullopt;
+}
 
 int parse_args(int argc, char** argv, Options& o) {
   if (argc < 2) {
@@ -113,6 +135,35 @@ int parse_args(int argc, char** argv, Options& o) {
         std::cerr << "cocosim: --check must be step, end or off, not '" << *v << "'\n";
         return 2;
       }
+    } else if (arg == "--max-steps") {
+      auto v = value("a number of steps");
+      if (!v) return 2;
+      auto n = cocosim::parse_int_expr(*v);
+      if (!n.value) {
+        std::cerr << "cocosim: --max-steps must be a number of steps, not '" << *v << "'\n";
+        return 2;
+      }
+      o.limits.max_steps = *n.value;
+    } else if (arg == "--max-sim-time") {
+      auto v = value("a simulated time");
+      if (!v) return 2;
+      auto ns = cocosim::parse_time_ns(*v);
+      if (!ns) {
+        std::cerr << "cocosim: --max-sim-time must be a time such as 500us or 2ms (at most 3600s), not '"
+                  << *v << "'\n";
+        return 2;
+      }
+      o.limits.max_sim_ns = *ns;
+    } else if (arg == "--timeout") {
+      auto v = value("a wall-clock time");
+      if (!v) return 2;
+      auto sec = parse_wall_seconds(*v);
+      if (!sec) {
+        std::cerr << "cocosim: --timeout must be a time such as 30s or 500ms (at most 3600s), not '"
+                  << *v << "'\n";
+        return 2;
+      }
+      o.limits.timeout_s = *sec;
     } else if (arg == "-v" || arg == "--verbose") {
       o.verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -184,17 +235,21 @@ int sc_main(int argc, char** argv) {
     return 0;
   }
   const std::string stats_path = o.stats.empty() ? sc.stats_path : o.stats;
-  if (!stats_path.empty() && !std::ofstream(stats_path, std::ios::app)) {
-    // Found out now, not after the run: the statistics must not be lost.
-    std::cerr << "cocosim: cannot write stats to " << stats_path << "\n";
-    return 2;
+  if (!stats_path.empty()) {
+    // Found out now, not after the run: the statistics must not be lost. The
+    // file itself is only written at the end, whole (no empty or stale file).
+    const std::string problem = cocosim::output_path_problem(stats_path, {o.file});
+    if (!problem.empty()) {
+      std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << problem << "\n";
+      return 2;
+    }
   }
 
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_report_handler::set_actions("/IEEE_Std_1666/deprecated", sc_core::SC_DO_NOTHING);
 
   std::cout << "cocosim: " << o.file << (sc.name.empty() ? "" : " (" + sc.name + ")") << " on "
-            << cocosim::arch_name(sc.platform.arch) << "\n";
+            << cocosim::arch_name(sc.platform.arch) << std::endl;  // shown before a long run
   const auto wall0 = std::chrono::steady_clock::now();
   cocosim::Stats stats;
   cocosim::RunSummary summary;
@@ -203,6 +258,8 @@ int sc_main(int argc, char** argv) {
     cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
     cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
     runner.set_check_mode(o.check);
+    runner.set_limits(o.limits);
+    cocosim::LimitWatch::catch_signals();
     try {
       sc_core::sc_start();
     } catch (const std::exception& e) {
@@ -222,15 +279,20 @@ int sc_main(int argc, char** argv) {
     std::string err;
     cocosim::RunReport report{o.file, sc, summary, stats};
     report.verdict = !internal_error.empty() ? "internal error"
+                     : summary.stopped       ? "stopped by " + summary.stopped->what
                      : !summary.finished     ? "stopped early"
                      : ok                    ? "passed"
                                              : "failed";
     report.simulated_ps = sim_ps;
     report.wall_s = wall;
-    if (!cocosim::write_stats(stats_path, cocosim::StatsFormat::Json, report, &err)) {
+    auto write = [&](const std::string& tmp, std::string* e) {
+      return cocosim::write_stats(tmp, cocosim::StatsFormat::Json, report, e);
+    };
+    if (!cocosim::write_whole(stats_path, write, &err)) {
       std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << err << "\n";
-      return 1;
+      return summary.stopped ? summary.stopped->exit_code : 1;
     }
   }
+  if (summary.stopped) return summary.stopped->exit_code;
   return ok ? 0 : 1;
 }

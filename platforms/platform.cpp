@@ -120,6 +120,8 @@ bool Platform::host_mapped(uint64_t pfn) const {
   // MMU gave out. (A vCPU's DMI pointer is the guest's path, not the host's.)
   const Addr pa = pfn << kPageShift;
   if (host_mmu.grants_to(false, pa)) return true;
+  // Whoever holds a long-term pin (a device doing DMA, the kernel) reaches it.
+  if (frames.pins(pfn)) return true;
   const FrameUse* u = frames.use(pfn);
   if (!u) return false;
   if (u->kind == FrameKind::Gmem && u->gmem) {

@@ -55,7 +55,7 @@ class Platform : public sc_core::sc_module {
 
   // Whether the frame is a private page of some VM (the ownership model's record).
   bool private_frame(uint64_t pfn) const { return ownership.guest_private(pfn); }
-  // Whether any host PTE or DMI pointer reaches the frame.
+  // Whether any host PTE, DMI pointer or long-term pin reaches the frame.
   bool host_mapped(uint64_t pfn) const;
 
   // Creates KVM's vCPU and gives it a vCPU module; false when none is left.

@@ -62,7 +62,11 @@ void Report::step(const Step& s, const Result& r) {
          << (c.negate ? "not " : "") << c.field << " = " << c.expected << ", got " << c.actual;
     if (r.size() > 1 || !r.count(c.field)) out_ << " [" << show_result(r) << "]";
     auto msg = r.find("message");
-    if (msg != r.end() && c.field != "message") out_ << "\n    guest: " << msg->second.s;
+    if (msg != r.end() && c.field != "message") {
+      auto exit = r.find("exit");
+      const bool guest = exit != r.end() && exit->second.s == "UCALL_ABORT";
+      out_ << "\n    " << (guest ? "guest: " : "message: ") << msg->second.s;
+    }
     out_ << "\n";
   }
   if (verbose_) {
@@ -79,12 +83,16 @@ void print_summary(std::ostream& out_, const std::string& file_, const RunSummar
                    const std::string& internal_error, uint64_t simulated_ps) {
   if (!internal_error.empty())
     out_ << file_ << ": internal error after " << s.steps << " steps: " << internal_error << "\n";
+  else if (s.stopped)
+    out_ << file_ << ": stopped by " << s.stopped->what << " at " << s.stopped_at
+         << ", simulated time " << s.stopped_ps << " ps\n";
   else if (!s.finished)
     out_ << file_ << ": the run stopped early after " << s.steps << " steps\n";
+  // One line, `N passed, N failed` kept readable by CI parsers; violations beside.
+  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed << " failed";
   if (s.violations)
-    out_ << s.violations << " invariant violation" << (s.violations == 1 ? "" : "s") << "\n";
-  out_ << s.steps << " steps, " << s.passed << " expectations passed, " << s.failed
-       << " failed, simulated time " << ps_text(simulated_ps) << "\n";
+    out_ << ", " << s.violations << " invariant violation" << (s.violations == 1 ? "" : "s");
+  out_ << ", simulated time " << ps_text(simulated_ps) << "\n";
 }
 
 }  // namespace cocosim

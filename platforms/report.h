@@ -4,11 +4,13 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "invariant_checker.h"
+#include "run_limits.h"
 #include "result.h"
 #include "run_summary.h"
 #include "scenario/scenario.h"

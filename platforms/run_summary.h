@@ -4,10 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kvm/kvm_vcpu.h"
+#include "run_limits.h"
 
 namespace cocosim {
 
@@ -41,6 +43,10 @@ struct RunSummary {
   std::vector<StepTime> step_times;            // every step, in the order they started
   std::vector<VcpuRecord> vcpus;               // in the order of their first KVM_RUN
   bool finished = false;
+  // Set when a limit or a signal ended the run early: what, and where.
+  std::optional<StopReason> stopped;
+  std::string stopped_at;   // "step 7 (KVM_RUN)"
+  uint64_t stopped_ps = 0;  // simulated time then
 };
 
 }  // namespace cocosim

@@ -14,7 +14,8 @@ Runner::Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, st
       sc_(sc),
       p_(p),
       report_(sc.file, out, verbose, summary_),
-      vmm_(sc, p, report_, [this](const Step& d) { run_step(d); }),
+      vmm_(sc, p, report_, [this](const Step& d) { run_step(d); },
+           [this](const Step& s) { check_limits(s); }),
       inspection_(p, vmm_.names()),
       checker_(p) {
   SC_HAS_PROCESS(Runner);
@@ -34,7 +35,18 @@ void Runner::thread() {
   sc_core::sc_stop();
 }
 
+void Runner::check_limits(const Step& s) {
+  auto why = watch_.reached(uint64_t(summary_.steps) + 1);
+  if (!why) return;
+  summary_.stopped = why;
+  summary_.stopped_at = "step " + s.label() + " (" + s.op + ")";
+  summary_.stopped_ps = sc_core::sc_time_stamp().value();  // the default resolution: 1 ps
+  sc_core::sc_stop();
+  sc_core::wait();  // nothing wakes this thread again: the run ends here
+}
+
 void Runner::run_step(const Step& s) {
+  check_limits(s);
   const auto t0 = std::chrono::steady_clock::now();
   const sc_core::sc_time sim0 = sc_core::sc_time_stamp();
   // Recorded where the step starts: a KVM_RUN's `during` steps finish first.

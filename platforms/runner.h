@@ -13,6 +13,7 @@
 #include "platform.h"
 #include "report.h"
 #include "result.h"
+#include "run_limits.h"
 #include "scenario/scenario.h"
 #include "vmm.h"
 
@@ -25,6 +26,7 @@ enum class CheckMode { Step, End, Off };
 class Runner : public sc_core::sc_module {
  public:
   void set_check_mode(CheckMode m) { check_mode_ = m; }
+  void set_limits(const RunLimits& l) { watch_ = LimitWatch(l); }
   Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, std::ostream& out,
          bool verbose);
   const RunSummary& summary() const { return summary_; }
@@ -35,6 +37,8 @@ class Runner : public sc_core::sc_module {
   void run_step(const Step& s);
   Result execute(const Step& s);
   void check_invariants(const Step& s);
+  // Ends the run here if a limit is reached or a signal came (never returns then).
+  void check_limits(const Step& s);
 
   const Scenario& sc_;
   Platform& p_;
@@ -45,6 +49,7 @@ class Runner : public sc_core::sc_module {
   InvariantChecker checker_;
   std::set<std::string> reported_violations_;
   CheckMode check_mode_ = CheckMode::Step;
+  LimitWatch watch_{RunLimits{0, 0, 0}};  // none unless set (the CLI sets its defaults)
 };
 
 }  // namespace cocosim

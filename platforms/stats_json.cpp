@@ -85,6 +85,15 @@ Json stats_to_json(const RunReport& r) {
   j.set("arch", arch_name(sc.platform.arch));
   j.set("platform", platform_to_json(sc.platform));
   j.set("verdict", r.verdict);
+  if (s.stopped) {
+    // What ended the run early (a limit or a signal), and where it was.
+    Json st = Json::object();
+    st.set("by", s.stopped->what);
+    st.set("exit_code", s.stopped->exit_code);
+    st.set("at", s.stopped_at);
+    st.set("simulated_time_ps", s.stopped_ps);
+    j.set("stopped", std::move(st));
+  }
   j.set("passed", r.verdict == "passed");
   j.set("simulated_time_ps", r.simulated_ps);
   j.set("wall_time_s", r.wall_s);

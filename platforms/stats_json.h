@@ -23,7 +23,7 @@ struct RunReport {
   const Scenario& scenario;
   const RunSummary& summary;
   const Stats& stats;
-  std::string verdict;  // "passed", "failed", "stopped early", "internal error"
+  std::string verdict;  // "passed", "failed", "stopped by ...", "stopped early", "internal error"
   uint64_t simulated_ps = 0;
   double wall_s = 0;
 };

@@ -31,13 +31,15 @@ int VmmNames::pid(const Args& a) const {
 
 int VmmNames::vmm_pid() const { return procs.at("vmm"); }
 
-Vmm::Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step)
-    : sc_(sc), p_(p), report_(report), run_step_(std::move(run_step)) {
+Vmm::Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step,
+         std::function<void(const Step&)> poll)
+    : sc_(sc), p_(p), report_(report), run_step_(std::move(run_step)), poll_(std::move(poll)) {
   names_.procs["vmm"] = p_.mm.create_process("vmm");
 }
 
 Vmm::~Vmm() {
   // Pins and fds hold files; files hold VMs. The platform tears down the rest.
+  for (const auto& [key, pin] : names_.pins) p_.frames.unpin(pin.pfn);
   names_.pins.clear();
   names_.gmems.clear();
 }
@@ -148,12 +150,15 @@ Result Vmm::pin(const Step& s, bool pin) {
   if (!m) return errno_result(EFAULT);
   const uint64_t off = page_floor(a.u64("offset"));
   const uint64_t len = std::max<uint64_t>(kPageSize, a.u64("length", kPageSize));
+  // A range that wraps around the address space is a bad address (GUP's EFAULT).
+  if (off + len < off) return errno_result(EFAULT);
   for (uint64_t o = off; o < off + len; o += kPageSize) {
     const auto key = std::make_pair(a.str("map"), o);
     if (!pin) {
       auto it = names_.pins.find(key);
       if (it == names_.pins.end()) return errno_result(EINVAL);
       if (it->second.file) it->second.file->unpin(it->second.pfn);
+      p_.frames.unpin(it->second.pfn);  // the last pin of a frame its user dropped frees it
       names_.pins.erase(it);
       continue;
     }
@@ -161,10 +166,12 @@ Result Vmm::pin(const Step& s, bool pin) {
     if (m->kind == VmaKind::Gmem) {
       uint64_t pfn = 0;
       if (int err = m->gmem->pin(m->pgoff + (o >> kPageShift), &pfn)) return errno_result(err);
+      p_.frames.pin(pfn);
       names_.pins.insert({key, {m->gmem, pfn}});
     } else {
       auto pfn = p_.mm.anon_fault(*m, o >> kPageShift);
       if (!pfn) return errno_result(ENOMEM);
+      p_.frames.pin(*pfn);
       names_.pins.insert({key, {nullptr, *pfn}});
     }
   }
@@ -283,20 +290,15 @@ Result Vmm::user_access(const Step& s, Access kind) {
 
 Result Vmm::host_kernel(const Step& s) {
   const Args& a = s.args;
-  auto pfn = named_frame(p_, names_, a, /*allocate=*/true);
+  auto pa = named_address(p_, names_, a, /*allocate=*/true);
+  if (!pa) return no_frame_result();
   Result r;
-  if (!pfn) {
-    r["fault"] = RValue::str("no_frame");
-    return r;
-  }
-  const Addr in_page = a.has("hpa") ? (a.u64("hpa") & kPageMask) : (a.u64("offset") & kPageMask);
-  const Addr pa = (*pfn << kPageShift) | in_page;
   const size_t size = a.u64("size", 8);
   uint64_t v = a.u64("value");
-  if (a.str("op") == "store") p_.kernel_port.write(pa, &v, size);
+  if (a.str("op") == "store") p_.kernel_port.write(*pa, &v, size);
   else {
     v = 0;
-    p_.kernel_port.read(pa, &v, size);
+    p_.kernel_port.read(*pa, &v, size);
     r["value"] = RValue::integer(v);
   }
   r["fault"] = RValue::str(p_.kernel_port.last_ok() ? "none" : "data_abort");

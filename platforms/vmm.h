@@ -42,8 +42,14 @@ Result errno_result(int err);
 
 class Vmm {
  public:
-  // `run_step` executes one of a KVM_RUN's `during:` steps as the runner would.
-  Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step);
+  // Exits one KVM_RUN's `auto:` may handle before the VMM gives up.
+  static constexpr uint64_t kMaxAutoRounds = 100000;
+  // How often, in simulated time, the VMM looks at the limits while a vCPU runs.
+  static constexpr double kPollNs = 10000;
+  // `run_step` executes one of a KVM_RUN's `during:` steps as the runner would;
+  // `poll` is called while a vCPU runs (it ends the run when a limit is reached).
+  Vmm(const Scenario& sc, Platform& p, Report& report, std::function<void(const Step&)> run_step,
+      std::function<void(const Step&)> poll);
   ~Vmm();
   VmmNames& names() { return names_; }
   const VmmNames& names() const { return names_; }
@@ -71,13 +77,17 @@ class Vmm {
 
  private:
   Vma* vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }
-  // QEMU's kvm_convert_memory(): attributes first, then discard the other copy.
-  int convert_memory(Vm& vm, Addr gpa, uint64_t size, bool to_private);
+  // QEMU's kvm_convert_memory(): refuses memory not backed by guest_memfd,
+  // sets the attributes, then discards the other copy. 0, or an errno and why.
+  int convert_memory(Vm& vm, Addr gpa, uint64_t size, bool to_private, std::string* why);
+  // Whether the GPAs of [gpa, gpa + size) already have that attribute.
+  bool attributes_are(const Vm& vm, Addr gpa, uint64_t size, bool to_private) const;
 
   const Scenario& sc_;
   Platform& p_;
   Report& report_;
   std::function<void(const Step&)> run_step_;
+  std::function<void(const Step&)> poll_;
   VmmNames names_;
 };
 

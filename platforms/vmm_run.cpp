@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "common/hex.h"
 #include "common/sim_time.h"
 #include "report.h"
 #include "scenario/int_expr.h"
@@ -16,11 +17,34 @@ namespace {
 const Vocab kMemoryExitFlags = {{"PRIVATE", KvmRunState::kMemoryExitFlagPrivate}};
 }  // namespace
 
-int Vmm::convert_memory(Vm& v, Addr gpa, uint64_t size, bool to_private) {
-  if (int err = v.set_memory_attributes(gpa, size, to_private ? Vm::kAttrPrivate : 0, 0)) return err;
+int Vmm::convert_memory(Vm& v, Addr gpa, uint64_t size, bool to_private, std::string* why) {
+  const uint64_t first = gpa >> kPageShift, last = (gpa + size) >> kPageShift;
+  // QEMU converts guest_memfd-backed RAM only: any other memory in the range is
+  // an error, before anything changes. Nothing at all there (no slot): going
+  // shared is ignored (a guest may share its MMIO), going private an error.
+  bool covered = false;
+  for (const auto& [id, slot] : v.slots()) {
+    const uint64_t g = std::max(first, slot->base_gfn());
+    const uint64_t end = std::min(last, slot->base_gfn() + slot->npages());
+    if (g >= end) continue;
+    covered = true;
+    if (!slot->gmem()) {
+      *why = "Convert non guest_memfd backed memory region (" + hex(gpa) + " ,+ " + hex(size) +
+             ") to " + (to_private ? "private" : "shared");
+      return EFAULT;
+    }
+  }
+  if (!covered) {
+    if (!to_private) return 0;
+    *why = "Convert unassigned memory (" + hex(gpa) + " ,+ " + hex(size) + ") to private";
+    return EFAULT;
+  }
+  if (int err = v.set_memory_attributes(gpa, size, to_private ? Vm::kAttrPrivate : 0, 0)) {
+    *why = "KVM_SET_MEMORY_ATTRIBUTES (" + hex(gpa) + " ,+ " + hex(size) + ") failed";
+    return err;
+  }
   // Discard the copy that is no longer in use, unless guest_memfd converts in place.
   // Slot by slot (not GFN by GFN: the range may be most of the address space).
-  const uint64_t first = gpa >> kPageShift, last = (gpa + size) >> kPageShift;
   for (const auto& [id, slot] : v.slots()) {
     const uint64_t g = std::max(first, slot->base_gfn());
     const uint64_t end = std::min(last, slot->base_gfn() + slot->npages());
@@ -37,16 +61,32 @@ int Vmm::convert_memory(Vm& v, Addr gpa, uint64_t size, bool to_private) {
   return 0;
 }
 
+bool Vmm::attributes_are(const Vm& v, Addr gpa, uint64_t size, bool to_private) const {
+  // Page by page would be unbounded for a huge range: the exit's size is a page
+  // or a few; beyond 512 pages, call it changed (the loop cap still holds).
+  const uint64_t first = gpa >> kPageShift, end = (gpa + size + kPageMask) >> kPageShift;
+  if (end - first > 512) return false;
+  for (uint64_t g = first; g < end; ++g)
+    if (v.is_private(g) != to_private) return false;
+  return true;
+}
+
 Result Vmm::kvm_run(const Step& s) {
   const Args& a = s.args;
   // KVM_RUN is an ioctl on the vCPU's fd, which stays usable after the VM's fd is closed.
   auto vit = names_.vcpu_vms.find(a.str("vm"));
   Vm* v = vit == names_.vcpu_vms.end() ? nullptr : vit->second;
-  if (!v) return errno_result(EBADF);
   const int id = int(a.u64("vcpu"));
+  auto no_vcpu = [&] {
+    Result r = errno_result(EBADF);
+    r["message"] = RValue::str("no vCPU " + std::to_string(id) + " of VM '" + a.str("vm") +
+                               "': KVM_CREATE_VCPU did not make one");
+    return r;
+  };
+  if (!v) return no_vcpu();
   KvmVcpu* kv = p_.kvm_vcpu(v->id(), id);
   Vcpu* hw = p_.vcpu_module(v->id(), id);
-  if (!kv || !hw) return errno_result(EBADF);
+  if (!kv || !hw) return no_vcpu();
   if (v->type() == VmType::Tdx || v->type() == VmType::Pkvm) {
     Result r = errno_result(EINVAL);
     r["message"] = RValue::str(std::string(vm_type_name(v->type())) +
@@ -76,30 +116,67 @@ Result Vmm::kvm_run(const Step& s) {
     for (const Step& d : s.during) run_step_(d);
     during_done = true;
   };
-  for (int round = 0; round < 100000; ++round) {
+  // Exits the VMM handles itself: the loop ends at any other exit, at an
+  // error, when the same memory fault comes back with nothing left to
+  // convert (no progress), or after kMaxAutoRounds.
+  std::string stopped;  // why the VMM gave up, for the step's result
+  struct FaultKey {
+    uint64_t gpa, size, flags;
+    bool operator==(const FaultKey& o) const { return gpa == o.gpa && size == o.size && flags == o.flags; }
+  };
+  std::optional<FaultKey> last_fault;
+  uint64_t round = 0;
+  for (;; ++round) {
+    if (round == kMaxAutoRounds) {
+      stopped = "auto: gave up after " + std::to_string(kMaxAutoRounds) +
+                " exits handled by the VMM in one KVM_RUN";
+      report_.note(s, stopped);
+      break;
+    }
     kv->prepare_entry(ret);
     ret.reset();
     hw->start();
-    while (!during_done && hw->running()) {
+    // Wake at the exit, when `during:` is due, and every kPollNs to look at
+    // the limits (a guest loop must be interruptible).
+    const sc_core::sc_time poll(kPollNs, sc_core::SC_NS);
+    while (hw->running()) {
       const sc_core::sc_time now = sc_core::sc_time_stamp();
-      if (now >= due) {
+      if (!during_done && now >= due) {
         run_during();
-        break;
+        continue;
       }
-      sc_core::wait(due - now, hw->exit_event());
+      sc_core::wait(!during_done && due - now < poll ? due - now : poll, hw->exit_event());
+      poll_(s);
     }
     hw->wait_exit();
     const KvmRunState& st = kv->run_state();
     if (st.reason == ExitReason::MemoryFault && handles(st.reason)) {
-      err = convert_memory(*v, st.gpa, st.size, st.flags & KvmRunState::kMemoryExitFlagPrivate);
-      if (err) break;
+      const bool to_private = st.flags & KvmRunState::kMemoryExitFlagPrivate;
+      const FaultKey key{st.gpa, st.size, st.flags};
+      if (last_fault && *last_fault == key && attributes_are(*v, st.gpa, st.size, to_private)) {
+        stopped = "auto: KVM_EXIT_MEMORY_FAULT at GPA " + hex(st.gpa) + " (" +
+                  (to_private ? "private" : "shared") +
+                  ") came back with the memory already converted: no progress, the VMM stops";
+        report_.note(s, stopped);
+        break;
+      }
+      last_fault = key;
+      std::string why;
+      err = convert_memory(*v, st.gpa, st.size, to_private, &why);
+      if (err) {
+        // QEMU's kvm_cpu_exec() fails the vCPU when the conversion fails.
+        stopped = "QEMU: " + why;
+        break;
+      }
       ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;
     }
+    last_fault.reset();
     if (st.reason == ExitReason::Hypercall && st.nr == KvmRunState::kHcMapGpaRange &&
         handles(st.reason)) {
+      std::string why;
       int e = convert_memory(*v, st.args[0], st.args[1] << kPageShift,
-                             st.args[2] & KvmRunState::kMapGpaRangeEncrypted);
+                             st.args[2] & KvmRunState::kMapGpaRangeEncrypted, &why);
       ret = e ? uint64_t(-int64_t(EINVAL)) : 0;  // QEMU answers a failed conversion with -EINVAL
       ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;
@@ -115,6 +192,7 @@ Result Vmm::kvm_run(const Step& s) {
   const KvmRunState& st = kv->run_state();
   Result r = errno_result(err ? err : st.err);
   r["exit"] = RValue::str(exit_name(st.reason));
+  if (!stopped.empty()) r["message"] = RValue::str(stopped);
   if (st.has_syndrome) {
     r["syndrome"] = RValue::integer(st.syndrome);
     if (p_.architecture().has_hpfar()) r["hpfar"] = RValue::integer(st.hpfar);
@@ -137,7 +215,7 @@ Result Vmm::kvm_run(const Step& s) {
     case ExitReason::UcallSync: r["tag"] = RValue::str(st.tag); break;
     case ExitReason::UcallAbort: r["message"] = RValue::str(st.message); break;
     default:
-      if (!st.message.empty()) r["message"] = RValue::str(st.message);
+      if (!st.message.empty() && stopped.empty()) r["message"] = RValue::str(st.message);
       break;
   }
   return r;

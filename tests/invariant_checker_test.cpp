@@ -112,6 +112,66 @@ TEST_CASE("stage-2 leaves that disagree with the attribute are caught") {
   CHECK(t.checker.check().empty());
 }
 
+TEST_CASE("a pinned frame that is private is caught: a pin is a host way in") {
+  Fixture t;
+  uint64_t eo = 0;
+  REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, kPageSize) == 0);
+  const uint64_t pfn = *t.f->pfn(0);
+  t.p.frames.pin(pfn);  // a pin the file does not know about (the bug's shape)
+  CHECK(t.p.host_mapped(pfn));
+  CHECK(t.checker.check().empty());  // shared and pinned: fine
+  REQUIRE(t.f->set_attributes(0, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
+  auto v = t.checker.check();
+  CHECK(has_rule(v, "pin-private"));
+  t.p.frames.unpin(pfn);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("s2-private tells the file's own page in the wrong state from another frame") {
+  Fixture t;
+  KvmMmu* mmu = t.p.mmu(t.vm->id());
+  REQUIRE(t.f->fallocate(GuestMemfd::kFallocKeepSize, 0, 2 * kPageSize) == 0);
+  uint64_t eo = 0;
+  REQUIRE(t.f->set_attributes(0, kPageSize, GuestMemfd::kAttrPrivate, 0, &eo) == 0);
+  const int last = mmu->stage2().format().levels() - 1;
+  auto says = [](const std::vector<Violation>& v, const std::string& text) {
+    for (const auto& x : v)
+      if (x.rule == "s2-private" && x.detail.find(text) != std::string::npos) return true;
+    return false;
+  };
+  // The private GFN mapped to the file's shared page 1: another frame.
+  mmu->stage2().map(1ull << 32, *t.f->pfn(1) << kPageShift, last, Perm::rwx());
+  CHECK(says(t.checker.check(), "(guest_memfd), not its guest_memfd page"));
+  mmu->zap(0, ~uint64_t{0} >> kPageShift);
+
+  // A file without MMAP: the VM's array says private; the file's page is
+  // flipped to shared behind KVM's back while the stage-2 maps it.
+  Vm* vm2 = nullptr;
+  std::shared_ptr<GuestMemfd> g2;
+  REQUIRE(t.p.kvm.create_vm("t2", VmType::SwProtected, &vm2) == 0);
+  REQUIRE(t.p.kvm.create_guest_memfd(*vm2, "g2", kPageSize, 0, &g2) == 0);
+  MemoryRegion r;
+  r.slot = 1;
+  r.flags = Memslot::kGuestMemfd;
+  r.guest_phys_addr = 1ull << 32;
+  r.memory_size = kPageSize;
+  r.guest_memfd_given = true;
+  r.guest_memfd = g2.get();
+  REQUIRE(vm2->set_user_memory_region(r, true) == 0);
+  REQUIRE(vm2->set_memory_attributes(1ull << 32, kPageSize, Vm::kAttrPrivate, 0) == 0);
+  const uint64_t pfn2 = g2->get_pfn(0).pfn;
+  KvmMmu* mmu2 = t.p.mmu(vm2->id());
+  mmu2->stage2().map(1ull << 32, pfn2 << kPageShift, last, Perm::rwx());
+  CHECK(t.checker.check().empty());
+  g2->convert(0, 1, /*to_private=*/false, 0, /*notify_bindings=*/false);
+  mmu2->stage2().map(1ull << 32, pfn2 << kPageShift, last, Perm::rwx());  // the convert zapped it
+  CHECK(says(t.checker.check(), "holds that page as shared"));
+  mmu2->zap(0, ~uint64_t{0} >> kPageShift);
+  g2.reset();
+  t.p.kvm.close_vm(vm2);
+  CHECK(t.checker.check().empty());
+}
+
 TEST_CASE("a private frame at two GFNs is caught") {
   Fixture t;
   KvmMmu* mmu = t.p.mmu(t.vm->id());

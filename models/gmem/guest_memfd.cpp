@@ -151,6 +151,10 @@ int GuestMemfd::set_attributes(uint64_t offset, uint64_t size, uint64_t attribut
   if ((flags & kModeZero) && (flags & kModePreserve)) return EINVAL;
   const VmTypeTraits t = traits_of(vm_.type);
   if (!t.has_private_mem) return EINVAL;
+  // Without MMAP there is no in-place conversion: the file holds only private
+  // memory and the VM's attribute array (KVM_SET_MEMORY_ATTRIBUTES) is the
+  // only source of truth, so the file has no attribute of its own to set.
+  if (!mmap_allowed()) return EINVAL;
   if (attributes & ~kAttrPrivate) return EINVAL;
   if (size == 0 || offset + size < offset) return EINVAL;
   if (!page_aligned(offset) || !page_aligned(size)) return EINVAL;

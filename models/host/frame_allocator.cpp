@@ -69,8 +69,29 @@ void FrameAllocator::free(uint64_t pfn) {
   auto it = used_.find(pfn);
   if (it == used_.end()) return;
   if (free_hook_) free_hook_(pfn);  // while the use is still known (who maps it)
+  if (pins_.count(pfn)) {
+    freed_pinned_.insert(pfn);  // the pin holder still reaches it: not reusable yet
+    return;
+  }
   used_.erase(it);
   free_.push_back(pfn);
+}
+
+void FrameAllocator::pin(uint64_t pfn) {
+  if (used_.count(pfn)) ++pins_[pfn];
+}
+
+void FrameAllocator::unpin(uint64_t pfn) {
+  auto it = pins_.find(pfn);
+  if (it == pins_.end()) return;
+  if (--it->second) return;
+  pins_.erase(it);
+  if (freed_pinned_.erase(pfn)) free(pfn);
+}
+
+uint32_t FrameAllocator::pins(uint64_t pfn) const {
+  auto it = pins_.find(pfn);
+  return it == pins_.end() ? 0 : it->second;
 }
 
 const FrameUse* FrameAllocator::use(uint64_t pfn) const {

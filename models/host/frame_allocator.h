@@ -4,8 +4,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/frame_owner.h"
@@ -39,7 +41,17 @@ class FrameAllocator {
   // `n` contiguous frames aligned to n pages (n a power of two, as a
   // concatenated stage-2 root needs), each tagged `use`; nullopt when none is left.
   std::optional<uint64_t> alloc_contiguous(uint64_t n, const FrameUse& use);
+  // Frees the frame, or, while it is pinned, only takes it from its user: a
+  // pinned frame stays allocated (the page's refcount holds it) until the last
+  // unpin frees it.
   void free(uint64_t pfn);
+  // Long-term pins (get_user_pages with FOLL_LONGTERM) of an allocated frame.
+  void pin(uint64_t pfn);
+  void unpin(uint64_t pfn);
+  uint32_t pins(uint64_t pfn) const;
+  template <class Fn> void for_each_pinned(Fn fn) const {
+    for (const auto& [pfn, n] : pins_) fn(pfn, n);
+  }
   const FrameUse* use(uint64_t pfn) const;
   void retag(uint64_t pfn, const FrameUse& use);
   // The ownership model's way to change a frame's owner record.
@@ -65,6 +77,8 @@ class FrameAllocator {
   uint64_t end_;
   std::vector<uint64_t> free_;  // LIFO, as a per-CPU page list hands back the hottest frame
   std::unordered_map<uint64_t, FrameUse> used_;
+  std::map<uint64_t, uint32_t> pins_;           // pinned frames: pfn -> pins
+  std::unordered_set<uint64_t> freed_pinned_;   // freed by their user while pinned
   size_t peak_ = 0;
   std::function<void(uint64_t)> free_hook_;
   std::function<void(uint64_t, FrameUse&)> use_hook_;

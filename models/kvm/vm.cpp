@@ -95,6 +95,16 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     const uint64_t fp = r.guest_memfd_offset >> kPageShift;
     if (int err = f->bind(fp, fp + s->npages(), s.get())) return err;
     s->bind_gmem(f, fp);
+    // Without MMAP the VM's attribute array is the truth: a GFN it makes private
+    // is served from the file's page, which must then be private too (it may
+    // have been made shared while the range was bound elsewhere). A shared GFN
+    // is served from userspace_addr, whatever the file's page state.
+    if (!f->mmap_allowed()) {
+      attrs_.for_each(first, end, [&](uint64_t lo, uint64_t hi, bool priv) {
+        const uint64_t flo = s->gmem_index(lo), fhi = s->gmem_index(hi);
+        if (priv && !f->range_is(flo, fhi, true)) f->convert(flo, fhi, true, 0, /*notify_bindings=*/false);
+      });
+    }
   }
   by_gfn_[first] = s.get();
   slots_.emplace(id, std::move(s));

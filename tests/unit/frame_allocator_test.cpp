@@ -141,3 +141,30 @@ TEST_CASE("FrameAllocator: a huge folio is 512 frames from a 2 MiB boundary, eac
   CHECK_FALSE(small.alloc_huge({}).has_value());
   CHECK(small.in_use() == 0);
 }
+
+TEST_CASE("FrameAllocator: a pinned frame freed by its user lives until the last unpin") {
+  FrameAllocator fa(0x100, 0x110);
+  const uint64_t pfn = *fa.alloc({FrameKind::Anon});
+  fa.pin(pfn);
+  fa.pin(pfn);
+  CHECK(fa.pins(pfn) == 2);
+  fa.free(pfn);  // MADV_DONTNEED / munmap while pinned
+  REQUIRE(fa.use(pfn) != nullptr);
+  CHECK(fa.alloc({FrameKind::Gmem}) != std::optional<uint64_t>(pfn));
+  fa.unpin(pfn);
+  CHECK(fa.use(pfn) != nullptr);
+  fa.unpin(pfn);
+  CHECK(fa.use(pfn) == nullptr);
+  CHECK(fa.pins(pfn) == 0);
+  CHECK(fa.alloc({FrameKind::Gmem}) == std::optional<uint64_t>(pfn));  // reusable again
+}
+
+TEST_CASE("FrameAllocator: unpinning a frame still in use leaves it allocated") {
+  FrameAllocator fa(0x100, 0x110);
+  const uint64_t pfn = *fa.alloc({FrameKind::Anon});
+  fa.pin(pfn);
+  fa.unpin(pfn);
+  CHECK(fa.use(pfn) != nullptr);
+  fa.free(pfn);
+  CHECK(fa.use(pfn) == nullptr);
+}
