@@ -31,9 +31,10 @@ void SecureEpt::for_each_entry(const EntryFn& fn) { visit(root_, root_level(), 0
 void SecureEpt::visit(Addr table, int level, Addr gpa_base, const EntryFn& fn) {
   Page p;
   read_page(table, p);
+  const uint64_t free_raw = SeptEntry::free_entry().raw;
   for (unsigned i = 0; i < 512; ++i) {
     const SeptEntry e{p[i]};
-    if (e.is_free()) continue;
+    if (e.raw == free_raw || e.is_free()) continue;
     const Addr gpa = gpa_base + Addr(i) * level_size(level);
     fn(level, gpa, table, i, e);
     if (level > 0 && sept_non_leaf(e.state())) visit(e.hpa(), level - 1, gpa, fn);

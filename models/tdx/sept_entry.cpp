@@ -61,13 +61,6 @@ SeptEntry SeptEntry::make(SeptState s, Addr hpa) {
   return e;
 }
 
-SeptState SeptEntry::state() const {
-  unsigned enc = 0;
-  for (unsigned i = 0; i < 7; ++i)
-    if (raw & kStateBits[i]) enc |= 1u << i;
-  return SeptState(enc);
-}
-
 bool SeptEntry::valid_state() const {
   const SeptState s = state();
   for (SeptState k : kAll)

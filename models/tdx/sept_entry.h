@@ -48,7 +48,11 @@ struct SeptEntry {
   static SeptEntry make(SeptState s, Addr hpa);
   static SeptEntry free_entry() { return make(SeptState::Free, 0); }
 
-  SeptState state() const;
+  // The entry bits are laid out so that the encoding is three shifts: D (9),
+  // TDEX..TDP (53..56) and IPAT, PS (6, 7).
+  SeptState state() const {
+    return SeptState(((raw >> 9) & 1) | ((raw >> 53) & 0xf) << 1 | ((raw >> 6) & 3) << 5);
+  }
   // False for an encoding that is none of the module's states (a corrupt entry).
   bool valid_state() const;
   Addr hpa() const { return raw & kHpaMask; }
