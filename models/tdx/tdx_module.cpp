@@ -176,9 +176,7 @@ TdxModule::~TdxModule() = default;
 
 TdxStatus TdxModule::check_hpa(uint64_t reg, uint64_t operand, Addr& pa) const {
   // A 4 KiB aligned HPA with no KeyID bits, inside TDX memory.
-  if (!page_aligned(reg) || reg >> (cfg_.pa_bits + cfg_.keyid_bits))
-    return TdxStatus::with_operand(TDX_OPERAND_INVALID, operand);
-  if (reg >> cfg_.pa_bits) return TdxStatus::with_operand(TDX_OPERAND_INVALID, operand);
+  if (!page_aligned(reg) || reg >> cfg_.pa_bits) return TdxStatus::with_operand(TDX_OPERAND_INVALID, operand);
   if (!pamt_.covers(reg)) return TdxStatus::with_operand(TDX_OPERAND_ADDR_RANGE_ERROR, operand);
   pa = reg;
   return TDX_SUCCESS;
@@ -343,15 +341,12 @@ SeamcallResult TdxModule::mng_init(uint64_t tdr, uint64_t td_params) {
   if (td->tdcx.size() != cfg_.tdcs_pages) return {TDX_TDCS_NOT_ALLOCATED};
   if (td->op != TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   // TD_PARAMS: 1 KiB aligned, in memory the host may pass (a shared KeyID).
-  const unsigned keyid = unsigned(td_params >> cfg_.pa_bits);
-  const Addr params_pa = td_params & ((Addr{1} << cfg_.pa_bits) - 1);
-  if ((td_params & (TdParams::kSize - 1)) || keyid >= cfg_.num_keyids || keyid >= cfg_.global_keyid)
+  if ((td_params & (TdParams::kSize - 1)) || (td_params >> cfg_.pa_bits) >= cfg_.global_keyid)
     return {TdxStatus::with_operand(TDX_OPERAND_INVALID, OPERAND_ID_RDX)};
   TdParams p;
   p.attributes = mem_.read64(td_params + TdParams::kAttributesOff);
   p.eptp_controls = mem_.read64(td_params + TdParams::kEptpControlsOff);
   p.config_flags = mem_.read64(td_params + TdParams::kConfigFlagsOff);
-  (void)params_pa;
   // Only SEPT_VE_DISABLE among the attributes is modelled; others are refused.
   const unsigned gpaw = (p.config_flags & TdParams::kConfigFlagGpaw) ? 52 : 48;
   const uint64_t pwl = (p.eptp_controls >> 3) & 7;
@@ -531,8 +526,7 @@ SeamcallResult TdxModule::mem_page_add(uint64_t gpa_level, uint64_t tdr, uint64_
   Addr pa = 0;
   if (!(st = free_page(page, OPERAND_ID_R8, PageSize::k4K, pa)).ok()) return {st};
   // The source: any page the host can read, with a shared KeyID.
-  if (!page_aligned(source) || (source >> cfg_.pa_bits) >= cfg_.global_keyid ||
-      (source & ((Addr{1} << cfg_.pa_bits) - 1)) >= (Addr{1} << cfg_.pa_bits))
+  if (!page_aligned(source) || (source >> cfg_.pa_bits) >= cfg_.global_keyid)
     return {TdxStatus::with_operand(TDX_OPERAND_INVALID, OPERAND_ID_R9)};
   SecureEpt::Walk w = td->sept->walk(g.gpa, 0);
   if (!w.reached) return sept_error(TdxStatus::with_operand(TDX_EPT_WALK_FAILED, OPERAND_ID_RCX), w);
@@ -827,7 +821,7 @@ SeamcallResult TdxModule::phymem_page_wbinvd(uint64_t keyed_page) {
   Addr checked = 0;
   TdxStatus st = check_hpa(pa, OPERAND_ID_RCX, checked);
   if (!st.ok()) return {st};
-  if (keyid < cfg_.global_keyid || keyid >= cfg_.num_keyids)
+  if (keyid < cfg_.global_keyid || keyid >= cfg_.num_keyids || keyed_page >> (cfg_.pa_bits + cfg_.keyid_bits))
     return {TdxStatus::with_operand(TDX_OPERAND_INVALID, OPERAND_ID_RCX)};
   if (pamt_.get(pa).pt != PageType::NDA) return {TdxStatus::with_operand(TDX_PAGE_METADATA_INCORRECT, OPERAND_ID_RCX)};
   // No caches are modelled: the lines of the page are already in DRAM.

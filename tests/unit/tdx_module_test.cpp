@@ -312,6 +312,7 @@ TEST_CASE("TdxModule: REMOVE on a running TD needs BLOCK and a completed TRACK")
   CHECK(r.tdx.phymem_page_wbinvd(r.tdx.keyed(page, 17)).status.ok());
   CHECK(r.tdx.phymem_page_wbinvd(r.tdx.keyed(t.tdr, 17)).status == op(TDX_PAGE_METADATA_INCORRECT, OPERAND_ID_RCX));
   CHECK(r.tdx.phymem_page_wbinvd(page).status == op(TDX_OPERAND_INVALID, OPERAND_ID_RCX));  // KeyID 0
+  CHECK(r.tdx.phymem_page_wbinvd(r.tdx.keyed(page, 64)).status == op(TDX_OPERAND_INVALID, OPERAND_ID_RCX));
   // v0 re-enters: the epoch moved, so the entry flushes its TLB.
   CHECK(r.tdx.vp_enter(v0).flush_tlb);
 }
@@ -418,7 +419,7 @@ TEST_CASE("TdxModule: with the engine below, SEPT pages and TD pages are ciphert
   cocosim_test::FakeMemory dram{cocosim_test::kTdxMemSize};
   Stats stats;
   MemoryEncryptionEngine mee{dram, MemoryEncryptionEngine::Integrity::Ci, 7, 64, stats, "mee"};
-  cocosim_test::MeeKeyedPort port{mee, 17};
+  cocosim_test::MeeKeyedPort port{mee, 16};  // private KeyIDs from 16
   TdxRig r(&port);
   r.tdx.set_key_programmer([&](unsigned k) { mee.program_key(k); });
   auto t = r.create_td(17, 48, 0, 1, &port);
