@@ -117,7 +117,7 @@ TdxModuleConfig TdxModuleConfig::for_platform(const Architecture& arch, const Ke
 TdParams TdParams::for_gpaw(unsigned gpaw, uint64_t attributes) {
   TdParams p;
   p.attributes = attributes;
-  p.eptp_controls = uint64_t(gpaw == 52 ? 4 : 3) << 3;
+  p.eptp_controls = kEptpMtWb | uint64_t(gpaw == 52 ? 4 : 3) << 3;
   p.config_flags = gpaw == 52 ? kConfigFlagGpaw : 0;
   return p;
 }
@@ -347,11 +347,12 @@ SeamcallResult TdxModule::mng_init(uint64_t tdr, uint64_t td_params) {
   p.attributes = mem_.read64(td_params + TdParams::kAttributesOff);
   p.eptp_controls = mem_.read64(td_params + TdParams::kEptpControlsOff);
   p.config_flags = mem_.read64(td_params + TdParams::kConfigFlagsOff);
-  // Only SEPT_VE_DISABLE among the attributes is modelled; others are refused.
+  // Only SEPT_VE_DISABLE among the attributes is modelled; others are refused,
+  // as are EPT memory types other than WB.
   const unsigned gpaw = (p.config_flags & TdParams::kConfigFlagGpaw) ? 52 : 48;
   const uint64_t pwl = (p.eptp_controls >> 3) & 7;
   if ((p.attributes & ~TdParams::kAttrSeptVeDisable) || (p.config_flags & ~TdParams::kConfigFlagGpaw) ||
-      (p.eptp_controls & ~(uint64_t{7} << 3)) || pwl != (gpaw == 52 ? 4u : 3u))
+      (p.eptp_controls & ~(uint64_t{7} << 3)) != TdParams::kEptpMtWb || pwl != (gpaw == 52 ? 4u : 3u))
     return {TdxStatus::with_operand(TDX_OPERAND_INVALID, OPERAND_ID_RDX)};
   td->attributes = p.attributes;
   td->gpaw = gpaw;

@@ -127,14 +127,18 @@ struct TdxModuleConfig {
   static TdxModuleConfig for_platform(const Architecture& arch, const KeyIdSpace& keys);
 };
 
-// TD_PARAMS fields the module reads at TDH.MNG.INIT (offsets as Linux's struct td_params).
+// TD_PARAMS fields the module reads at TDH.MNG.INIT (offsets as Linux's struct td_params;
+// CONFIG_FLAGS bit 0 is TDX_CONFIG_FLAGS_MAX_GPAW).
 struct TdParams {
   static constexpr size_t kSize = 1024;
   static constexpr size_t kAttributesOff = 0, kEptpControlsOff = 24, kConfigFlagsOff = 32;
   static constexpr uint64_t kAttrSeptVeDisable = 1ull << 28;
   static constexpr uint64_t kConfigFlagGpaw = 1ull << 0;  // GPAW 52
   uint64_t attributes = 0;
-  uint64_t eptp_controls = 3ull << 3;  // page-walk length - 1 in bits 5:3 (3: 4-level)
+  // EPT memory type in bits 2:0 (WB = 6, as KVM's setup_tdparams_eptp_controls
+  // writes it), page-walk length - 1 in bits 5:3 (3: 4-level, 4: 5-level).
+  static constexpr uint64_t kEptpMtWb = 6;
+  uint64_t eptp_controls = kEptpMtWb | 3ull << 3;
   uint64_t config_flags = 0;
   static TdParams for_gpaw(unsigned gpaw, uint64_t attributes = 0);
   void write(MemoryPort& mem, Addr pa) const;

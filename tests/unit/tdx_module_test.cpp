@@ -89,7 +89,10 @@ TEST_CASE("TdxModule: refused management calls return the module's status and ch
   refused(r, op(TDX_OPERAND_INVALID, OPERAND_ID_RDX), [&] { return r.tdx.mng_init(tdr, kTdParams + 8); });
   refused(r, op(TDX_OPERAND_INVALID, OPERAND_ID_RDX), [&] { return r.tdx.mng_init(tdr, r.tdx.keyed(kTdParams, 17)); });
   TdParams bad = TdParams::for_gpaw(48);
-  bad.eptp_controls = 4 << 3;
+  bad.eptp_controls = TdParams::kEptpMtWb | 4 << 3;  // 5-level walk with GPAW 48
+  bad.write(r.plain, kTdParams);
+  refused(r, op(TDX_OPERAND_INVALID, OPERAND_ID_RDX), [&] { return r.tdx.mng_init(tdr, kTdParams); });
+  bad.eptp_controls = 3 << 3;  // memory type UC
   bad.write(r.plain, kTdParams);
   refused(r, op(TDX_OPERAND_INVALID, OPERAND_ID_RDX), [&] { return r.tdx.mng_init(tdr, kTdParams); });
   TdParams::for_gpaw(48, 1ull << 30).write(r.plain, kTdParams);
