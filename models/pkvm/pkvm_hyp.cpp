@@ -146,6 +146,11 @@ int PkvmHyp::transition_size(Addr phys, Addr ipa, uint64_t nr_pages, uint64_t& s
   return 0;
 }
 
+// A GFN past the VM's IPA space (whose address would wrap around 64 bits).
+bool PkvmHyp::gfn_in_range(const PkvmVm& vm, uint64_t gfn) const {
+  return gfn <= (vm.pgt->format().max_input() >> kPageShift);
+}
+
 PkvmVm* PkvmHyp::vm(uint16_t handle) {
   auto it = vms_.find(handle);
   return it == vms_.end() ? nullptr : it->second.get();
@@ -229,6 +234,7 @@ int PkvmHyp::finalize_teardown_vm(uint16_t handle) {
 // ---- host <-> hyp -------------------------------------------------------------
 
 int PkvmHyp::host_share_hyp(uint64_t pfn) {
+  if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   if (int ret = host_check(phys, kPageSize, PkvmPageState::Owned)) return ret;
   if (int ret = hyp_check(phys, kPageSize, PkvmPageState::NoPage)) return ret;
@@ -238,6 +244,7 @@ int PkvmHyp::host_share_hyp(uint64_t pfn) {
 }
 
 int PkvmHyp::host_unshare_hyp(uint64_t pfn) {
+  if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   if (int ret = host_check(phys, kPageSize, PkvmPageState::SharedOwned)) return ret;
   if (int ret = hyp_check(phys, kPageSize, PkvmPageState::SharedBorrowed)) return ret;
@@ -319,6 +326,8 @@ int PkvmHyp::host_share_guest(uint64_t pfn, uint64_t gfn, uint64_t nr_pages, uin
   PkvmVm* v = vcpu_vm(handle, false);
   if (!v) return -EINVAL;
   if (prot & ~kProtRWX) return -EINVAL;
+  if (!pfn_range_is_valid(pfn, nr_pages)) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr phys = pfn << kPageShift, ipa = gfn << kPageShift;
   uint64_t size;
   if (int ret = transition_size(phys, ipa, nr_pages, size)) return ret;
@@ -346,6 +355,7 @@ int PkvmHyp::host_share_guest(uint64_t pfn, uint64_t gfn, uint64_t nr_pages, uin
 int PkvmHyp::host_unshare_guest(uint64_t gfn, uint64_t nr_pages, uint16_t handle) {
   PkvmVm* v = vm(handle);
   if (!v || v->is_protected) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr ipa = gfn << kPageShift;
   uint64_t size;
   if (int ret = transition_size(0, ipa, nr_pages, size)) return ret;
@@ -377,6 +387,8 @@ int PkvmHyp::host_unshare_guest(uint64_t gfn, uint64_t nr_pages, uint16_t handle
 int PkvmHyp::host_donate_guest(uint64_t pfn, uint64_t gfn, uint16_t handle) {
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
+  if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr phys = pfn << kPageShift, ipa = gfn << kPageShift;
   if (int ret = host_check(phys, kPageSize, PkvmPageState::Owned)) return ret;
   if (int ret = guest_check(*v, ipa, kPageSize, PkvmPageState::NoPage)) return ret;
@@ -388,6 +400,7 @@ int PkvmHyp::host_donate_guest(uint64_t pfn, uint64_t gfn, uint16_t handle) {
 int PkvmHyp::guest_share_host(uint16_t handle, uint64_t gfn) {
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr ipa = gfn << kPageShift;
   Stage2PageTable::RawEntry e;
   Addr phys = 0;
@@ -404,6 +417,7 @@ int PkvmHyp::guest_share_host(uint16_t handle, uint64_t gfn) {
 int PkvmHyp::guest_unshare_host(uint16_t handle, uint64_t gfn) {
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr ipa = gfn << kPageShift;
   Stage2PageTable::RawEntry e;
   Addr phys = 0;
@@ -421,6 +435,7 @@ int PkvmHyp::guest_unshare_host(uint16_t handle, uint64_t gfn) {
 int PkvmHyp::host_reclaim_page_guest(uint64_t gfn, uint16_t handle) {
   PkvmVm* v = vm(handle);
   if (!v || !v->is_dying) return -EINVAL;
+  if (!gfn_in_range(*v, gfn)) return -ERANGE;
   const Addr ipa = gfn << kPageShift;
   Stage2PageTable::RawEntry e;
   Addr phys = 0;

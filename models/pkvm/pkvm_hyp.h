@@ -134,6 +134,7 @@ class PkvmHyp {
  private:
   int check_memory(Addr start, Addr end) const;  // check_range_allowed_memory
   bool pfn_range_is_valid(uint64_t pfn, uint64_t nr_pages) const;
+  bool gfn_in_range(const PkvmVm& vm, uint64_t gfn) const;
   int host_check(Addr phys, uint64_t size, PkvmPageState want) const;
   int hyp_check(Addr phys, uint64_t size, PkvmPageState want) const;
   int guest_check(PkvmVm& vm, Addr ipa, uint64_t size, PkvmPageState want);

@@ -149,6 +149,11 @@ TEST_CASE("pKVM: the transitions' own errors") {
   SUBCASE("ranges and the kinds of VM") {
     CHECK(r.hyp->host_donate_hyp(uint64_t{1} << 36, 1) == -EINVAL);  // beyond the PA space
     CHECK(r.hyp->host_donate_hyp(pfn, ~uint64_t{0}) == -EINVAL);
+    // A PFN or GFN whose address would wrap around 64 bits onto a real page.
+    CHECK(r.hyp->host_share_hyp((uint64_t{1} << 52) + pfn) == -EINVAL);
+    CHECK(r.hyp->host_state(pfn) == S::Owned);
+    CHECK(r.hyp->host_donate_guest(pfn, (uint64_t{1} << 52) + 1, pv) == -ERANGE);
+    CHECK(r.hyp->guest_share_host(pv, (uint64_t{1} << 52) + 1) == -ERANGE);
     // Straddling the end of DRAM: one check must see one kind of range.
     const uint64_t last = PkvmRig::kDramPfn + PkvmRig::kDramPages - 1;
     CHECK(r.hyp->host_share_ffa(last, 2) == -EINVAL);

@@ -37,6 +37,38 @@ namespace {
 Addr pa(uint64_t pfn) { return pfn << kPageShift; }
 bool owns(S s) { return s == S::Owned || s == S::SharedOwned; }
 
+// The errors each call may return (docs/pkvm.md's table).
+const std::map<std::string, std::set<int>>& allowed_errors() {
+  static const std::set<int> range{EPERM, EINVAL};
+  static const std::set<int> guest{EINVAL, ENOENT, EPERM, EHWPOISON, E2BIG, ERANGE};
+  static const std::set<int> unshare{EINVAL, ENOENT, EPERM, E2BIG, ERANGE};
+  static const std::map<std::string, std::set<int>> m = {
+      {"host_share_hyp", range},
+      {"host_unshare_hyp", {EPERM, EINVAL, EBUSY}},
+      {"host_donate_hyp", range},
+      {"hyp_donate_host", range},
+      {"host_share_ffa", range},
+      {"host_unshare_ffa", range},
+      {"hyp_pin_shared_mem", range},
+      {"host_share_guest", {EINVAL, EPERM, ERANGE, EBUSY}},
+      {"host_share_guest(block)", {EINVAL, EPERM, ERANGE, EBUSY}},
+      {"host_unshare_guest", unshare},
+      {"host_unshare_guest(block)", unshare},
+      {"host_unshare_guest(dying)", unshare},
+      {"host_donate_guest", {EINVAL, EPERM, ERANGE}},
+      {"guest_share_host", guest},
+      {"guest_unshare_host", guest},
+      {"hvc MEM_SHARE", {ENOENT, EINVAL}},  // the retry exit, INVALID_PARAMETER
+      {"hvc MEM_UNSHARE", {EINVAL}},
+      {"host access", {EPERM}},
+      {"host_force_reclaim_page_guest", {EFAULT, EAGAIN, EPERM}},
+      {"host_reclaim_page_guest", {EINVAL, ENOENT, EPERM, ERANGE}},
+      {"start_teardown_vm", {ENOENT}},
+      {"finalize_teardown_vm", {EBUSY, EINVAL, ENOENT}},
+  };
+  return m;
+}
+
 struct Snapshot {
   std::vector<FrameOwner> records;
   std::vector<uint8_t> tables;
@@ -441,6 +473,7 @@ struct Fuzz {
       } else {
         ++refused, ++tally.second;
         ENSURE(ret < 0);
+        ENSURE(allowed_errors().at(name).count(-ret) == 1);
         if (!filled_then_refused) {
           snapshot(after_);
           ENSURE(after_ == before_);  // a refused call changes nothing
