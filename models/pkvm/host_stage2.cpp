@@ -60,10 +60,8 @@ int HostStage2::idmap(Addr addr) {
     if (!fmt_.leaf_allowed(d)) continue;
     const uint64_t g = fmt_.level_size(d);
     const Addr start = addr & ~(g - 1);
-    if (start >= range.start && start + g <= range.end) {
-      pgt_.map(start, start, d, prot);
-      return 0;
-    }
+    if (start >= range.start && start + g <= range.end)
+      return pgt_.map(start, start, d, prot) ? 0 : -EPERM;  // beyond the PA space: refused
   }
   return -EINVAL;
 }

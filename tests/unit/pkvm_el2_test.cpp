@@ -84,6 +84,8 @@ TEST_CASE("pKVM host stage-2: a page donated away is annotated with its owner an
   CHECK(a.ok);
   CHECK(a.el2_aborts == 1);
 
+  // Beyond the physical address space: nothing to map, the abort goes back.
+  CHECK(r.hyp->host_access(Addr{1} << 48, false, false, 8, false, 0).injected);
   // EL2's own memory is the hypervisor's from the start.
   CHECK(r.hyp->host_access(pa(PkvmRig::kPoolPfn + 3), false, false, 8, false, 0).injected);
 }
