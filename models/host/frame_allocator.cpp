@@ -13,6 +13,17 @@ const char* owner_kind_name(Owner o) {
   return "?";
 }
 
+const char* pkvm_state_name(PkvmPageState s) {
+  switch (s) {
+    case PkvmPageState::Owned: return "OWNED";
+    case PkvmPageState::SharedOwned: return "SHARED_OWNED";
+    case PkvmPageState::SharedBorrowed: return "SHARED_BORROWED";
+    case PkvmPageState::NoPage: return "NOPAGE";
+    case PkvmPageState::Poison: return "POISON";
+  }
+  return "?";
+}
+
 const char* frame_kind_name(FrameKind k) {
   switch (k) {
     case FrameKind::Anon: return "anon";

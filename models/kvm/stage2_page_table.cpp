@@ -31,7 +31,7 @@ Addr Stage2PageTable::new_table() {
   return pa;
 }
 
-bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p) {
+bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits) {
   if (!fmt_.leaf_allowed(depth) || gpa > fmt_.max_input()) return false;
   Addr table = root_;
   for (int d = 0; d < depth; ++d) {
@@ -52,8 +52,43 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p) {
   if (old.valid && old.table) free_subtree(old.pa, depth + 1);  // a block replaces a table
   if (!old.valid || old.table) ++leaves_;
   const uint64_t size = fmt_.level_size(depth);
-  mem_.write64(ea, fmt_.make_leaf(pa & ~(size - 1), depth, p));
+  mem_.write64(ea, fmt_.make_leaf(pa & ~(size - 1), depth, p) | sw_bits);
   return true;
+}
+
+bool Stage2PageTable::annotate(Addr gpa, uint64_t annotation) {
+  const int last = fmt_.levels() - 1;
+  if (gpa > fmt_.max_input() || fmt_.decode(annotation, last).valid) return false;
+  Addr table = root_;
+  for (int d = 0; d < last; ++d) {
+    const Addr ea = entry_addr(table, gpa, d);
+    Descriptor desc = fmt_.decode(mem_.read64(ea), d);
+    if (desc.valid && desc.table) {
+      table = desc.pa;
+      continue;
+    }
+    Addr next = desc.valid ? split_block(desc, d) : new_table();
+    mem_.write64(ea, fmt_.make_table(next));
+    table = next;
+  }
+  const Addr ea = entry_addr(table, gpa, last);
+  if (fmt_.decode(mem_.read64(ea), last).valid) --leaves_;
+  mem_.write64(ea, annotation);
+  return true;
+}
+
+Stage2PageTable::RawEntry Stage2PageTable::entry(Addr gpa, MemoryPort* via) {
+  if (gpa > fmt_.max_input()) return {};
+  MemoryPort& m = via ? *via : mem_;
+  Addr table = root_;
+  for (int d = 0; d < fmt_.levels(); ++d) {
+    const uint64_t raw = m.read64(entry_addr(table, gpa, d));
+    Descriptor desc = fmt_.decode(raw, d);
+    if (!desc.valid) return {raw, d, false};
+    if (!desc.table) return {raw, d, true};
+    table = desc.pa;
+  }
+  return {};
 }
 
 uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Addr hi,

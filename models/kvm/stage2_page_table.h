@@ -27,8 +27,26 @@ class Stage2PageTable {
   const Stage2Format& format() const { return fmt_; }
 
   // Install a leaf at `depth` (last level: 4 KiB; one above: 2 MiB). Replaces
-  // whatever was there. False when no frame is left for a table.
-  bool map(Addr gpa, Addr pa, int depth, Perm p);
+  // whatever was there. False when no frame is left for a table. `sw_bits`
+  // are ORed into the leaf: bits the format leaves to software (pKVM keeps a
+  // page's state in bits 55-56 of an arm64 entry).
+  bool map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits = 0);
+  // Write an invalid last-level entry for the page at `gpa` carrying
+  // `annotation` (bit 0 clear; 0 empties the entry), building tables and
+  // splitting a block on the way (the block's other pages keep their
+  // translation, not their software bits). A leaf there is removed.
+  // False when the GPA is beyond the tables or `annotation` is a valid entry.
+  bool annotate(Addr gpa, uint64_t annotation);
+  // The raw entry where a walk for `gpa` stops: a leaf, or an invalid entry
+  // (empty or annotated) and its depth. Reads go through `via` when given.
+  struct RawEntry {
+    uint64_t desc = 0;
+    int depth = 0;
+    bool leaf = false;  // a valid leaf; otherwise desc is the invalid entry
+  };
+  RawEntry entry(Addr gpa, MemoryPort* via = nullptr);
+  // Pfns of the frames holding the tables (for observers).
+  const std::unordered_set<uint64_t>& table_pfns() const { return tables_; }
   // Remove every leaf translation of GFNs [first, end), and every block that
   // overlaps them, whole. Calls cleared(gfn_first, gfn_end) for each removed leaf.
   uint64_t unmap(uint64_t first_gfn, uint64_t end_gfn,

@@ -24,10 +24,12 @@ void Ownership::converted(uint64_t pfn, bool to_private) {
   const FrameUse* u = frames_.use(pfn);
   if (!u) return;
   if (to_private && revoke_) revoke_(pfn);
+  FrameOwner o = u->own;  // pKVM's metadata stays
   if (to_private && u->gmem)
-    frames_.set_owner(pfn, {Owner::Guest, u->gmem->vm().id, false});
+    o.owner = Owner::Guest, o.vm = u->gmem->vm().id, o.host_may_map = false;
   else
-    frames_.set_owner(pfn, {Owner::Host, -1, true});
+    o.owner = Owner::Host, o.vm = -1, o.host_may_map = true;
+  frames_.set_owner(pfn, o);
 }
 
 }  // namespace cocosim

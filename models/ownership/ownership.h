@@ -3,8 +3,9 @@
 // record), current at every moment because the hooks of the frame allocator
 // (a frame's first owner follows what it is allocated for) and of guest_memfd
 // (a conversion hands a page between the host and its VM) keep it so. The DMI
-// policy, KVM, inspect and the invariant checker read it; TDX's PAMT and
-// pKVM's page states will be kept here too.
+// policy, KVM, inspect and the invariant checker read it; pKVM at EL2 keeps
+// its per-page host/hyp metadata here (FrameOwner::pkvm); TDX's PAMT will be
+// kept here too.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -36,6 +37,14 @@ class Ownership {
     const Owner o = of(pfn).owner;
     return o == Owner::Guest || o == Owner::TdxModule;
   }
+  // pKVM's metadata of a frame the host has allocated; nullptr for a free
+  // frame (it has no record: it reads as host OWNED, nothing shared).
+  const PkvmPage* pkvm(uint64_t pfn) const {
+    const FrameUse* u = frames_.use(pfn);
+    return u ? &u->own.pkvm : nullptr;
+  }
+  // EL2's write of a frame's record: its pKVM metadata and the owner it implies.
+  void set_pkvm(uint64_t pfn, const FrameOwner& o) { frames_.set_owner(pfn, o); }
   // A VM's private frame (owner Guest).
   bool guest_private(uint64_t pfn) const { return of(pfn).owner == Owner::Guest; }
 

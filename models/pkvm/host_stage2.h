@@ -1,0 +1,87 @@
+// The host's stage-2 under pKVM (host_mmu in mem_protect.c): an identity map
+// at VMID 0, in tables of EL2's own memory, that the hypervisor fills lazily
+// when the host faults (host_stage2_idmap: the largest block inside the
+// memory range the page is in) and in which pages donated away carry their
+// owner as an invalid annotated entry (host_stage2_set_owner_locked). A host
+// access to such a page, or one its mapping does not allow, is an abort EL2
+// injects back into the host with the syndrome the CPU built.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arch/stage2_format.h"
+#include "common/memory_port.h"
+#include "common/stats.h"
+#include "host/frame_allocator.h"
+#include "kvm/stage2_page_table.h"
+
+namespace cocosim {
+
+// A memblock region: DRAM the host may use (everything else is MMIO).
+struct MemoryRegion {
+  Addr base = 0;
+  uint64_t size = 0;
+  bool nomap = false;  // MEMBLOCK_NOMAP: memory, but no page of it may change hands
+};
+
+// [start, end): a memory region, or the MMIO gap around an address.
+struct MemRange {
+  Addr start = 0;
+  Addr end = 0;
+  bool contains(Addr a) const { return start <= a && a < end; }
+};
+
+// What a host access through its stage-2 came to.
+struct HostAccess {
+  bool ok = false;         // the access reached memory
+  bool injected = false;   // EL2 injected an abort into the host
+  unsigned el2_aborts = 0; // stage-2 faults EL2 handled on the way (lazy fill included)
+  uint64_t esr = 0;        // the injected syndrome
+  uint64_t far = 0;
+  uint64_t hpfar = 0;      // HPFAR_EL2 as EL2 saw it
+};
+
+class HostStage2 {
+ public:
+  // Tables come from `pool` (EL2's memory); `memory` is sorted by base.
+  HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<MemoryRegion> memory,
+             unsigned pa_bits, Stats& stats, const std::string& prefix);
+
+  const Arm64Stage2Format& format() const { return fmt_; }
+  Stage2PageTable& table() { return pgt_; }
+  Addr root() const { return pgt_.root(); }
+
+  // find_mem_range: the region holding `addr` (nullptr: MMIO) and the range
+  // around it.
+  const MemoryRegion* find_mem_range(Addr addr, MemRange& range) const;
+  bool addr_is_memory(Addr addr) const;
+
+  // The host touches `pa` (`far` is the address it used). `from_el0`: a host
+  // process rather than the kernel.
+  HostAccess access(Addr pa, bool write, bool exec, unsigned size, bool from_el0, uint64_t far);
+
+  // host_stage2_idmap: map the largest block around `addr` that the memory
+  // range and the empty entry allow. 0, -EAGAIN (already mapped) or -EPERM
+  // (the page is annotated: someone else owns it).
+  int idmap(Addr addr);
+  // Map [addr, addr+size) page by page (host_stage2_idmap_locked for a page
+  // coming back from NOPAGE).
+  void map_pages(Addr addr, uint64_t size);
+  // kvm_pgtable_stage2_set_owner: annotate each page with `owner_id` and
+  // `meta`; the host's own id empties the entries (the next access maps them).
+  void set_owner(Addr addr, uint64_t size, uint8_t owner_id, uint64_t meta);
+
+  // For observers: the raw entry where a walk for `pa` stops.
+  Stage2PageTable::RawEntry entry(Addr pa, MemoryPort* via = nullptr) { return pgt_.entry(pa, via); }
+
+ private:
+  Arm64Stage2Format fmt_;
+  Stage2PageTable pgt_;
+  std::vector<MemoryRegion> memory_;
+  uint64_t& aborts_;
+  uint64_t& injected_;
+  uint64_t& tlbi_;
+};
+
+}  // namespace cocosim
