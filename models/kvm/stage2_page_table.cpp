@@ -31,8 +31,7 @@ Addr Stage2PageTable::new_table() {
   return pa;
 }
 
-bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits) {
-  if (!fmt_.leaf_allowed(depth) || gpa > fmt_.max_input()) return false;
+Addr Stage2PageTable::table_for(Addr gpa, int depth) {
   Addr table = root_;
   for (int d = 0; d < depth; ++d) {
     const Addr ea = entry_addr(table, gpa, d);
@@ -42,12 +41,17 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits
       continue;
     }
     // Empty: a new table. A block in the way: split into next-level leaves
-    // with the same translation, so only the entry being mapped changes.
+    // with the same translation, so only the entry being changed differs.
     Addr next = desc.valid ? split_block(desc, d) : new_table();
     mem_.write64(ea, fmt_.make_table(next));
     table = next;
   }
-  const Addr ea = entry_addr(table, gpa, depth);
+  return table;
+}
+
+bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits) {
+  if (!fmt_.leaf_allowed(depth) || gpa > fmt_.max_input()) return false;
+  const Addr ea = entry_addr(table_for(gpa, depth), gpa, depth);
   const Descriptor old = fmt_.decode(mem_.read64(ea), depth);
   if (old.valid && old.table) free_subtree(old.pa, depth + 1);  // a block replaces a table
   if (!old.valid || old.table) ++leaves_;
@@ -59,19 +63,7 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits
 bool Stage2PageTable::annotate(Addr gpa, uint64_t annotation) {
   const int last = fmt_.levels() - 1;
   if (gpa > fmt_.max_input() || fmt_.decode(annotation, last).valid) return false;
-  Addr table = root_;
-  for (int d = 0; d < last; ++d) {
-    const Addr ea = entry_addr(table, gpa, d);
-    Descriptor desc = fmt_.decode(mem_.read64(ea), d);
-    if (desc.valid && desc.table) {
-      table = desc.pa;
-      continue;
-    }
-    Addr next = desc.valid ? split_block(desc, d) : new_table();
-    mem_.write64(ea, fmt_.make_table(next));
-    table = next;
-  }
-  const Addr ea = entry_addr(table, gpa, last);
+  const Addr ea = entry_addr(table_for(gpa, last), gpa, last);
   if (fmt_.decode(mem_.read64(ea), last).valid) --leaves_;
   mem_.write64(ea, annotation);
   return true;

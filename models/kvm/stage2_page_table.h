@@ -61,6 +61,9 @@ class Stage2PageTable {
 
  private:
   Addr new_table();
+  // The table that holds the entry for `gpa` at `depth`, made (or split out
+  // of a block) on the way down as needed.
+  Addr table_for(Addr gpa, int depth);
   Addr entry_addr(Addr table, Addr gpa, int depth) const {
     return table + 8 * fmt_.index(gpa, depth);
   }
