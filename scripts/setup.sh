@@ -10,6 +10,8 @@ PACKAGES=(
   libsystemc-dev      # SystemC 2.3.4 with TLM-2.0 (built for C++17)
   libyaml-cpp-dev     # scenario files
   doctest-dev         # unit tests
+  clang               # scripts/test.sh: the sanitizer and fuzzing build (build-sanitize/)
+  libfuzzer-14-dev    # libFuzzer for clang 14 (fuzz/)
 )
 
 missing=()
