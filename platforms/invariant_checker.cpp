@@ -41,7 +41,8 @@ void InvariantChecker::ownership(std::vector<Violation>& out) {
 
 // Rule 3: only shared memory has a host mapping.
 void InvariantChecker::host_mappings(std::vector<Violation>& out) {
-  for (const auto& [id, f] : p_.kvm.gmems()) {
+  for (const auto& entry : p_.kvm.gmems()) {
+    const auto& f = entry.second;  // not a structured binding: the lambda captures it (C++17)
     p_.gmem_target.for_each_mapped(*f, [&](uint64_t index) {
       if (f->is_private(index))
         out.push_back({"host-map-private", "guest_memfd '" + f->name() + "' page " + hex(index) +
@@ -133,7 +134,9 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
   auto where = [](const Vm& vm, uint64_t gfn) {
     return "VM '" + vm.name() + "' GPA " + hex(gfn << kPageShift);
   };
-  for (const auto& [vid, vm] : p_.kvm.vms()) {
+  for (const auto& entry : p_.kvm.vms()) {
+    const auto vid = entry.first;
+    const auto& vm = entry.second;  // not a structured binding: the lambda captures it (C++17)
     KvmMmu* m = p_.mmu(vid);
     if (!m) continue;
     m->stage2().for_each_leaf(

@@ -112,7 +112,9 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
 }
 
 void Vm::host_range_invalidated(int pid, Addr lo, Addr hi) {
-  for (const auto& [id, s] : slots_) {
+  for (const auto& entry : slots_) {
+    // Not a structured binding: C++17 lambdas (clang) cannot capture one.
+    const auto& s = entry.second;
     if (!s->has_userspace() || s->userspace_pid() != pid) continue;
     const Addr slo = s->userspace_addr(), shi = slo + s->size();
     const Addr a = std::max(lo, slo), b = std::min(hi, shi);

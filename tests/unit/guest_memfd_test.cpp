@@ -153,7 +153,8 @@ TEST_CASE("GuestMemfd: every invalid punch-hole range of guest_memfd_test is EIN
   const int64_t p = int64_t(P);
   const std::pair<int64_t, int64_t> cases[] = {{0, 1}, {0, p - 1}, {0, p + 1}, {1, 1},     {1, p - 1},
                                                {1, p}, {1, p + 1}, {p, 1},     {p, p - 1}, {p, p + 1}};
-  for (auto [off, len] : cases) {
+  for (const auto& c : cases) {
+    const int64_t off = c.first, len = c.second;  // CAPTURE's lambda cannot capture a structured binding (C++17)
     CAPTURE(off);
     CAPTURE(len);
     CHECK(f->fallocate(K | PH, off, len) == EINVAL);
