@@ -63,6 +63,8 @@ RunOutcome classify(const Child& c, int status, double seconds) {
     o.rule = m[1];
   } else if (o.exit_code == 1) o.kind = RunOutcome::Kind::Failed;
   else if (o.exit_code == 2) o.kind = RunOutcome::Kind::Invalid;
+  // 3: a run limit (--max-steps, --max-sim-time, --timeout) stopped it.
+  else if (o.exit_code == 3) o.kind = RunOutcome::Kind::Runaway;
   else o.kind = RunOutcome::Kind::Crash;
   return o;
 }

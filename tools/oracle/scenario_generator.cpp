@@ -22,6 +22,23 @@ std::string hex(uint64_t v) {
   return b;
 }
 
+// Builds a line with <<, whose operands C++17 evaluates left to right, so the
+// random draws inside them happen in the same order with every compiler
+// (the operands of + and a call's arguments have no such order: gcc and clang
+// differ, and the same seed would give different files).
+class Line {
+ public:
+  template <class T>
+  Line& operator<<(const T& v) {
+    o_ << v;
+    return *this;
+  }
+  operator std::string() const { return o_.str(); }
+
+ private:
+  std::ostringstream o_;
+};
+
 }  // namespace
 
 // What the steps so far have made, and the random source.
@@ -63,7 +80,9 @@ class GenState {
     const unsigned slot = chance(70) ? 0 : below(kSlots);
     const unsigned r = below(100);
     const uint64_t span = r < 50 ? 4 * kPage : r < 85 ? 16 * kPage : k2M + 2 * kPage;
-    return slot_gpa(slot) + below(span / kPage) * kPage + (chance(5) ? below(kPage) : 0);
+    const uint64_t page = below(span / kPage);
+    const uint64_t unaligned = chance(5) ? below(kPage) : 0;
+    return slot_gpa(slot) + page * kPage + unaligned;
   }
   std::string attributes() { return chance(50) ? "[PRIVATE]" : "[]"; }
 
@@ -95,24 +114,25 @@ class GenState {
   std::string guest_op(int depth) {
     const std::string shared = chance(20) ? ", shared: true" : "";
     switch (below(depth ? 7 : 8)) {
-      case 0: return "{load: {gpa: " + hex(gpa()) + ", size: 8" + shared + ", expect: any}}";
+      case 0: return Line() << "{load: {gpa: " << hex(gpa()) << ", size: 8" << shared << ", expect: any}}";
       case 1:
-        return "{store: {gpa: " + hex(gpa()) + ", value: " + hex(next()) + shared + ", expect: any}}";
+        return Line() << "{store: {gpa: " << hex(gpa()) << ", value: " << hex(next()) << shared << ", expect: any}}";
       case 2:
-        return "{memset: {gpa: " + hex(gpa()) + ", length: " + hex(length()) + ", byte: " +
-               std::to_string(below(256)) + shared + ", expect: any}}";
+        return Line() << "{memset: {gpa: " << hex(gpa()) << ", length: " << hex(length()) << ", byte: "
+                      << below(256) << shared << ", expect: any}}";
       case 3:
-        return std::string("{sweep: {gpa: ") + hex(gpa()) + ", length: " + hex(length()) +
-               ", op: " + (chance(50) ? "load" : "store") + ", count: " + std::to_string(1 + below(64)) +
-               shared + ", expect: any}}";
-      case 4: return "{share: {gpa: " + hex(gpa()) + ", size: " + hex(length()) + ", expect: any}}";
-      case 5: return "{unshare: {gpa: " + hex(gpa()) + ", size: " + hex(length()) + ", expect: any}}";
-      case 6: return "{sync: {tag: t" + std::to_string(below(100)) + "}}";
+        return Line() << "{sweep: {gpa: " << hex(gpa()) << ", length: " << hex(length()) << ", op: "
+                      << (chance(50) ? "load" : "store") << ", count: " << 1 + below(64) << shared
+                      << ", expect: any}}";
+      case 4: return Line() << "{share: {gpa: " << hex(gpa()) << ", size: " << hex(length()) << ", expect: any}}";
+      case 5: return Line() << "{unshare: {gpa: " << hex(gpa()) << ", size: " << hex(length()) << ", expect: any}}";
+      case 6: return Line() << "{sync: {tag: t" << below(100) << "}}";
       default: {
+        const unsigned count = 1 + below(4);
         std::string body;
         const unsigned n = 1 + below(3);
         for (unsigned i = 0; i < n; ++i) body += (i ? ", " : "") + guest_op(depth + 1);
-        return "{repeat: {count: " + std::to_string(1 + below(4)) + ", body: [" + body + "]}}";
+        return Line() << "{repeat: {count: " << count << ", body: [" << body << "]}}";
       }
     }
   }
@@ -156,8 +176,8 @@ std::string make_gmem(GenState& g) {
   const std::string name = g.new_name("g");
   const uint64_t size = g.chance(70) ? 16 * kPage : 2 * k2M;
   g.gmems.push_back({name, size});
-  return step("KVM_CREATE_GUEST_MEMFD", "vm: " + some_vm(g) + ", name: " + name +
-                                            ", size: " + hex(size) + ", flags: " + g.pick(kFlags));
+  return step("KVM_CREATE_GUEST_MEMFD", Line() << "vm: " << some_vm(g) << ", name: " << name << ", size: "
+                                               << hex(size) << ", flags: " << g.pick(kFlags));
 }
 
 std::string make_mmap(GenState& g) {
@@ -168,19 +188,19 @@ std::string make_mmap(GenState& g) {
   g.maps.push_back({name, length});
   if (!g.gmems.empty() && g.chance(40)) {
     const auto& f = g.pick(g.gmems);
-    return step("mmap", "fd: " + f.name + ", name: " + name + ", offset: " + hex(g.offset(f.size) & ~(kPage - 1)) +
-                            ", length: " + hex(length));
+    return step("mmap", Line() << "fd: " << f.name << ", name: " << name << ", offset: "
+                               << hex(g.offset(f.size) & ~(kPage - 1)) << ", length: " << hex(length));
   }
-  return step("mmap", "anonymous: true, name: " + name + ", length: " + hex(length) +
-                          ", flags: " + (g.chance(80) ? "[SHARED]" : "[PRIVATE]"));
+  return step("mmap", Line() << "anonymous: true, name: " << name << ", length: " << hex(length)
+                             << ", flags: " << (g.chance(80) ? "[SHARED]" : "[PRIVATE]"));
 }
 
 std::string make_memslot(GenState& g) {
   if (g.vms.empty()) return "";
   const unsigned slot = g.first_slot || g.chance(50) ? 0 : g.below(kSlots);
   const uint64_t size = g.first_slot ? g.maps.back().length : g.chance(10) ? 0 : (g.chance(75) ? 16 * kPage : k2M);
-  std::string f = "vm: " + some_vm(g) + ", slot: " + std::to_string(slot) +
-                  ", guest_phys_addr: " + hex(g.slot_gpa(slot)) + ", memory_size: " + hex(size);
+  std::string f = Line() << "vm: " << some_vm(g) << ", slot: " << slot << ", guest_phys_addr: "
+                         << hex(g.slot_gpa(slot)) << ", memory_size: " << hex(size);
   // Mostly a mapping and a file big enough, so that the slot is made and
   // the guest reaches memory; sometimes anything, for the errors.
   std::vector<GenState::Map> maps;
@@ -198,27 +218,30 @@ std::string make_memslot(GenState& g) {
   std::vector<GenState::Gmem> gmems;
   for (const auto& m : g.gmems)
     if (m.size >= size || g.chance(15)) gmems.push_back(m);
-  if (gmems.empty() || g.chance(30))
-    return step(g.chance(50) ? "KVM_SET_USER_MEMORY_REGION" : "KVM_SET_USER_MEMORY_REGION2", f);
+  if (gmems.empty() || g.chance(30)) {
+    const char* op = g.chance(50) ? "KVM_SET_USER_MEMORY_REGION" : "KVM_SET_USER_MEMORY_REGION2";
+    return step(op, f);
+  }
   const auto& gm = g.pick(gmems);
+  const uint64_t offset = g.chance(80) ? 0 : g.offset(gm.size);
   return step("KVM_SET_USER_MEMORY_REGION2",
-              f + ", flags: [GUEST_MEMFD], guest_memfd: " + gm.name +
-                  ", guest_memfd_offset: " + hex(g.chance(80) ? 0 : g.offset(gm.size)));
+              f + ", flags: [GUEST_MEMFD], guest_memfd: " + gm.name + ", guest_memfd_offset: " + hex(offset));
 }
 
 std::string make_attributes(GenState& g) {
   if (g.vms.empty()) return "";
-  return step("KVM_SET_MEMORY_ATTRIBUTES", "vm: " + some_vm(g) + ", address: " + hex(g.gpa() & ~(kPage - 1)) +
-                                               ", size: " + hex(g.length()) + ", attributes: " + g.attributes());
+  return step("KVM_SET_MEMORY_ATTRIBUTES", Line() << "vm: " << some_vm(g) << ", address: "
+                                                  << hex(g.gpa() & ~(kPage - 1)) << ", size: " << hex(g.length())
+                                                  << ", attributes: " << g.attributes());
 }
 
 std::string make_attributes2(GenState& g) {
   if (g.gmems.empty()) return "";
   static const std::vector<std::string> kModes = {"[]", "[ZERO]", "[PRESERVE]"};
   const auto& f = g.pick(g.gmems);
-  return step("KVM_SET_MEMORY_ATTRIBUTES2", "fd: " + f.name + ", offset: " + hex(g.offset(f.size)) +
-                                                ", size: " + hex(g.length()) + ", attributes: " +
-                                                g.attributes() + ", flags: " + g.pick(kModes));
+  return step("KVM_SET_MEMORY_ATTRIBUTES2", Line() << "fd: " << f.name << ", offset: " << hex(g.offset(f.size))
+                                                   << ", size: " << hex(g.length()) << ", attributes: "
+                                                   << g.attributes() << ", flags: " << g.pick(kModes));
 }
 
 std::string make_fallocate(GenState& g) {
@@ -226,8 +249,8 @@ std::string make_fallocate(GenState& g) {
   static const std::vector<std::string> kModes = {"[KEEP_SIZE, PUNCH_HOLE]", "[KEEP_SIZE, PUNCH_HOLE]", "[]",
                                                   "[KEEP_SIZE]"};
   const auto& f = g.pick(g.gmems);
-  return step("fallocate", "fd: " + f.name + ", mode: " + g.pick(kModes) + ", offset: " +
-                               hex(g.offset(f.size)) + ", len: " + hex(g.length()));
+  return step("fallocate", Line() << "fd: " << f.name << ", mode: " << g.pick(kModes) << ", offset: "
+                                  << hex(g.offset(f.size)) << ", len: " << hex(g.length()));
 }
 
 std::string make_file_op(GenState& g) {
@@ -244,8 +267,9 @@ std::string make_file_op(GenState& g) {
 std::string make_pin(GenState& g) {
   if (g.maps.empty()) return "";
   const auto& m = g.pick(g.maps);
-  return step(g.chance(60) ? "pin" : "unpin", "map: " + m.name + ", offset: " + hex(g.offset(m.length) & ~(kPage - 1)) +
-                                                  ", length: " + hex((1 + g.below(4)) * kPage));
+  const char* op = g.chance(60) ? "pin" : "unpin";
+  return step(op, Line() << "map: " << m.name << ", offset: " << hex(g.offset(m.length) & ~(kPage - 1))
+                         << ", length: " << hex((1 + g.below(4)) * kPage));
 }
 
 std::string make_fork(GenState& g) {
@@ -263,7 +287,7 @@ std::string make_host_access(GenState& g) {
     case 0: return step("load", f + (g.chance(50) ? ", size: 8" : ", length: " + hex(g.length())));
     case 1: return step("store", f + ", value: " + hex(g.next()));
     default:
-      return step("memset", f + ", length: " + hex(g.length()) + ", byte: " + std::to_string(g.below(256)));
+      return step("memset", Line() << f << ", length: " << hex(g.length()) << ", byte: " << g.below(256));
   }
 }
 
@@ -284,7 +308,8 @@ std::string make_vcpu(GenState& g) {
   unsigned id = 0;
   for (const auto& c : g.vcpus) id += c.vm == vm;
   g.vcpus.push_back({vm, id});
-  return step("KVM_CREATE_VCPU", "vm: " + vm + ", id: " + std::to_string(id) + ", program: " + g.new_program());
+  const std::string program = g.new_program();
+  return step("KVM_CREATE_VCPU", "vm: " + vm + ", id: " + std::to_string(id) + ", program: " + program);
 }
 
 std::string make_run(GenState& g) {
@@ -306,7 +331,7 @@ std::string make_inspect(GenState& g) {
     return step("inspect", "fd: " + f.name + ", offset: " + hex(g.offset(f.size) & ~(kPage - 1)));
   }
   if (g.vms.empty()) return "";
-  return step("inspect", "vm: " + some_vm(g) + (g.chance(80) ? ", gpa: " + hex(g.gpa()) : ""));
+  return step("inspect", Line() << "vm: " << some_vm(g) << (g.chance(80) ? ", gpa: " + hex(g.gpa()) : ""));
 }
 
 // The untrusted host kernel touching a frame, and a bus probe reading DRAM.
