@@ -121,7 +121,7 @@ Result Vmm::kvm_run(const Step& s) {
   // convert (no progress), or after kMaxAutoRounds.
   std::string stopped;  // why the VMM gave up, for the step's result
   struct FaultKey {
-    uint64_t gpa, size, flags;
+    uint64_t gpa = 0, size = 0, flags = 0;
     bool operator==(const FaultKey& o) const { return gpa == o.gpa && size == o.size && flags == o.flags; }
   };
   std::optional<FaultKey> last_fault;
