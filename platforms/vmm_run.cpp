@@ -124,7 +124,8 @@ Result Vmm::kvm_run(const Step& s) {
     uint64_t gpa = 0, size = 0, flags = 0;
     bool operator==(const FaultKey& o) const { return gpa == o.gpa && size == o.size && flags == o.flags; }
   };
-  std::optional<FaultKey> last_fault;
+  FaultKey last_fault;  // the memory fault the VMM converted last, if have_last_fault
+  bool have_last_fault = false;
   uint64_t round = 0;
   for (;; ++round) {
     if (round == kMaxAutoRounds) {
@@ -153,7 +154,7 @@ Result Vmm::kvm_run(const Step& s) {
     if (st.reason == ExitReason::MemoryFault && handles(st.reason)) {
       const bool to_private = st.flags & KvmRunState::kMemoryExitFlagPrivate;
       const FaultKey key{st.gpa, st.size, st.flags};
-      if (last_fault && *last_fault == key && attributes_are(*v, st.gpa, st.size, to_private)) {
+      if (have_last_fault && last_fault == key && attributes_are(*v, st.gpa, st.size, to_private)) {
         stopped = "auto: KVM_EXIT_MEMORY_FAULT at GPA " + hex(st.gpa) + " (" +
                   (to_private ? "private" : "shared") +
                   ") came back with the memory already converted: no progress, the VMM stops";
@@ -161,6 +162,7 @@ Result Vmm::kvm_run(const Step& s) {
         break;
       }
       last_fault = key;
+      have_last_fault = true;
       std::string why;
       err = convert_memory(*v, st.gpa, st.size, to_private, &why);
       if (err) {
@@ -171,7 +173,7 @@ Result Vmm::kvm_run(const Step& s) {
       ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;
     }
-    last_fault.reset();
+    have_last_fault = false;
     if (st.reason == ExitReason::Hypercall && st.nr == KvmRunState::kHcMapGpaRange &&
         handles(st.reason)) {
       std::string why;
