@@ -176,10 +176,11 @@ struct Fuzz {
 
   void check_invariants(bool full) {
     std::unordered_map<uint64_t, std::vector<GuestRef>> refs;  // pfn -> guest entries mapping it
-    for (auto& [handle, vm] : h.vms()) {
-      const uint16_t hd = handle;
-      vm->pgt->for_each_leaf([&](const Stage2Leaf& l) {
-        const auto e = vm->pgt->entry(l.gpa);
+    for (auto& entry : h.vms()) {
+      const uint16_t hd = entry.first;
+      auto& pgt = *entry.second->pgt;
+      pgt.for_each_leaf([&](const Stage2Leaf& l) {
+        const auto e = pgt.entry(l.gpa);
         for (uint64_t i = 0; i < l.size / kPageSize; ++i)
           refs[pfn_of(l.pa) + i].push_back({hd, pfn_of(l.gpa) + i, getstate(e.desc)});
       });
