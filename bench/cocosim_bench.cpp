@@ -118,7 +118,7 @@ int sweep(const std::string& arch, uint64_t n) {
               arch.c_str(), (unsigned long long)n, (unsigned long long)n);
   line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);
   line("guest stores/s (checked path)", double(n) / stores, "acc/s", double(n) / raw.store_s);
-  std::printf("  TLB hits %llu, misses %llu, DMI hits %llu\n",
+  std::printf("  TLB hits %llu, misses %llu, DMI data accesses %llu\n",
               (unsigned long long)stats.get("platform.vcpu0.mmu.tlb_hits"),
               (unsigned long long)stats.get("platform.vcpu0.mmu.tlb_misses"),
               (unsigned long long)stats.get("platform.vcpu0.dmi_accesses"));
