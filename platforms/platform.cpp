@@ -150,7 +150,7 @@ void Platform::vm_destroyed(Vm& vm) {
       ++it;
       continue;
     }
-    it->second.module->invept_single_context();
+    arch->invalidate_vm(*it->second.module);
     it->second.module->bind_guest(nullptr, nullptr, {}, -1, -1);
     it = vcpu_bindings_.erase(it);
   }

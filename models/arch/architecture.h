@@ -63,6 +63,10 @@ class Architecture {
   virtual double invalidate_stage2(const std::vector<Stage2TlbControl*>& vcpus, uint64_t first_gfn,
                                    uint64_t end_gfn) = 0;
 
+  // What a VM's teardown issues so that no TLB keeps its translations: x86
+  // INVEPT single-context on the vCPU, arm64 TLBI VMALLS12E1IS for the VMID.
+  virtual void invalidate_vm(Stage2TlbControl& vcpu) = 0;
+
   // The VM types KVM offers here (KVM_CAP_VM_TYPES).
   virtual bool offers(VmType t) const = 0;
   std::vector<VmType> vm_types() const;

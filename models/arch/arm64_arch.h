@@ -26,6 +26,10 @@ class Arm64Arch final : public Architecture {
   double invalidate_stage2(const std::vector<Stage2TlbControl*>& vcpus, uint64_t first_gfn,
                            uint64_t end_gfn) override;
   bool offers(VmType t) const override;
+  void invalidate_vm(Stage2TlbControl& vcpu) override {
+    vcpu.tlbi_vmalls12e1is();
+    ++tlbi_vmalls12_;
+  }
 
   // ESR_EL2 for a stage-2 data or instruction abort from a lower EL.
   static uint64_t esr(bool write, bool exec, bool permission, int level, unsigned size);

@@ -26,6 +26,10 @@ class X86Arch final : public Architecture {
   double invalidate_stage2(const std::vector<Stage2TlbControl*>& vcpus, uint64_t first_gfn,
                            uint64_t end_gfn) override;
   bool offers(VmType t) const override;
+  void invalidate_vm(Stage2TlbControl& vcpu) override {
+    vcpu.invept_single_context();
+    ++invept_;
+  }
 
   // EPT-violation exit qualification: the access in bits 2:0, what the entry allowed in 5:3.
   static uint64_t ept_qualification(bool write, bool exec, Perm entry);

@@ -144,3 +144,16 @@ TEST_CASE("KeyIdPolicy: KeyID bits above the PA width are read, stripped, and bl
   CHECK(none.keyid(tagged) == 0u);
   CHECK(none.strip(tagged) == tagged);
 }
+
+TEST_CASE("Teardown invalidation: INVEPT on x86, VMALLS12E1IS on arm64, each counted") {
+  Stats s;
+  X86Arch x({}, s, "x");
+  Arm64Arch a({}, s, "a");
+  FakeCpu cx, ca;
+  x.invalidate_vm(cx);
+  a.invalidate_vm(ca);
+  CHECK(cx.log == std::vector<std::string>{"invept"});
+  CHECK(ca.log == std::vector<std::string>{"vmalls12e1is"});
+  CHECK(s.get("x.invept") == 1);
+  CHECK(s.get("a.tlbi_vmalls12e1is") == 1);
+}
