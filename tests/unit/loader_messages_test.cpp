@@ -85,7 +85,7 @@ TEST_CASE("Messages: a name of the wrong kind says what it is and what was wante
   CHECK(says(r, "t.yaml:6:17: 'vm0' is a VM, but 'load.map' needs a mapping"));
 }
 
-TEST_CASE("Expectations: flag and exit lists are accepted; what cannot happen is refused") {
+TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is refused") {
   const std::string run = "programs: {p: []}\nsteps:\n"
                           "  - KVM_CREATE_VM: {name: d, type: default}\n"
                           "  - KVM_CREATE_VM: {name: s, type: sw_protected}\n"
