@@ -692,24 +692,32 @@ class Loader {
   }
 
   // Where the VM's type is known (its KVM_CREATE_VM is in the file), refuse
-  // what that type can never produce.
+  // what that type can never produce. Only a `default` VM has such results:
   bool possible_for_vm(const OpSpec& spec, const std::string& k, const ExpectValue& ev, const Args& args,
                        const YNode& key) {
-    if (spec.name != "KVM_RUN" || k != "flags") return true;
+    if (spec.name != "KVM_RUN" || (k != "flags" && k != "exit")) return true;
     auto it = vm_types_.find(args.str("vm"));
     if (it == vm_types_.end() || it->second != "default") return true;
-    // A `default` VM has no private memory: KVM_SET_MEMORY_ATTRIBUTES refuses
-    // PRIVATE, and KVM takes a fault's private flag from the GFN's attribute
-    // (kvm_mem_is_private() is false without KVM_GENERIC_MEMORY_ATTRIBUTES support
-    // for the type), so its memory-fault exits never carry PRIVATE.
-    bool wants_private = false;
-    for (const auto& s : ev.items) {
-      if (s.find("PRIVATE") != std::string::npos) wants_private = true;
-      if (auto n = parse_int_expr(s).value) wants_private |= (*n & vocab::kMemoryFaultFlags.at("PRIVATE")) != 0;
+    if (k == "flags") {
+      // It has no private memory: KVM_SET_MEMORY_ATTRIBUTES refuses PRIVATE,
+      // and KVM takes a fault's private flag from the GFN's attribute
+      // (kvm_mem_is_private()), so its memory-fault exits are never private.
+      bool wants_private = false;
+      for (const auto& s : ev.items) {
+        if (s.find("PRIVATE") != std::string::npos) wants_private = true;
+        if (auto n = parse_int_expr(s).value) wants_private |= (*n & vocab::kMemoryFaultFlags.at("PRIVATE")) != 0;
+      }
+      if (!wants_private) return true;
+      error(key, "'flags: PRIVATE' cannot happen on VM '" + it->first +
+                     "': a 'default' VM has no private memory, so its memory faults are never private");
+      return false;
     }
-    if (!wants_private) return true;
-    error(key, "'flags: PRIVATE' cannot happen on VM '" + it->first +
-                   "': a 'default' VM has no private memory, so its memory faults are never private");
+    // KVM_HC_MAP_GPA_RANGE exits to the VMM only where KVM_CAP_EXIT_HYPERCALL
+    // is enabled for it, which is for VMs with private memory; a `default`
+    // VM's guest gets -KVM_ENOSYS back, and no other hypercall exits.
+    if (std::find(ev.items.begin(), ev.items.end(), "KVM_EXIT_HYPERCALL") == ev.items.end()) return true;
+    error(key, "'exit: KVM_EXIT_HYPERCALL' cannot happen on VM '" + it->first +
+                   "': a 'default' VM's guest gets -KVM_ENOSYS for KVM_HC_MAP_GPA_RANGE, without an exit");
     return false;
   }
 

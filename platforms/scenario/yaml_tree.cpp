@@ -68,6 +68,9 @@ class YamlBuilder {
 
   void run(const std::string& text) {
     length_ = text.size();
+    // Offsets are 32-bit; no scenario comes near this.
+    if (text.size() > YamlTree::kMaxText)
+      return fail({1, 1}, "the text is larger than " + std::to_string(YamlTree::kMaxText >> 20) + " MiB");
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) return fail({1, 1}, "out of memory starting the YAML parser");
     // At most about one node per 4 bytes of a scenario: reserve once rather
@@ -128,7 +131,6 @@ class YamlBuilder {
       t_.kids_.clear();
       t_.pool_.clear();
     }
-
   }
 
  private:

@@ -7,6 +7,7 @@
 // are scalars, anchors are defined before their aliases and never contain
 // them, nesting is bounded, and aliases may add at most kAliasBudget nodes to
 // the document as it is read (each use of an alias counts its whole subtree).
+// A text is at most kMaxText bytes.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -70,6 +71,7 @@ class YamlTree {
  public:
   static constexpr uint64_t kAliasBudget = 1'000'000;  // nodes added by alias expansion
   static constexpr int kMaxDepth = 64;                 // nesting of sequences and mappings
+  static constexpr size_t kMaxText = size_t{256} << 20;  // bytes
 
   // Parses `text`; errors (syntax, or a strictness rule) go to `errors`, and
   // the tree is then unusable. `origin` names the text in locations; lines

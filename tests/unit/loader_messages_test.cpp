@@ -92,7 +92,7 @@ TEST_CASE("Messages: a name of the wrong kind says what it is and what was wante
   CHECK(says(r, "t.yaml:6:17: 'vm0' is a VM, but 'load.map' needs a mapping"));
 }
 
-TEST_CASE("Expectations: flag and exit lists are accepted; what cannot happen is refused") {
+TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is refused") {
   const std::string run = "programs: {p: []}\nsteps:\n"
                           "  - KVM_CREATE_VM: {name: d, type: default}\n"
                           "  - KVM_CREATE_VM: {name: s, type: sw_protected}\n"
@@ -101,7 +101,9 @@ TEST_CASE("Expectations: flag and exit lists are accepted; what cannot happen is
   LoadResult ok = load("platform: {arch: x86-tdx}\n" + run +
                        "  - KVM_RUN: {vm: s, vcpu: 0, expect: {exit: [UCALL_DONE], flags: [PRIVATE]}}\n"
                        "  - KVM_RUN: {vm: s, vcpu: 0, expect: {flags: PRIVATE}}\n"
-                       "  - KVM_RUN: {vm: d, vcpu: 0, expect: {flags: 0, not: {flags: [PRIVATE]}}}\n");
+                       "  - KVM_RUN: {vm: d, vcpu: 0, expect: {flags: 0, not: {flags: [PRIVATE]}}}\n"
+                       "  - KVM_RUN: {vm: d, vcpu: 0, expect: {not: {exit: KVM_EXIT_HYPERCALL}}}\n"
+                       "  - KVM_RUN: {vm: s, vcpu: 0, expect: {exit: KVM_EXIT_HYPERCALL}}\n");
   INFO(all_errors(ok));
   REQUIRE(ok.scenario);
   const ExpectItem& e = ok.scenario->steps[4].expect.items[0];
@@ -115,7 +117,8 @@ TEST_CASE("Expectations: flag and exit lists are accepted; what cannot happen is
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {flags: [SHARED]}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {hpfar: 0}}\n"
                         "  - inspect: {vm: s, gpa: 0, expect: {pamt: PT_REG}}\n"
-                        "  - inspect: {vm: s, gpa: 0, expect: {errno: [EINVAL]}}\n");
+                        "  - inspect: {vm: s, gpa: 0, expect: {errno: [EINVAL]}}\n"
+                        "  - KVM_RUN: {vm: d, vcpu: 0, expect: {exit: KVM_EXIT_HYPERCALL}}\n");
   INFO(all_errors(bad));
   CHECK(says(bad, "t.yaml:8:40: 'flags: PRIVATE' cannot happen on VM 'd'"));
   CHECK(says(bad, "t.yaml:9:40: 'flags: PRIVATE' cannot happen on VM 'd'"));
@@ -124,7 +127,8 @@ TEST_CASE("Expectations: flag and exit lists are accepted; what cannot happen is
   CHECK(says(bad, "t.yaml:12:40: 'hpfar' is an arm64-pkvm result: this platform is x86-tdx"));
   CHECK(says(bad, "t.yaml:13:39: 'pamt' needs the TDX module model, which is not built yet"));
   CHECK(says(bad, "t.yaml:14:46: expected value of 'errno' must be a scalar"));
-  CHECK(bad.errors.size() == 7);
+  CHECK(says(bad, "t.yaml:15:40: 'exit: KVM_EXIT_HYPERCALL' cannot happen on VM 'd'"));
+  CHECK(bad.errors.size() == 8);
 
   LoadResult arm = load("platform: {arch: arm64-pkvm}\n" + run +
                         "  - inspect: {vm: s, gpa: 0, expect: {host_state: OWNED}}\n"

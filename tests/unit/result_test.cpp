@@ -207,7 +207,7 @@ TEST_CASE("errno and signal names round-trip") {
   CHECK_FALSE(signal_from_name("SIGFOO").has_value());
 }
 
-TEST_CASE("check_expect: a list of names compares as a set; one name is the one-element set") {
+TEST_CASE("check_expect: a list of names compares as a set, one name is the one-element set") {
   Result r{{"exit", RValue::str("UCALL_DONE")}};
   CHECK(holds(expect1("exit", "UCALL_DONE"), r));
   CHECK(holds(expect1("exit", "[UCALL_DONE]"), r));
