@@ -47,7 +47,7 @@ TEST_CASE("X86Arch: GPAW picks the EPT depth, the shared bit and the GPA space")
   CHECK_FALSE(a48.has_hpfar());
 }
 
-TEST_CASE("Arm64Arch: the IPA size sets the stage-2 levels; no shared bit, no KeyIDs") {
+TEST_CASE("Arm64Arch: the IPA size sets the stage-2 levels, no shared bit, no KeyIDs") {
   Stats s;
   ArchParams p;
   p.ipa_bits = 40;
@@ -73,7 +73,7 @@ TEST_CASE("Architectures offer their own confidential VM type only") {
   CHECK(std::string(a->name()) == "arm64-pkvm");
 }
 
-TEST_CASE("Syndromes: EPT qualification on x86; ESR_EL2 and HPFAR_EL2 on arm64") {
+TEST_CASE("Syndromes: EPT qualification on x86, ESR_EL2 and HPFAR_EL2 on arm64") {
   Stats s;
   auto x = make_architecture(Arch::X86Tdx, {}, s, "k");
   auto a = make_architecture(Arch::Arm64Pkvm, {}, s, "k");
@@ -95,7 +95,7 @@ TEST_CASE("Syndromes: EPT qualification on x86; ESR_EL2 and HPFAR_EL2 on arm64")
   CHECK(a->describe(f).find("HPFAR_EL2 0x1234567890") != std::string::npos);
 }
 
-TEST_CASE("x86 invalidation: an IPI, then INVEPT on every vCPU of the VM; nothing without vCPUs") {
+TEST_CASE("x86 invalidation: an IPI, then INVEPT on every vCPU of the VM, nothing without vCPUs") {
   Stats s;
   ArchParams p;
   p.ipi_ns = 1000;
@@ -111,7 +111,7 @@ TEST_CASE("x86 invalidation: an IPI, then INVEPT on every vCPU of the VM; nothin
   CHECK(s.get("k.remote_tlb_flushes") == 1);
 }
 
-TEST_CASE("arm64 invalidation: broadcast TLBIs, page by page then VMALLE1IS; the whole VMID past 512 pages") {
+TEST_CASE("arm64 invalidation: broadcast TLBIs, page by page then VMALLE1IS, the whole VMID past 512 pages") {
   Stats s;
   ArchParams p;
   p.tlbi_ns = 10;

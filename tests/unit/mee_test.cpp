@@ -40,7 +40,7 @@ struct Rig {
 
 }  // namespace
 
-TEST_CASE("KeyIdSpace: KeyID 0 and the MKTME KeyIDs are shared; the first private one is the module's") {
+TEST_CASE("KeyIdSpace: KeyID 0 and the MKTME KeyIDs are shared, the first private one is the module's") {
   KeyIdSpace k(6, 15);  // Linux's example: private KeyIDs [16, 64)
   CHECK(k.total() == 64u);
   CHECK(k.is_shared(0));
@@ -113,7 +113,7 @@ TEST_CASE("MEE: keys repeat with the seed and change when a KeyID is programmed 
   CHECK_THROWS_AS(other.program_key(0), std::out_of_range);
 }
 
-TEST_CASE("MEE: a non-TD read of a TD-owned line returns zeros; KeyID 0 is plaintext") {
+TEST_CASE("MEE: a non-TD read of a TD-owned line returns zeros, KeyID 0 is plaintext") {
   Rig r;
   const Line plain = pattern(9);
   r.mee.write(0x1000, 20, true, 0, plain.data(), 64);
@@ -128,7 +128,7 @@ TEST_CASE("MEE: a non-TD read of a TD-owned line returns zeros; KeyID 0 is plain
   CHECK_FALSE(r.mee.td_bit(0x2000));
 }
 
-TEST_CASE("MEE: a partial host write poisons a TD line; the TD's next read is a machine check; MOVDIR64B clears it") {
+TEST_CASE("MEE: a partial host write poisons a TD line, the TD's next read is a machine check, MOVDIR64B clears it") {
   Rig r;
   const Line plain = pattern(1);
   r.mee.write(0x3000, 20, true, 0, plain.data(), 64);

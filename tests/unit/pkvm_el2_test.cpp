@@ -260,7 +260,7 @@ TEST_CASE("pKVM hypercalls: FEATURES, HYP_MEMINFO, MEM_SHARE (with the not-fault
   CHECK(r.stats.get("t.pkvm.hvc_calls") == 13);
 }
 
-TEST_CASE("pKVM reclaim: a dying VM's pages come back zeroed if the guest owned them; a force-reclaimed page is POISON") {
+TEST_CASE("pKVM reclaim: a dying VM's pages come back zeroed if the guest owned them, a force-reclaimed page is POISON") {
   PkvmRig r;
   const uint16_t vm = r.vm(true);
   const uint64_t owned = r.host_page(), shared = r.host_page(), forced = r.host_page();

@@ -488,7 +488,7 @@ struct Fuzz {
 
 }  // namespace
 
-TEST_CASE("pKVM random calls: every illegal call returns its error and changes nothing; the ownership invariants hold") {
+TEST_CASE("pKVM random calls: every illegal call returns its error and changes nothing, the ownership invariants hold") {
   uint64_t n = 100000;
   if (const char* env = std::getenv("PKVM_ITERATIONS")) n = std::strtoull(env, nullptr, 10);
   Fuzz f;

@@ -156,7 +156,7 @@ TEST_CASE("Arm64Stage2Format: a 40-bit IPA starts at level 1 with two concatenat
   CHECK(f.max_input() == bit(40) - 1);
 }
 
-TEST_CASE("Arm64Stage2Format: 32-bit IPA: two levels from level 2, four root pages; 36-bit: a partial root") {
+TEST_CASE("Arm64Stage2Format: 32-bit IPA: two levels from level 2, four root pages, 36-bit: a partial root") {
   Arm64Stage2Format f32(32), f36(36), f44(44);
   CHECK(f32.levels() == 2);
   CHECK(f32.arch_level(0) == 2);

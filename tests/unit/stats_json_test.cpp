@@ -33,7 +33,7 @@ TEST_CASE("platform_to_json: every key with its default, times as integer ps") {
   CHECK(changed.find("seed")->as_uint() == 7);
 }
 
-TEST_CASE("stats_to_json: counters carry unit and description; rates name their terms") {
+TEST_CASE("stats_to_json: counters carry unit and description, rates name their terms") {
   cocosim::Stats stats;
   stats.add("c.hits", 3, "count", "hits");
   stats.add("c.misses", 1, "count", "misses");

@@ -45,7 +45,7 @@ TEST_CASE("TdxStatus: SEAMCALL leaf numbers and names") {
   CHECK(std::string(tdcall_leaf_name(6)) == "TDG.MEM.PAGE.ACCEPT");
 }
 
-TEST_CASE("TdxModule: a TD is built as KVM builds it; PAMT records every control page") {
+TEST_CASE("TdxModule: a TD is built as KVM builds it, PAMT records every control page") {
   TdxRig r;
   auto t = r.create_td(17);
   auto v = r.tdx.td(t.tdr);
@@ -116,7 +116,7 @@ TEST_CASE("TdxModule: refused management calls return the module's status and ch
   CHECK(r.tdx.seamcall(5, {}).status == TDX_OPERAND_INVALID);  // TDH.MEM.PAGE.RELOCATE: not modelled
 }
 
-TEST_CASE("TdxModule: PAGE.ADD copies under the TD key and AUG demands PT_NDA; one frame, one TD, one GPA") {
+TEST_CASE("TdxModule: PAGE.ADD copies under the TD key and AUG demands PT_NDA, one frame, one TD, one GPA") {
   TdxRig r;
   auto a = r.create_td(17);
   auto b = r.create_td(18);
@@ -198,7 +198,7 @@ TEST_CASE("TdxModule: MRTD is SHA-384 over the module's 128-byte blocks, recompu
   CHECK(rep.mrtd == mrtd);
 }
 
-TEST_CASE("TdxModule: lazy AUG + ACCEPT at 4 KiB and 2 MiB; double ACCEPT; size mismatch") {
+TEST_CASE("TdxModule: lazy AUG + ACCEPT at 4 KiB and 2 MiB, double ACCEPT, size mismatch") {
   TdxRig r;
   auto t = r.create_td(17);
   REQUIRE(r.tdx.mr_finalize(t.tdr).status.ok());
@@ -320,7 +320,7 @@ TEST_CASE("TdxModule: REMOVE on a running TD needs BLOCK and a completed TRACK")
   CHECK(r.tdx.vp_enter(v0).flush_tlb);
 }
 
-TEST_CASE("TdxModule: DEMOTE splits a 2 MiB leaf into a SEPT page of 512 4 KiB leaves; PROMOTE merges them") {
+TEST_CASE("TdxModule: DEMOTE splits a 2 MiB leaf into a SEPT page of 512 4 KiB leaves, PROMOTE merges them") {
   TdxRig r;
   auto t = r.create_td(17);
   REQUIRE(r.tdx.mr_finalize(t.tdr).status.ok());

@@ -506,7 +506,7 @@ TEST_CASE("Memslot: file page and GFN convert both ways through the binding offs
 
 // ---- gfn_backing: KVM's answer to "which frame backs this GFN" -------------------
 
-TEST_CASE("gfn_backing: private GFNs come from guest_memfd; looking allocates nothing, a fault does") {
+TEST_CASE("gfn_backing: private GFNs come from guest_memfd, looking allocates nothing, a fault does") {
   Rig r;
   HostMm mm(r.frames, r.mem);
   Vm* v = r.vm(VmType::SwProtected);
