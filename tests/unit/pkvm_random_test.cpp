@@ -441,8 +441,10 @@ struct Fuzz {
           if (ret == 0 || chance(80)) return "host_unshare_guest(dying)";
         }
         expect.reset();
+        // What the teardown must answer, read before it may free the VM.
+        const int busy = v->pgt->leaves() ? -EBUSY : 0;
         ret = h.finalize_teardown_vm(kind[k]);
-        expect = v->pgt->leaves() ? -EBUSY : 0;
+        expect = busy;
         if (!ret) {
           auto fresh = h.create_vm(&kind == &protected_vms, {&r.tlb});
           REQUIRE(fresh);
