@@ -20,6 +20,7 @@
 #include "scenario/scenario.h"
 #include "stats_diff.h"
 #include "stats_json.h"
+#include "sweep/sweep_command.h"
 
 namespace {
 
@@ -30,6 +31,7 @@ const char* kUsage =
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
+    "       cocosim sweep FILE --param KEY=V1,V2,... [options]  (cocosim sweep --help)\n"
     "\n"
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
     "          1 when one failed or an invariant was violated, 2 for a bad file,\n"
@@ -55,7 +57,10 @@ const char* kUsage =
     "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
     "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
     "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
-    "  -v      print every step with its results and simulated time (in ps)\n";
+    "  -v      print every step with its results and simulated time (in ps)\n"
+    "  sweep   run the scenario once per point of a parameter grid, each point its\n"
+    "          own `cocosim run` process, on this machine or on Slurm; writes\n"
+    "          results.csv and plots (docs/sweep.md)\n";
 
 struct Options {
   std::string command, file, stats;
@@ -198,6 +203,9 @@ int main(int argc, char** argv) {
   // Our own entry point, so the SystemC banner can be switched off before the
   // kernel starts; SystemC then calls sc_main below.
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  // A sweep only starts processes: no SystemC kernel in this one.
+  if (argc >= 2 && std::string(argv[1]) == "sweep")
+    return cocosim::sweep_main(std::vector<std::string>(argv + 2, argv + argc));
   return sc_core::sc_elab_and_sim(argc, argv);
 }
 
