@@ -14,6 +14,9 @@ PACKAGES=(
   python3             # tests: stats files must pass python3 -m json.tool
   clang               # scripts/test.sh: the sanitizer and fuzzing build (build-sanitize/)
   libfuzzer-14-dev    # libFuzzer for clang 14 (fuzz/)
+  slurm-wlm           # cocosim sweep --slurm, and its test's one-node cluster (scripts/slurm-local.sh)
+  munge               # Slurm's authentication, a private munged per test cluster
+  gnuplot-nox         # cocosim sweep --plot: PNG and SVG plots of results.csv
 )
 
 missing=()
