@@ -19,6 +19,9 @@ class RawMemory : public sc_core::sc_module {
   RawMemory(sc_core::sc_module_name n, size_t size) : sc_module(n), socket("socket"), mem_(size) {
     socket.register_b_transport(this, &RawMemory::b_transport);
   }
+  // A fresh zeroed buffer of `size` bytes (the memset baseline allocates its
+  // memory inside the timed loop, as the simulated DRAM does on first touch).
+  void reset(size_t size) { mem_ = std::vector<uint8_t>(size); }
 
  private:
   void b_transport(tlm::tlm_generic_payload& t, sc_core::sc_time& delay) {
@@ -54,6 +57,23 @@ class RawInitiator : public sc_core::sc_module {
       sum += v;
     }
     return sum;
+  }
+
+  // `length` bytes set to `byte`, one 4 KiB write per b_transport, as a memset
+  // page by page.
+  void memset_pages(uint64_t length, uint8_t byte) {
+    std::vector<uint8_t> page(4096, byte);
+    tlm::tlm_generic_payload t;
+    sc_core::sc_time delay;
+    t.set_data_ptr(page.data());
+    t.set_data_length(4096);
+    t.set_streaming_width(4096);
+    t.set_command(tlm::TLM_WRITE_COMMAND);
+    for (uint64_t a = 0; a < length; a += 4096) {
+      t.set_address(a);
+      t.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+      socket->b_transport(t, delay);
+    }
   }
 };
 

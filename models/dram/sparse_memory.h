@@ -1,9 +1,8 @@
 // Sparse physical memory: a 4 KiB frame exists only once something non-zero is
 // written to it, so a 64 GiB platform costs nothing until it is touched.
-// Frames are carved from 2 MiB anonymous mappings (slabs), not malloc'ed one
-// by one: a per-frame malloc cost a search of the heap's bins and a header
-// per frame, and grew with the heap (issue 12: a host memset of 4 GiB took
-// 6.6 times as long as one of 1 GiB).
+// Frames are carved from 2 MiB anonymous mappings (slabs) backed by huge
+// pages where the kernel allows, not malloc'ed one by one: a per-frame malloc
+// cost a search of the heap's bins, a header and a page fault per frame.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -39,7 +38,7 @@ class SparseMemory {
   uint8_t* new_frame();  // zeroed; throws std::bad_alloc when no slab can be mapped
   uint64_t size_;
   std::unordered_map<uint64_t, uint8_t*> frames_;
-  std::vector<uint8_t*> slabs_;    // each kSlabBytes, mapped anonymous (zero-filled)
+  std::vector<uint8_t*> slabs_;    // each kSlabBytes, 2 MiB-aligned, anonymous (zero-filled)
   size_t slab_used_ = kSlabBytes;  // bytes of the last slab handed out
 };
 
