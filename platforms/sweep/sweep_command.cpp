@@ -438,10 +438,17 @@ std::vector<std::string> point_args(const SweepOptions& o, const std::string& sc
   return a;
 }
 
+// Redrawn only when it changes (the elapsed time is in whole seconds).
 void progress(bool tty, size_t done, size_t total, size_t running, size_t failed, Clock::time_point t0) {
   if (!tty) return;
+  static std::string last;
   const double el = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("\r[%zu/%zu] %zu running, %zu not passed, %.0f s   ", done, total, running, failed, el);
+  char line[160];
+  std::snprintf(line, sizeof line, "\r[%zu/%zu] %zu running, %zu not passed, %.0f s   ", done, total, running,
+                failed, el);
+  if (last == line) return;
+  last = line;
+  std::fputs(line, stdout);
   std::fflush(stdout);
 }
 
