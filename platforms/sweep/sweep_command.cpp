@@ -35,6 +35,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// SIGINT/SIGTERM/SIGHUP to the sweep: start no new point, let the running
+// ones end (the terminal's ^C reaches them too: they stop and write their
+// stats), assemble what there is, exit 128+N.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+void catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
 const char* kSweepUsage =
     "usage: cocosim sweep FILE --param KEY=V1,V2,... [--param ...] [--arch A[,B]] [--repeat N]\n"
     "                    [-j N] [--out DIR] [--zip] [--plot METRIC[,METRIC]]\n"
@@ -462,6 +474,7 @@ void run_local(const std::string& dir, const PlanFile& plan, const std::vector<s
   size_t next = 0, done = skipped, failed = 0;
   const size_t total = plan.points.size();
   while (next < todo.size() || !running.empty()) {
+    if (g_stop_signal) next = todo.size();  // the running points end on their own
     while (next < todo.size() && running.size() < jobs) {
       const std::string& id = plan.ids[todo[next++]];
       std::string err;
@@ -717,9 +730,15 @@ int sweep_main(const std::vector<std::string>& args) {
   } else {
     long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
     const unsigned jobs = o.jobs ? o.jobs : unsigned(cores > 0 ? cores : 1);
+    catch_stop_signals();
     run_local(dir, plan, todo, jobs, backstop_seconds(o.timeout), skipped);
   }
   const int n = collect(dir, {}, false);
+  if (g_stop_signal) {
+    std::cerr << "cocosim sweep: stopped by signal " << int(g_stop_signal)
+              << "; the same command runs the points left\n";
+    return 128 + int(g_stop_signal);
+  }
   return n < 0 ? 2 : n > 0 ? 1 : 0;
 }
 
