@@ -316,7 +316,9 @@ int run_points(const SweepOptions& o) {
 // ---- assembling ------------------------------------------------------------
 
 // Reads every point's manifest and stats, writes results.csv and the plots.
-// Returns the number of points that did not pass, or -1 on an error.
+// Returns the number of points that did not pass, or -1 on an error (a file
+// that cannot be read or written, a --plot metric that is no column: the
+// table is written all the same).
 int collect(const std::string& dir, const std::vector<std::string>& extra_plots, bool quiet) {
   auto pj = read_json(dir + "/sweep.json");
   auto plan = pj ? plan_from_json(*pj) : std::nullopt;
@@ -386,7 +388,7 @@ int collect(const std::string& dir, const std::vector<std::string>& extra_plots,
               << (plan->points.size() - size_t(not_passed)) << " passed, " << not_passed
               << " did not" << (not_run ? " (" + std::to_string(not_run) + " not run)" : "")
               << ": " << dir << "/results.csv\n";
-  return plot_error && not_passed == 0 ? 1 : not_passed;
+  return plot_error ? -1 : not_passed;
 }
 
 // ---- validation and planning ---------------------------------------------------

@@ -11,7 +11,8 @@ namespace cocosim {
 
 // `args` are the arguments after `sweep`. Exit: 0 every point passed (or a
 // Slurm job was submitted with --no-wait), 1 some point did not, 2 bad
-// arguments or an invalid point (reported before anything runs).
+// arguments or an invalid point (reported before anything runs) or a table
+// or plot that could not be made, 128+N when signal N stopped the sweep.
 int sweep_main(const std::vector<std::string>& args);
 
 }  // namespace cocosim
