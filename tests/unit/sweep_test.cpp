@@ -58,6 +58,24 @@ TEST_CASE("sweep options: each bad argument is named") {
   CHECK(parse_err({"--collect", "d", "s.yaml"}) == "--collect DIR takes no scenario file");
 }
 
+TEST_CASE("sweep options: --collect, --run-point and the Slurm options") {
+  SweepOptions c = parse_ok({"--collect", "d", "--plot", "m"});
+  CHECK(c.collect == "d");
+  CHECK(c.plots == std::vector<std::string>{"m"});
+  SweepOptions r = parse_ok({"--run-point", "d", "aa", "bb"});
+  CHECK(r.run_point_dir == "d");
+  CHECK(r.run_point_ids == std::vector<std::string>{"aa", "bb"});
+  CHECK(parse_err({"--run-point", "d"}) == "--run-point needs the sweep's directory and a point");
+  SweepOptions s = parse_ok({"s.yaml", "--param", "k=1", "--slurm", "--partition", "p", "--time", "10:00",
+                             "--chunk", "4", "--no-wait"});
+  CHECK(s.slurm);
+  CHECK(s.partition == "p");
+  CHECK(s.time_limit == "10:00");
+  CHECK(s.chunk == 4);
+  CHECK(s.no_wait);
+  CHECK(parse_err({"--collect", "d", "--param", "k=1"}).find("only assembles results") != std::string::npos);
+}
+
 TEST_CASE("sweep plan: Cartesian product, last parameter fastest, then arch, then repeat") {
   SweepOptions o = parse_ok({"s.yaml", "--param", "a=1,2", "--param", "b=x,y,z", "--arch",
                              "x86-tdx,arm64-pkvm", "--repeat", "2"});
