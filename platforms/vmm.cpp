@@ -301,7 +301,11 @@ Result Vmm::host_kernel(const Step& s) {
     p_.kernel_port.read(*pa, &v, size);
     r["value"] = RValue::integer(v);
   }
-  r["fault"] = RValue::str(p_.kernel_port.last_ok() ? "none" : "data_abort");
+  // Consuming poison (a line a partial write poisoned) is a machine check
+  // in the host; a private KeyID or a KeyID with no key is an abort.
+  r["fault"] = RValue::str(p_.kernel_port.last_machine_check() ? "machine_check"
+                           : p_.kernel_port.last_ok()          ? "none"
+                                                               : "data_abort");
   return r;
 }
 

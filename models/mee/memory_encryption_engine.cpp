@@ -131,15 +131,17 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::read_line(uint64_t pa, u
   Outcome o;
   auto it = lines_.find(pa);
   const Meta* m = it == lines_.end() ? nullptr : &it->second;
-  if (m && m->poison && td) {
+  if (m && m->poison) {
+    // Consuming poison is a machine check for whoever reads: the TD, or the
+    // host kernel (Linux's tdx_dump_mce_info covers the host's case).
     ++machine_checks_;
     o.machine_check = true;
     out.fill(0);
     return o;
   }
-  if (m && (m->td || m->poison) && !td) {
-    // The TD-owner bit does not match (or the line is poisoned): a non-TD
-    // read returns zeros and consumes nothing.
+  if (m && m->td && !td) {
+    // The TD-owner bit does not match: a non-TD read returns zeros and
+    // consumes nothing.
     ++zero_reads_;
     o.zeros = true;
     out.fill(0);
@@ -174,16 +176,20 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsig
     store(pa, keyid, td, plain);
     return o;
   }
-  if (it != lines_.end() && it->second.td && !td) {
-    // A partial non-TD write to a TD-owned line: the TD bit goes and the line is poisoned.
+  if (it != lines_.end() && !td && (it->second.td || it->second.poison)) {
+    // A partial non-TD write to a TD-owned line: the TD bit goes and the line
+    // is poisoned. To a line that is poisoned already: the bytes land, the
+    // poison stays (a write consumes nothing).
     Line cipher;
     dram_.read(pa, cipher.data(), kLine);
     std::memcpy(cipher.data() + offset, data, len);  // the bytes land as they are
     dram_.write(pa, cipher.data(), kLine);
-    it->second.td = false;
-    it->second.poison = true;
-    ++poisonings_;
-    o.poisoned = true;
+    if (it->second.td) {
+      it->second.td = false;
+      it->second.poison = true;
+      ++poisonings_;
+      o.poisoned = true;
+    }
     return o;
   }
   Line plain;
@@ -192,6 +198,36 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsig
   std::memcpy(plain.data() + offset, data, len);
   store(pa, keyid, td, plain);
   return o;
+}
+
+bool MemoryEncryptionEngine::read_frame(uint64_t pa, unsigned keyid, uint8_t* out) {
+  constexpr unsigned kLines = kPageSize / kLine;
+  std::array<Line, kLines> cipher;
+  dram_.read(pa, cipher.data(), kPageSize);
+  for (unsigned i = 0; i < kLines; ++i) {
+    const uint64_t la = pa + i * kLine;
+    auto it = lines_.find(la);
+    if (it == lines_.end()) continue;
+    if (it->second.poison) return false;
+    if (it->second.td && integrity_ == Integrity::Ci) {
+      ++mac_checks_;
+      if (compute_mac(la, true, cipher[i]) != it->second.mac) return false;
+    }
+  }
+  for (unsigned i = 0; i < kLines; ++i) {
+    Line plain;
+    decrypt(keyid, pa + i * kLine, cipher[i], plain);
+    std::memcpy(out + i * kLine, plain.data(), kLine);
+  }
+  if (keyid) decryptions_ += kLines;
+  return true;
+}
+
+bool MemoryEncryptionEngine::has_meta(uint64_t pa, uint64_t len) const {
+  if (lines_.empty() || len == 0) return false;
+  for (uint64_t la = pa & ~uint64_t(kLine - 1); la < pa + len; la += kLine)
+    if (lines_.count(la)) return true;
+  return false;
 }
 
 bool MemoryEncryptionEngine::td_bit(uint64_t pa) const {

@@ -9,8 +9,11 @@
 //    not match) and consumes nothing;
 //  - a non-TD partial write to a TD-owned line clears the TD bit and poisons
 //    the line (the partial-write erratum Linux documents as X86_BUG_TDX_PW_MCE);
-//  - a TD read of a poisoned line, or of a line whose MAC fails, is a machine
-//    check (#MC) in the TD;
+//  - a TD read of a line whose MAC fails is a machine check (#MC) in the TD;
+//  - a read of a poisoned line is a machine check for whoever reads it: the
+//    TD, or the host kernel consuming the poison (Linux documents the
+//    erratum's "later read => #MC" without regard to who reads); a further
+//    non-TD partial write to it lands and leaves the poison;
 //  - a full-line write (MOVDIR64B) replaces the line and clears its poison.
 // KeyID 0 (TME, the host's default) is modelled as plaintext in DRAM.
 // Keys come from a deterministic generator seeded by platform.seed, so runs
@@ -57,6 +60,14 @@ class MemoryEncryptionEngine {
   // MOVDIR64B-like (clears poison), anything shorter is a read-modify-write.
   Outcome write(uint64_t pa, unsigned keyid, bool td, unsigned offset, const uint8_t* data,
                 unsigned len);
+
+  // A whole 4 KiB frame at `pa` read by a TD under `keyid` into `out`
+  // (kPageSize bytes): false, consuming nothing and raising nothing, when a
+  // line is poisoned or fails its MAC (the TD then reads line by line and
+  // meets the #MC on that line). Counts 64 decryptions on success.
+  bool read_frame(uint64_t pa, unsigned keyid, uint8_t* out);
+  // Whether any line of [pa, pa+len) carries a TD bit or poison.
+  bool has_meta(uint64_t pa, uint64_t len) const;
 
   // Line metadata, for inspect and tests.
   bool td_bit(uint64_t pa) const;
