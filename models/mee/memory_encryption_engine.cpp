@@ -13,21 +13,6 @@ void put64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 
-// One AES-XTS-128 pass over a line: the data unit is the 64-byte line, the
-// tweak its physical address (little endian), as the engine sees the line.
-void xts(const MemoryEncryptionEngine::Key& key, uint64_t pa, const uint8_t* in, uint8_t* out,
-         bool enc) {
-  uint8_t iv[16] = {};
-  put64(iv, pa);
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  int n = 0, ok = ctx != nullptr;
-  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_128_xts(), nullptr, key.data(), iv, enc ? 1 : 0);
-  ok = ok && EVP_CipherUpdate(ctx, out, &n, in, int(MemoryEncryptionEngine::kLine));
-  ok = ok && EVP_CipherFinal_ex(ctx, out + n, &n);
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS failed");
-}
-
 template <size_t N>
 void sha(const EVP_MD* md, const std::vector<uint8_t>& msg, std::array<uint8_t, N>& out) {
   uint8_t d[EVP_MAX_MD_SIZE];
@@ -47,6 +32,7 @@ MemoryEncryptionEngine::MemoryEncryptionEngine(MemoryPort& dram, Integrity integ
       seed_(seed),
       keys_(num_keyids),
       generation_(num_keyids, 0),
+      ctx_(num_keyids),
       encryptions_(stats.counter(prefix + ".encryptions", "lines", "64-byte lines encrypted on their way to DRAM")),
       decryptions_(stats.counter(prefix + ".decryptions", "lines", "64-byte lines decrypted on their way from DRAM")),
       mac_checks_(stats.counter(prefix + ".mac_checks", "lines", "MACs verified on TD reads (integrity ci)")),
@@ -76,6 +62,28 @@ void MemoryEncryptionEngine::program_key(unsigned keyid) {
   if (keyid == 0 || keyid >= keys_.size())
     throw std::out_of_range("memory encryption engine: no KeyID " + std::to_string(keyid));
   keys_[keyid] = derive(keyid, ++generation_[keyid]);
+  for (int enc = 0; enc < 2; ++enc) {
+    Ctx c(EVP_CIPHER_CTX_new());
+    if (!c || !EVP_CipherInit_ex(c.get(), EVP_aes_128_xts(), nullptr, keys_[keyid].data(), nullptr, enc))
+      throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS key setup failed");
+    ctx_[keyid][enc] = std::move(c);
+  }
+}
+
+void MemoryEncryptionEngine::CtxFree::operator()(evp_cipher_ctx_st* c) const { EVP_CIPHER_CTX_free(c); }
+
+// One AES-XTS-128 pass over a line: the data unit is the 64-byte line, the
+// tweak its physical address (little endian), as the engine sees the line.
+void MemoryEncryptionEngine::xts(unsigned keyid, uint64_t pa, const uint8_t* in, uint8_t* out,
+                                 bool enc) const {
+  EVP_CIPHER_CTX* c = keyid < ctx_.size() ? ctx_[keyid][enc].get() : nullptr;
+  if (!c) throw std::logic_error("memory encryption engine: KeyID " + std::to_string(keyid) + " has no key");
+  uint8_t iv[16] = {};
+  put64(iv, pa);
+  int n = 0;
+  if (!EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv, enc) ||
+      !EVP_CipherUpdate(c, out, &n, in, int(kLine)) || n != int(kLine))
+    throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS failed");
 }
 
 bool MemoryEncryptionEngine::key_programmed(unsigned keyid) const {
@@ -87,7 +95,7 @@ void MemoryEncryptionEngine::encrypt(unsigned keyid, uint64_t pa, const Line& pl
     cipher = plain;
     return;
   }
-  xts(keys_.at(keyid), pa, plain.data(), cipher.data(), true);
+  xts(keyid, pa, plain.data(), cipher.data(), true);
 }
 
 void MemoryEncryptionEngine::decrypt(unsigned keyid, uint64_t pa, const Line& cipher, Line& plain) const {
@@ -95,7 +103,7 @@ void MemoryEncryptionEngine::decrypt(unsigned keyid, uint64_t pa, const Line& ci
     plain = cipher;
     return;
   }
-  xts(keys_.at(keyid), pa, cipher.data(), plain.data(), false);
+  xts(keyid, pa, cipher.data(), plain.data(), false);
 }
 
 uint32_t MemoryEncryptionEngine::compute_mac(uint64_t pa, bool td_bit, const Line& cipher) const {

@@ -21,12 +21,15 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/memory_port.h"
 #include "common/stats.h"
+
+struct evp_cipher_ctx_st;
 
 namespace cocosim {
 
@@ -86,6 +89,13 @@ class MemoryEncryptionEngine {
     uint32_t mac = 0;
   };
   Key derive(unsigned keyid, uint64_t generation) const;
+  // One OpenSSL context per KeyID and direction, keyed once when the KeyID is
+  // programmed: a line then costs only its tweak and the cipher itself.
+  struct CtxFree {
+    void operator()(evp_cipher_ctx_st* c) const;
+  };
+  using Ctx = std::unique_ptr<evp_cipher_ctx_st, CtxFree>;
+  void xts(unsigned keyid, uint64_t pa, const uint8_t* in, uint8_t* out, bool enc) const;
   void store(uint64_t pa, unsigned keyid, bool td, const Line& plain);
 
   MemoryPort& dram_;
@@ -93,6 +103,7 @@ class MemoryEncryptionEngine {
   uint64_t seed_;
   std::vector<Key> keys_;
   std::vector<uint64_t> generation_;  // 0: never programmed
+  mutable std::vector<std::array<Ctx, 2>> ctx_;  // [keyid][decrypt, encrypt]
   std::array<uint8_t, 32> mac_key_;
   std::unordered_map<uint64_t, Meta> lines_;  // lines that carry a TD bit or poison
   uint64_t& encryptions_;
