@@ -16,6 +16,7 @@
 #include <systemc>
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include "invariant_checker.h"
 #include "platform.h"
 
 using namespace cocosim;
@@ -287,6 +288,31 @@ TEST_CASE("HKIDs: one per TD, freed and reused with a fresh key; held plaintext 
   CHECK(p.mee()->memory().engine().key(first) != old_key);
   CHECK_FALSE(p.free_hkid(k.global_keyid()));
   CHECK_FALSE(p.free_hkid(3));  // a shared KeyID is nobody's HKID
+}
+
+// Last: it replaces the engine's revoke hook with an equivalent one.
+TEST_CASE("the invariant checker holds KeyID DMI pointers to the frames the engine holds for them") {
+  Td td;
+  Platform& p = td.p;
+  InvariantChecker checker(p);
+  const Addr pa = 0x4060000;
+  uint64_t x = 1;
+  g_td->access(true, td.at(pa), &x, 8);
+  REQUIRE(g_td->dmi(td.at(pa)));
+  CHECK(checker.check().empty());
+  // A write-back that forgets to revoke the owner's pointer is caught.
+  EncryptedMemory& m = p.mee()->memory();
+  m.set_revoke(nullptr);
+  m.release(pa >> kPageShift);
+  bool caught = false;
+  for (const auto& v : checker.check()) caught = caught || v.rule == "dmi-keyid";
+  CHECK(caught);
+  p.phys_bus.invalidate(td.at(pa), td.at(pa) + kPageSize - 1);
+  CHECK(checker.check().empty());
+  m.set_revoke([&p](uint64_t pfn, unsigned k) {
+    const Addr lo = p.keyid_address(pfn << kPageShift, k);
+    p.phys_bus.invalidate(lo, lo + kPageSize - 1);
+  });
 }
 
 int main(int argc, char** argv) {
