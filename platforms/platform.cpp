@@ -99,9 +99,12 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
       if (ownership.exclusive(pfn)) return false;
     return true;
   });
-  // A frame that is freed, or changes hands, loses every DMI pointer first.
+  // A frame that is freed, or changes hands, loses every DMI pointer first;
+  // plaintext the engine holds for an owner goes back to DRAM (and the
+  // owner's pointer to it) as well.
   auto revoke = [this](uint64_t pfn) {
     phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+    if (mee_) mee_->memory().release(pfn);
   };
   frames.set_free_hook(revoke);
   ownership.set_revoke_hook(revoke);
