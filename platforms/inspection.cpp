@@ -52,7 +52,8 @@ Result Inspection::dram_read(const Step& s) {
   if (!pa) return no_frame_result();
   Result r;
   std::vector<uint8_t> buf(a.u64("length", 8), 0);
-  if (!buf.empty()) p_.kernel_port.debug_read(*pa, buf.data(), buf.size());
+  // Below the engine: raw DRAM, whatever KeyID the address names.
+  if (!buf.empty()) p_.kernel_port.debug_read(p_.keyid_policy.strip(*pa), buf.data(), buf.size());
   r["bytes"] = RValue::bytes(buf.data(), buf.size());
   if (!buf.empty() && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
     r["all"] = RValue::integer(buf[0]);

@@ -140,6 +140,13 @@ TEST_CASE("a TD's private-KeyID write lands in DRAM as the ciphertext OpenSSL co
   CHECK(raw_dram(pa) == want);
   CHECK(counter("encryptions") > enc);
   CHECK(p.mee()->memory().td_bit(pa));
+  // A debugger's read through the TD's KeyID sees the plaintext, changing nothing.
+  const uint64_t dec = counter("decryptions"), held = p.mee()->memory().frames_held();
+  Line peeked{};
+  CHECK(p.kernel_port.debug_read(td.at(pa + 8), peeked.data(), 40) == 40);
+  CHECK(std::memcmp(peeked.data(), plain.data() + 8, 40) == 0);
+  CHECK(counter("decryptions") == dec);
+  CHECK(p.mee()->memory().frames_held() == held);
   // The TD reads its line back (decrypted and MAC-checked again).
   Line back{};
   REQUIRE(g_td->access(false, td.at(pa), back.data(), 64).status == tlm::TLM_OK_RESPONSE);
@@ -178,6 +185,13 @@ TEST_CASE("the owner's DMI pointer reaches its plaintext and is revoked before a
   CHECK(raw_dram(pa + 128) == openssl_xts(p.mee()->memory().engine().key(td.hkid), pa + 128, plain));
   CHECK(counter("lines_written_back") >= 64);  // a pointer may have written any line
   CHECK_FALSE(p.mee()->memory().holds(pa >> kPageShift, td.hkid));
+  // A debug read through the KeyID while the owner holds it: its plaintext.
+  uint8_t* again = g_td->dmi(td.at(pa));
+  REQUIRE(again);
+  again[300] = 0x77;
+  uint8_t seen = 0;
+  p.kernel_port.debug_read(td.at(pa + 300), &seen, 1);
+  CHECK(seen == 0x77);
   // The TD's next access loads the frame again.
   Line back{};
   REQUIRE(g_td->access(false, td.at(pa + 128), back.data(), 64).status == tlm::TLM_OK_RESPONSE);

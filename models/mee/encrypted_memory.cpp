@@ -166,6 +166,25 @@ void EncryptedMemory::overlay(Addr pa, uint8_t* buf, size_t len) const {
   }
 }
 
+bool EncryptedMemory::peek(Addr pa, unsigned keyid, uint8_t* buf, size_t len) const {
+  if (keyid && !engine_.key_programmed(keyid)) return false;
+  overlay(pa, buf, len);
+  if (keyid == 0) return true;
+  for (size_t off = 0; off < len; off += kLine) {
+    const Addr line = pa + off;
+    auto it = held_.find(line >> kPageShift);
+    if (it != held_.end() && it->second.keyid == keyid) {
+      std::memcpy(buf + off, it->second.page->data() + (line & kPageMask), kLine);
+      continue;
+    }
+    MemoryEncryptionEngine::Line c, p;
+    std::memcpy(c.data(), buf + off, kLine);
+    engine_.decrypt(keyid, line, c, p);
+    std::memcpy(buf + off, p.data(), kLine);
+  }
+  return true;
+}
+
 bool EncryptedMemory::td_bit(Addr pa) const {
   auto it = held_.find(pa >> kPageShift);
   if (it != held_.end() && it->second.line_dirty(unsigned((pa & kPageMask) / kLine))) return true;

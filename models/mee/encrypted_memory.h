@@ -67,6 +67,13 @@ class EncryptedMemory {
   // once held plaintext is written back. No side effects.
   void overlay(Addr pa, uint8_t* buf, size_t len) const;
 
+  // What a read of [pa, pa+len) through `keyid` would return, without any
+  // side effect, TD-bit check or counter (a debugger's view; the invariant
+  // checker reads a TD's tables this way). `buf` holds the raw DRAM bytes of
+  // the whole lines around the range on entry: line-aligned `pa`, `len` a
+  // multiple of 64. False when the KeyID has no key.
+  bool peek(Addr pa, unsigned keyid, uint8_t* buf, size_t len) const;
+
   // Line metadata as the owner's held lines will leave it.
   bool td_bit(Addr pa) const;
   bool poisoned(Addr pa) const;

@@ -1,6 +1,8 @@
 #include "mee/mee_slot.h"
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
 namespace cocosim {
 
@@ -145,6 +147,23 @@ unsigned int MeeSlot::transport_dbg(int, tlm::tlm_generic_payload& trans) {
     const unsigned len = trans.get_data_length();
     for (uint64_t pfn = pa >> kPageShift; len && pfn <= (pa + len - 1) >> kPageShift; ++pfn)
       mem_->release(pfn);
+  }
+  const unsigned keyid = decode_.keyid(a);
+  if (trans.is_read() && keyid) {
+    // Through a KeyID: the plaintext that KeyID would read, whole lines
+    // decrypted from DRAM as it will be after write-back; nothing changes.
+    const unsigned len = trans.get_data_length();
+    const Addr lo = pa & ~Addr(MemoryEncryptionEngine::kLine - 1);
+    const Addr hi = (pa + len + MemoryEncryptionEngine::kLine - 1) & ~Addr(MemoryEncryptionEngine::kLine - 1);
+    std::vector<uint8_t> lines(hi - lo);
+    tlm::tlm_generic_payload t;
+    t.set_command(tlm::TLM_READ_COMMAND);
+    t.set_address(lo);
+    t.set_data_ptr(lines.data());
+    t.set_data_length(unsigned(lines.size()));
+    if (out->transport_dbg(t) != lines.size() || !mem_->peek(lo, keyid, lines.data(), lines.size())) return 0;
+    std::memcpy(trans.get_data_ptr(), lines.data() + (pa - lo), len);
+    return len;
   }
   trans.set_address(pa);
   const unsigned n = out->transport_dbg(trans);

@@ -11,7 +11,8 @@
 //  - DMI: KeyID 0 reaches DRAM itself, unless a line of the frame carries a TD
 //    bit or poison; a private KeyID reaches the owner's plaintext copy, for a
 //    TD access only, over the tagged page; revoked before a write-back.
-//  - Debug transport reads raw DRAM as it will be after write-back.
+//  - Debug transport without a KeyID reads raw DRAM as it will be after
+//    write-back; with one, the plaintext that KeyID would read. No side effects.
 #pragma once
 #include <memory>
 
