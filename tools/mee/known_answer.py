@@ -8,7 +8,8 @@ the tweak key. A 64-byte line at physical address pa is one XTS data unit
 whose tweak is pa, little endian, zero-padded to 16 bytes.
 
   tools/mee/known_answer.py SEED KEYID GENERATION PA PLAINHEX
-prints the line's ciphertext in hex (as `dram_read` shows it).
+prints the line's ciphertext in hex (as `dram_read` shows it). Needs the
+Debian package python3-cryptography; nothing in the build or ctest runs it.
 """
 import hashlib
 import struct
