@@ -52,7 +52,8 @@ Result Inspection::dram_read(const Step& s) {
   if (!pa) return no_frame_result();
   Result r;
   std::vector<uint8_t> buf(a.u64("length", 8), 0);
-  if (!buf.empty()) p_.kernel_port.debug_read(*pa, buf.data(), buf.size());
+  // Below the engine: raw DRAM, whatever KeyID the address names.
+  if (!buf.empty()) p_.kernel_port.debug_read(p_.keyid_policy.strip(*pa), buf.data(), buf.size());
   r["bytes"] = RValue::bytes(buf.data(), buf.size());
   if (!buf.empty() && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
     r["all"] = RValue::integer(buf[0]);
@@ -71,6 +72,13 @@ Result Inspection::inspect(const Step& s) {
     }
     r["hpa"] = RValue::integer(*pfn << kPageShift);
     r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
+    if (p_.architecture().keyid_bits()) {
+      // The engine's metadata of the frame's first line (none without an engine).
+      const Addr line = p_.keyid_policy.strip(*pfn << kPageShift);
+      const MeeSlot* mee = p_.mee();
+      r["td_bit"] = RValue::boolean(mee && mee->memory().td_bit(line));
+      r["poisoned"] = RValue::boolean(mee && mee->memory().poisoned(line));
+    }
     const FrameUse* u = p_.frames.use(*pfn);
     // Who owns it, from the ownership model's record.
     const FrameOwner o = p_.ownership.of(*pfn);

@@ -65,6 +65,17 @@ void InvariantChecker::pins(std::vector<Violation>& out) {
 // Rule 3: no DMI pointer reaches a private frame, and none outlives its grant.
 void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
   p_.phys_bus.dmi_registry().for_each([&](unsigned init, Addr lo, Addr hi) {
+    if (const unsigned keyid = p_.keyid_policy.keyid(lo)) {
+      // A KeyID's pointer reaches the engine's plaintext copy of a frame:
+      // only while the engine holds that frame for that KeyID (its owner).
+      const uint64_t first = pfn_of(p_.keyid_policy.strip(lo)), last = pfn_of(p_.keyid_policy.strip(hi));
+      for (uint64_t pfn = first; pfn <= last; ++pfn)
+        if (!p_.mee() || !p_.mee()->memory().holds(pfn, keyid))
+          out.push_back({"dmi-keyid", "initiator port " + std::to_string(init) + " holds a KeyID " +
+                                          std::to_string(keyid) + " DMI pointer to frame " +
+                                          hex(pfn << kPageShift) + " the engine does not hold for it"});
+      return;
+    }
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
       if (p_.private_frame(pfn))
         out.push_back({"dmi-private", "initiator port " + std::to_string(init) +

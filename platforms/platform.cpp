@@ -3,6 +3,7 @@
 #include "kvm/direct_stage2.h"
 
 #include <cerrno>
+#include <stdexcept>
 
 namespace cocosim {
 
@@ -30,11 +31,11 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
       ownership(frames),
       keyid_policy(arch->pa_bits(), arch->keyid_bits()),
       phys_bus("bus", stats),
-      mem_slot("mee", &keyid_policy, stats),
       host_slot("host_s2", nullptr, stats),
       dram("dram", cfg.dram, ns(cfg.timing.dram_ns), stats),
       kernel_port("host_kernel", Initiator::HostKernel),
       hyp_port("hypervisor", Initiator::Hypervisor),
+      seam_port("tdx_module", Initiator::TdxModule, SecurityState::Seam),
       gmem_target("gmem_mmap", frames, stats),
       mm(frames, kernel_port),
       host_mmu("host_mmu", mm, gmem_target, stats),
@@ -43,8 +44,21 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   mm.set_thp(cfg.thp);
   // DRAM sits behind the memory slot; the bus decodes the physical address
   // width only, so KeyID bits above it reach the slot.
-  phys_bus.init.bind(mem_slot.in);
-  mem_slot.out.bind(dram.socket);
+  if (cfg.arch == Arch::X86Tdx && cfg.encryption != "off") {
+    // Linux's 6-bit example: KeyIDs 1..15 MKTME (shared), [16, 64) TDX.
+    keyids_ = std::make_unique<KeyIdSpace>(arch->keyid_bits(), 15);
+    mee_ = std::make_unique<MeeSlot>(
+        "mee", keyid_policy, *keyids_,
+        cfg.encryption == "li" ? MemoryEncryptionEngine::Integrity::Li : MemoryEncryptionEngine::Integrity::Ci,
+        cfg.seed, ns(cfg.timing.mee_ns), ns(cfg.timing.dram_ns), stats);
+    phys_bus.init.bind(mee_->in);
+    mee_->out.bind(dram.socket);
+  } else {
+    mem_slot_ = std::make_unique<Interposer>("mee", &keyid_policy, stats);
+    phys_bus.init.bind(mem_slot_->in);
+    mem_slot_->out.bind(dram.socket);
+  }
+  kvm.set_tdx_enabled(tdx_capable());
   phys_bus.map(0, 0, cfg.dram, 0, "dram");
   phys_bus.set_decode_bits(arch->pa_bits());
   // Initiator ports are numbered in binding order (the DMI registry's keys);
@@ -56,7 +70,8 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   hyp_port.socket.bind(phys_bus.targ);     // 1
   host_slot.out.bind(phys_bus.targ);       // 2: guest_memfd's mmap target
   host_slot.out.bind(phys_bus.targ);       // 3: host MMU
-  unsigned port = 4;
+  seam_port.socket.bind(phys_bus.targ);    // 4: the TDX module
+  unsigned port = 5;
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
 
@@ -77,13 +92,19 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { ownership.assigned(pfn, u); });
   // No DMI pointer may reach a frame only its owner may touch, whoever asks.
   phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
+    // A tagged range is a KeyID's view of a frame: the engine gives one to
+    // the frame's owner only (its plaintext), nobody else.
+    if (keyid_policy.strip(lo) != lo) return true;
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
       if (ownership.exclusive(pfn)) return false;
     return true;
   });
-  // A frame that is freed, or changes hands, loses every DMI pointer first.
+  // A frame that is freed, or changes hands, loses every DMI pointer first;
+  // plaintext the engine holds for an owner goes back to DRAM (and the
+  // owner's pointer to it) as well.
   auto revoke = [this](uint64_t pfn) {
     phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+    if (mee_) mee_->memory().release(pfn);
   };
   frames.set_free_hook(revoke);
   ownership.set_revoke_hook(revoke);
@@ -211,13 +232,43 @@ void Platform::record_gauges() {
 }
 
 double Platform::take_port_delay_ns() {
-  return (kernel_port.take_delay() + hyp_port.take_delay()).to_seconds() * 1e9;
+  return (kernel_port.take_delay() + hyp_port.take_delay() + seam_port.take_delay()).to_seconds() * 1e9;
 }
 
 sc_core::sc_time Platform::take_control_delay() {
-  sc_core::sc_time d = ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay();
+  sc_core::sc_time d =
+      ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay() + seam_port.take_delay();
   control_ns_ = 0;
   return d;
+}
+
+}  // namespace cocosim
+
+namespace cocosim {
+
+std::optional<unsigned> Platform::alloc_hkid() {
+  return keyids_ ? keyids_->alloc_hkid() : std::nullopt;
+}
+
+bool Platform::free_hkid(unsigned hkid) {
+  if (!keyids_ || !keyids_->assigned(hkid) || hkid == keyids_->global_keyid()) return false;
+  mee_->memory().release_keyid(hkid);
+  return keyids_->free_hkid(hkid);
+}
+
+void Platform::program_key(unsigned keyid) {
+  if (!mee_) throw std::logic_error("program_key: the platform has no memory encryption engine");
+  mee_->memory().program_key(keyid);
+}
+
+Addr Platform::keyid_address(Addr pa, unsigned keyid) const {
+  return keyid_policy.strip(pa) | (Addr(keyid) << arch->pa_bits());
+}
+
+void Platform::movdir64b_clear(Addr pa, size_t len) {
+  if ((pa | len) & (MemoryEncryptionEngine::kLine - 1))
+    throw std::invalid_argument("movdir64b_clear: not 64-byte aligned");
+  hyp_port.fill(pa, 0, len);
 }
 
 }  // namespace cocosim

@@ -180,8 +180,8 @@ const ResultLimit* result_limit(const std::string& field) {
   static const ResultLimit kLimits[] = {
       {"pamt", Arch::X86Tdx, kLaterTdx, ""},
       {"sept", Arch::X86Tdx, kLaterTdx, ""},
-      {"td_bit", Arch::X86Tdx, kLaterTdx, ""},
-      {"poisoned", Arch::X86Tdx, kLaterTdx, ""},
+      {"td_bit", Arch::X86Tdx, "", ""},
+      {"poisoned", Arch::X86Tdx, "", ""},
       {"mrtd", Arch::X86Tdx, kLaterTdx, ""},
       {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
       {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
