@@ -57,6 +57,15 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   host_slot.out.bind(phys_bus.targ);       // 2: guest_memfd's mmap target
   host_slot.out.bind(phys_bus.targ);       // 3: host MMU
   unsigned port = 4;
+  if (cfg.arch == Arch::X86Tdx) {
+    // Linux documents [16, 64) as the private KeyIDs of a 6-bit part.
+    tdx_keys = std::make_unique<KeyIdSpace>(arch->keyid_bits(), 15);
+    pamt = std::make_unique<Pamt>(0, (cfg.dram + kHugePageSize - 1) & ~(kHugePageSize - 1));
+    seam_port = std::make_unique<KernelPort>("tdx_module", Initiator::TdxModule);
+    seam_port->socket.bind(phys_bus.targ);  // 4
+    ++port;
+    tdx = std::make_unique<TdxModule>(*seam_port, *pamt, TdxModuleConfig::for_platform(*arch, *tdx_keys));
+  }
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
 
@@ -133,10 +142,17 @@ bool Platform::host_mapped(uint64_t pfn) const {
 }
 
 void Platform::vm_created(Vm& vm) {
-  // KVM writes the tables of every VM type built so far; TDs and protected
-  // VMs get the TDX module's and pKVM's backends.
-  auto m = std::make_unique<KvmMmu>(vm, std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id()),
-                                    mm, stats_, "platform.kvm");
+  // KVM writes the tables of default and sw_protected VMs itself; a TD's
+  // private memory is the TDX module's (KvmTdx).
+  std::unique_ptr<Stage2Backend> backend;
+  if (vm.type() == VmType::Tdx && tdx) {
+    auto t = std::make_unique<KvmTdx>(*arch, *tdx, *tdx_keys, hyp_port, frames, stats_, vm.id());
+    t->set_seamcall_ns(cfg_.timing.seamcall_ns);
+    backend = std::move(t);
+  } else {
+    backend = std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id());
+  }
+  auto m = std::make_unique<KvmMmu>(vm, std::move(backend), mm, stats_, "platform.kvm");
   m->set_charge([this](double v) { charge_ns(v); });
   KvmMmu* raw = m.get();
   vm.set_zap_handler([raw](uint64_t first, uint64_t end) { raw->zap(first, end); });
@@ -158,7 +174,8 @@ void Platform::vm_destroyed(Vm& vm) {
   mmus_.erase(vm.id());
 }
 
-KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err) {
+KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err,
+                               bool init_td_vcpu, std::string* why) {
   if (vcpu_bindings_.count({vm.id(), id})) {
     *err = EEXIST;
     return nullptr;
@@ -174,12 +191,25 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
     return nullptr;
   }
   KvmMmu* m = mmu(vm.id());
+  KvmTdx* t = td(vm.id());
+  if (t) {
+    std::string w;
+    *err = t->dead() ? EIO : t->create_vcpu(id, free_module, &w);
+    if (!*err && init_td_vcpu) *err = t->init_vcpu(id, 0, &w);
+    charge_ns(t->take_cost_ns());
+    if (*err) {
+      if (why) *why = t->dead() ? "the VM is dead" : w;
+      return nullptr;
+    }
+  }
   auto kv = std::make_unique<KvmVcpu>(vm, *m, id, stats_);
+  if (t) kv->set_td(t);
   // The vCPU's fd holds a reference on its VM (kvm_vm_ioctl_create_vcpu ->
   // kvm_get_kvm): a VM with vCPUs outlives its own fd until the platform goes.
   vm.get();
   kv->set_cost_probe([this] { return take_port_delay_ns(); });
   free_module->bind_guest(kv.get(), std::move(exec), m->stage2().roots(), vm.id(), id);
+  if (t) free_module->set_shared_alias(t->shared_bit());
   m->add_vcpu(free_module);
   KvmVcpu* raw = kv.get();
   vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
@@ -197,6 +227,11 @@ Vcpu* Platform::vcpu_module(int vm, int id) {
   return it == vcpu_bindings_.end() ? nullptr : it->second.module;
 }
 
+KvmTdx* Platform::td(int vm) {
+  KvmMmu* m = mmu(vm);
+  return m ? dynamic_cast<KvmTdx*>(&m->stage2()) : nullptr;
+}
+
 KvmMmu* Platform::mmu(int vm) {
   auto it = mmus_.find(vm);
   return it == mmus_.end() ? nullptr : it->second.get();
@@ -211,11 +246,14 @@ void Platform::record_gauges() {
 }
 
 double Platform::take_port_delay_ns() {
-  return (kernel_port.take_delay() + hyp_port.take_delay()).to_seconds() * 1e9;
+  sc_core::sc_time d = kernel_port.take_delay() + hyp_port.take_delay();
+  if (seam_port) d += seam_port->take_delay();
+  return d.to_seconds() * 1e9;
 }
 
 sc_core::sc_time Platform::take_control_delay() {
   sc_core::sc_time d = ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay();
+  if (seam_port) d += seam_port->take_delay();
   control_ns_ = 0;
   return d;
 }

@@ -54,6 +54,7 @@ void Vcpu::publish_stats() {
 void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                       int id) {
   hv_ = hv;
+  shared_alias_ = 0;
   exec_ = std::move(ex);
   mmu_.set_roots(roots);
   vm_ = vm;
@@ -171,6 +172,10 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
         if (!write) std::memset(bytes, 0, chunk);
         break;
       }
+      if (r == VcpuHypervisor::Resolution::Injected) {
+        fault_ = hv_->injected_fault();
+        return Outcome::Fault;
+      }
       return Outcome::Exit;
     }
     gpa += chunk;
@@ -187,6 +192,17 @@ Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
   return r == VcpuHypervisor::Resolution::Exit
              ? Outcome::Exit
              : Outcome::Ok;
+}
+
+Outcome Vcpu::tdcall(const TdcallRegs& in, TdcallOut* out) {
+  advance(timing_.vm_exit);  // a TDCALL is a transition into the TDX module
+  const auto r = hv_->tdcall(in, out);
+  local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+  if (r == VcpuHypervisor::Resolution::Injected) {
+    fault_ = hv_->injected_fault();
+    return Outcome::Fault;
+  }
+  return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
 }
 
 void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall::Sync, tag); }
