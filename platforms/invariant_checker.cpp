@@ -139,10 +139,13 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
     const auto& vm = entry.second;  // not a structured binding: the lambda captures it (C++17)
     KvmMmu* m = p_.mmu(vid);
     if (!m) continue;
+    const KvmTdx* td = p_.td(vid);
+    const Addr alias = td ? td->shared_bit() : 0;
     m->stage2().for_each_leaf(
         [&](const Stage2Leaf& l) {
           for (uint64_t off = 0; off < l.size; off += kPageSize) {
-            const uint64_t gfn = (l.gpa + off) >> kPageShift;
+            // A TD's shared alias maps the GFN without the shared bit.
+            const uint64_t gfn = ((l.gpa + off) & ~alias) >> kPageShift;
             const uint64_t pfn = (l.pa + off) >> kPageShift;
             const FrameUse* u = p_.frames.use(pfn);
             if (!u) {

@@ -149,6 +149,7 @@ Result Vmm::kvm_run(const Step& s) {
     }
     kv->prepare_entry(ret);
     ret.reset();
+    if (!kv->enter_guest()) break;
     hw->start();
     // Wake at the exit, when `during:` is due, and every kPollNs to look at
     // the limits (a guest loop must be interruptible).

@@ -9,6 +9,10 @@ namespace cocosim {
 
 namespace {
 uint64_t gl(Addr gpa, int level) { return gpa | uint64_t(level); }
+// A leaf whose translation a vCPU may hold: MAPPED, and BLOCKED until the
+// block is tracked (the module refuses REMOVE before that, and every vCPU
+// that entered in the blocking epoch flushes its TLB at its next entry).
+bool translates(SeptState s) { return s == SeptState::Mapped || s == SeptState::Blocked; }
 }  // namespace
 
 KvmTdx::KvmTdx(Architecture& arch, TdxModule& module, KeyIdSpace& keys, MemoryPort& hyp,
@@ -328,7 +332,7 @@ std::optional<Stage2Leaf> KvmTdx::lookup(Addr gpa, MemoryPort* via) {
   l.gpa = gpa & ~(l.size - 1);
   l.pa = w.entry.hpa();
   l.depth = format().levels() - 1 - w.at_level;
-  l.perm = st == SeptState::Mapped ? Perm::rwx() : Perm{};
+  l.perm = translates(st) ? Perm::rwx() : Perm{};
   return l;
 }
 
@@ -343,7 +347,7 @@ void KvmTdx::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn, Mem
       l.pa = e.hpa();
       l.size = SecureEpt::level_size(level);
       l.depth = format().levels() - 1 - level;
-      l.perm = e.state() == SeptState::Mapped ? Perm::rwx() : Perm{};
+      l.perm = translates(e.state()) ? Perm::rwx() : Perm{};
       fn(l);
     });
   }

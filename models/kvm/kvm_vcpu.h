@@ -51,6 +51,10 @@ class KvmVcpu : public VcpuHypervisor {
   Resolution tdcall(const TdcallRegs& in, TdcallOut* out) override;
   const char* injected_fault() const override { return injected_; }
 
+  // KVM_RUN's entry into the guest: a TD's vCPU goes through TDH.VP.ENTER
+  // (its TLB flushed when the TD's epoch moved). False: the run ends at once
+  // (kvm_run says why).
+  bool enter_guest() { return !td_ || td_enter(); }
   // A vCPU of a TD: its faults and TDCALLs go through the TDX module.
   void set_td(KvmTdx* td) { td_ = td; }
 
