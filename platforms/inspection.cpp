@@ -102,6 +102,7 @@ Result Inspection::inspect(const Step& s) {
         auto view = td && td->tdr() ? p_.tdx->td(td->tdr()) : std::nullopt;
         TdxModule::Digest d{};
         if (view) d = view->mrtd;
+        if (view) r["hkid"] = RValue::integer(view->hkid);
         for (uint8_t b : d) h += kHex[b >> 4], h += kHex[b & 15];
         r["mrtd"] = RValue::str(h);
       }

@@ -70,7 +70,7 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
   return a;
 }
 
-const char* kLaterTdx = "needs the TDX module model, which is not built yet";
+const char* kLaterMee = "needs the memory encryption engine, which is not built yet";
 const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
 
 std::vector<OpSpec> make_steps() {
@@ -152,7 +152,7 @@ std::vector<OpSpec> make_steps() {
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
        {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
-        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "slot",
+        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "hkid", "slot",
         "stage2", "stage2_size", "vm_state"}},
   };
 }
@@ -184,9 +184,10 @@ const ResultLimit* result_limit(const std::string& field) {
   static const ResultLimit kLimits[] = {
       {"pamt", Arch::X86Tdx, "", ""},
       {"sept", Arch::X86Tdx, "", ""},
-      {"td_bit", Arch::X86Tdx, kLaterTdx, ""},
-      {"poisoned", Arch::X86Tdx, kLaterTdx, ""},
+      {"td_bit", Arch::X86Tdx, kLaterMee, ""},
+      {"poisoned", Arch::X86Tdx, kLaterMee, ""},
       {"mrtd", Arch::X86Tdx, "", ""},
+      {"hkid", Arch::X86Tdx, "", ""},
       {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
       {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
       {"guest_state", Arch::Arm64Pkvm, kLaterPkvm, ""},

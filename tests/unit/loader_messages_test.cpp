@@ -116,7 +116,7 @@ TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {exit: [UCALL_DONE, UCALL_SYNC]}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {flags: [SHARED]}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {hpfar: 0}}\n"
-                        "  - inspect: {vm: s, gpa: 0, expect: {pamt: PT_REG}}\n"
+                        "  - inspect: {vm: s, gpa: 0, expect: {td_bit: 1}}\n"
                         "  - inspect: {vm: s, gpa: 0, expect: {errno: [EINVAL]}}\n"
                         "  - KVM_RUN: {vm: d, vcpu: 0, expect: {exit: KVM_EXIT_HYPERCALL}}\n");
   INFO(all_errors(bad));
@@ -125,7 +125,7 @@ TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is
   CHECK(says(bad, "t.yaml:10:46: a run ends with one exit"));
   CHECK(says(bad, "t.yaml:11:48: unknown flag 'SHARED'"));
   CHECK(says(bad, "t.yaml:12:40: 'hpfar' is an arm64-pkvm result: this platform is x86-tdx"));
-  CHECK(says(bad, "t.yaml:13:39: 'pamt' needs the TDX module model, which is not built yet"));
+  CHECK(says(bad, "t.yaml:13:39: 'td_bit' needs the memory encryption engine, which is not built yet"));
   CHECK(says(bad, "t.yaml:14:46: expected value of 'errno' must be a scalar"));
   CHECK(says(bad, "t.yaml:15:40: 'exit: KVM_EXIT_HYPERCALL' cannot happen on VM 'd'"));
   CHECK(bad.errors.size() == 8);
@@ -153,9 +153,8 @@ TEST_CASE("Platform: keys with no effect yet are refused at the key, with the re
   CHECK(says(r, "t.yaml:4:3: platform.encryption must be off for now"));
   CHECK(says(r, "t.yaml:5:3: platform.seed has no effect yet"));
   CHECK(says(r, "t.yaml:6:12: platform.timing.mee has no effect yet"));
-  CHECK(says(r, "t.yaml:6:20: platform.timing.seamcall has no effect yet"));
   CHECK(says(r, "t.yaml:6:33: platform.timing.hvc has no effect yet"));
-  CHECK(r.errors.size() == 6);
+  CHECK(r.errors.size() == 5);
   LoadResult ok = load("platform: {arch: x86-tdx, cpus: 1, encryption: off, gpaw: 52, tlb: {entries: 64, huge_entries: 1}}\nsteps: []\n");
   INFO(all_errors(ok));
   REQUIRE(ok.scenario);
