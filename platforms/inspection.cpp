@@ -72,6 +72,13 @@ Result Inspection::inspect(const Step& s) {
     }
     r["hpa"] = RValue::integer(*pfn << kPageShift);
     r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
+    if (p_.architecture().keyid_bits()) {
+      // The engine's metadata of the frame's first line (none without an engine).
+      const Addr line = p_.keyid_policy.strip(*pfn << kPageShift);
+      const MeeSlot* mee = p_.mee();
+      r["td_bit"] = RValue::boolean(mee && mee->memory().td_bit(line));
+      r["poisoned"] = RValue::boolean(mee && mee->memory().poisoned(line));
+    }
     const FrameUse* u = p_.frames.use(*pfn);
     // Who owns it, from the ownership model's record.
     const FrameOwner o = p_.ownership.of(*pfn);

@@ -124,6 +124,17 @@ void InvariantChecker::pins(std::vector<Violation>& out) {
 // Rule 3: no DMI pointer reaches a private frame, and none outlives its grant.
 void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
   p_.phys_bus.dmi_registry().for_each([&](unsigned init, Addr lo, Addr hi) {
+    if (const unsigned keyid = p_.keyid_policy.keyid(lo)) {
+      // A KeyID's pointer reaches the engine's plaintext copy of a frame:
+      // only while the engine holds that frame for that KeyID (its owner).
+      const uint64_t first = pfn_of(p_.keyid_policy.strip(lo)), last = pfn_of(p_.keyid_policy.strip(hi));
+      for (uint64_t pfn = first; pfn <= last; ++pfn)
+        if (!p_.mee() || !p_.mee()->memory().holds(pfn, keyid))
+          out.push_back({"dmi-keyid", "initiator port " + std::to_string(init) + " holds a KeyID " +
+                                          std::to_string(keyid) + " DMI pointer to frame " +
+                                          hex(pfn << kPageShift) + " the engine does not hold for it"});
+      return;
+    }
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
       if (p_.private_frame(pfn))
         out.push_back({"dmi-private", "initiator port " + std::to_string(init) +
@@ -240,6 +251,10 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
           }
         },
         &dbg);
+    // A TD's private pages are reached with its HKID above the PA bits (the
+    // vCPU's TLB and DMI cache keep the tagged address).
+    const Addr hkid_tag = td ? Addr(td->hkid()) << p_.architecture().pa_bits() : 0;
+    auto tag_of = [&](Addr gpa) { return (gpa & alias) ? 0 : hkid_tag; };
     for (const auto& v : p_.vcpus) {
       if (v->vm() != vid) continue;
       uint64_t mgfn = 0;
@@ -247,7 +262,8 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
       if (v->micro_entry(&mgfn, &mpage)) {
         // The micro-TLB's page must be what the tables map now, through the DMI pointer held for it.
         auto leaf = m->stage2().lookup(mgfn << kPageShift, &dbg);
-        const uint64_t pfn = leaf ? (leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) >> kPageShift : 0;
+        const uint64_t pfn =
+            leaf ? ((leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) | tag_of(mgfn << kPageShift)) >> kPageShift : 0;
         if (!leaf || v->dmi_page(pfn) != mpage || (v->micro_writable() && !leaf->perm.w))
           out.push_back({"tlb-stale", std::string(v->basename()) + " micro-TLB keeps GPA " +
                                           hex(mgfn << kPageShift) + " that the tables no longer map there"});
@@ -259,7 +275,9 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
         for (uint64_t i = 0; i < e.pages();) {
           const uint64_t gfn = e.gfn + i;
           auto leaf = m->stage2().lookup(gfn << kPageShift, &dbg);
-          const bool same = leaf && ((leaf->pa + ((gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn + i &&
+          const bool same = leaf &&
+                            (((leaf->pa + ((gfn << kPageShift) - leaf->gpa)) | tag_of(gfn << kPageShift)) >> kPageShift) ==
+                                e.pfn + i &&
                             (!e.perm.r || leaf->perm.r) && (!e.perm.w || leaf->perm.w) &&
                             (!e.perm.x || leaf->perm.x);
           if (!same) {

@@ -3,6 +3,7 @@
 #include "kvm/direct_stage2.h"
 
 #include <cerrno>
+#include <stdexcept>
 
 namespace cocosim {
 
@@ -30,11 +31,11 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
       ownership(frames),
       keyid_policy(arch->pa_bits(), arch->keyid_bits()),
       phys_bus("bus", stats),
-      mem_slot("mee", &keyid_policy, stats),
       host_slot("host_s2", nullptr, stats),
       dram("dram", cfg.dram, ns(cfg.timing.dram_ns), stats),
       kernel_port("host_kernel", Initiator::HostKernel),
       hyp_port("hypervisor", Initiator::Hypervisor),
+      seam_port("tdx_module", Initiator::TdxModule, SecurityState::Seam),
       gmem_target("gmem_mmap", frames, stats),
       mm(frames, kernel_port),
       host_mmu("host_mmu", mm, gmem_target, stats),
@@ -43,8 +44,21 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   mm.set_thp(cfg.thp);
   // DRAM sits behind the memory slot; the bus decodes the physical address
   // width only, so KeyID bits above it reach the slot.
-  phys_bus.init.bind(mem_slot.in);
-  mem_slot.out.bind(dram.socket);
+  if (cfg.arch == Arch::X86Tdx && cfg.encryption != "off") {
+    // Linux's 6-bit example: KeyIDs 1..15 MKTME (shared), [16, 64) TDX.
+    keyids_ = std::make_unique<KeyIdSpace>(arch->keyid_bits(), 15);
+    mee_ = std::make_unique<MeeSlot>(
+        "mee", keyid_policy, *keyids_,
+        cfg.encryption == "li" ? MemoryEncryptionEngine::Integrity::Li : MemoryEncryptionEngine::Integrity::Ci,
+        cfg.seed, ns(cfg.timing.mee_ns), ns(cfg.timing.dram_ns), stats);
+    phys_bus.init.bind(mee_->in);
+    mee_->out.bind(dram.socket);
+  } else {
+    mem_slot_ = std::make_unique<Interposer>("mee", &keyid_policy, stats);
+    phys_bus.init.bind(mem_slot_->in);
+    mem_slot_->out.bind(dram.socket);
+  }
+  kvm.set_tdx_enabled(tdx_capable());
   phys_bus.map(0, 0, cfg.dram, 0, "dram");
   phys_bus.set_decode_bits(arch->pa_bits());
   // Initiator ports are numbered in binding order (the DMI registry's keys);
@@ -56,15 +70,14 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   hyp_port.socket.bind(phys_bus.targ);     // 1
   host_slot.out.bind(phys_bus.targ);       // 2: guest_memfd's mmap target
   host_slot.out.bind(phys_bus.targ);       // 3: host MMU
-  unsigned port = 4;
-  if (cfg.arch == Arch::X86Tdx) {
-    // Linux documents [16, 64) as the private KeyIDs of a 6-bit part.
-    tdx_keys = std::make_unique<KeyIdSpace>(arch->keyid_bits(), 15);
+  seam_port.socket.bind(phys_bus.targ);    // 4: the TDX module
+  unsigned port = 5;
+  if (tdx_capable()) {
+    // The TDX module: PAMT over all of DRAM (one TDMR); its accesses go
+    // through its own SEAM initiator, TD memory at PA | HKID << pa_bits.
     pamt = std::make_unique<Pamt>(0, (cfg.dram + kHugePageSize - 1) & ~(kHugePageSize - 1));
-    seam_port = std::make_unique<KernelPort>("tdx_module", Initiator::TdxModule);
-    seam_port->socket.bind(phys_bus.targ);  // 4
-    ++port;
-    tdx = std::make_unique<TdxModule>(*seam_port, *pamt, TdxModuleConfig::for_platform(*arch, *tdx_keys));
+    tdx = std::make_unique<TdxModule>(seam_port, *pamt, TdxModuleConfig::for_platform(*arch, *keyids_));
+    tdx->set_key_programmer([this](unsigned hkid) { program_key(hkid); });
   }
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
@@ -86,6 +99,9 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { ownership.assigned(pfn, u); });
   // No DMI pointer may reach a frame only its owner may touch, whoever asks.
   phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
+    // A tagged range is a KeyID's view of a frame: the engine gives one to
+    // the frame's owner only (its plaintext), nobody else.
+    if (keyid_policy.strip(lo) != lo) return true;
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
       if (ownership.exclusive(pfn)) return false;
     return true;
@@ -146,7 +162,11 @@ void Platform::vm_created(Vm& vm) {
   // private memory is the TDX module's (KvmTdx).
   std::unique_ptr<Stage2Backend> backend;
   if (vm.type() == VmType::Tdx && tdx) {
-    auto t = std::make_unique<KvmTdx>(*arch, *tdx, *tdx_keys, hyp_port, frames, stats_, vm.id());
+    KvmTdx::Services svc;
+    svc.alloc_hkid = [this] { return alloc_hkid(); };
+    svc.free_hkid = [this](unsigned k) { free_hkid(k); };
+    svc.clear = [this](Addr pa, size_t len) { movdir64b_clear(pa, len); };
+    auto t = std::make_unique<KvmTdx>(*arch, *tdx, std::move(svc), hyp_port, frames, stats_, vm.id());
     t->set_seamcall_ns(cfg_.timing.seamcall_ns);
     backend = std::move(t);
   } else {
@@ -209,7 +229,10 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
   vm.get();
   kv->set_cost_probe([this] { return take_port_delay_ns(); });
   free_module->bind_guest(kv.get(), std::move(exec), m->stage2().roots(), vm.id(), id);
-  if (t) free_module->set_shared_alias(t->shared_bit());
+  if (t) {
+    free_module->set_shared_alias(t->shared_bit());
+    free_module->set_td_keyid(t->hkid(), arch->pa_bits());
+  }
   m->add_vcpu(free_module);
   KvmVcpu* raw = kv.get();
   vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
@@ -246,16 +269,43 @@ void Platform::record_gauges() {
 }
 
 double Platform::take_port_delay_ns() {
-  sc_core::sc_time d = kernel_port.take_delay() + hyp_port.take_delay();
-  if (seam_port) d += seam_port->take_delay();
-  return d.to_seconds() * 1e9;
+  return (kernel_port.take_delay() + hyp_port.take_delay() + seam_port.take_delay()).to_seconds() * 1e9;
 }
 
 sc_core::sc_time Platform::take_control_delay() {
-  sc_core::sc_time d = ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay();
-  if (seam_port) d += seam_port->take_delay();
+  sc_core::sc_time d =
+      ns(control_ns_) + kernel_port.take_delay() + hyp_port.take_delay() + seam_port.take_delay();
   control_ns_ = 0;
   return d;
+}
+
+}  // namespace cocosim
+
+namespace cocosim {
+
+std::optional<unsigned> Platform::alloc_hkid() {
+  return keyids_ ? keyids_->alloc_hkid() : std::nullopt;
+}
+
+bool Platform::free_hkid(unsigned hkid) {
+  if (!keyids_ || !keyids_->assigned(hkid) || hkid == keyids_->global_keyid()) return false;
+  mee_->memory().release_keyid(hkid);
+  return keyids_->free_hkid(hkid);
+}
+
+void Platform::program_key(unsigned keyid) {
+  if (!mee_) throw std::logic_error("program_key: the platform has no memory encryption engine");
+  mee_->memory().program_key(keyid);
+}
+
+Addr Platform::keyid_address(Addr pa, unsigned keyid) const {
+  return keyid_policy.strip(pa) | (Addr(keyid) << arch->pa_bits());
+}
+
+void Platform::movdir64b_clear(Addr pa, size_t len) {
+  if ((pa | len) & (MemoryEncryptionEngine::kLine - 1))
+    throw std::invalid_argument("movdir64b_clear: not 64-byte aligned");
+  hyp_port.fill(pa, 0, len);
 }
 
 }  // namespace cocosim

@@ -1,14 +1,16 @@
 // The platform: one sc_module whose children are the models, named by the
 // hierarchy (platform.bus, platform.dram, platform.vcpu0, ...), so counters
 // and (later) waveform scopes follow it. Two slots hold models that see every
-// access on a path: `mee` between the bus and DRAM (today it decodes the KeyID
-// bits above the physical address width) and `host_s2` between the host's
-// initiators and the bus (pass-through until pKVM's host stage-2 sits there).
+// access on a path: `mee` between the bus and DRAM (the memory encryption
+// engine on x86-tdx with `encryption: ci|li`; otherwise it only decodes the
+// KeyID bits above the physical address width) and `host_s2` between the
+// host's initiators and the bus (pass-through until pKVM's host stage-2 sits there).
 //
 //   host_kernel ─┐                                  ┌─► mee ─► dram
 //   gmem_mmap ───┼─► host_s2 ─┐                     │
 //   host_mmu ────┘            ├─► bus ──────────────┘
 //   hypervisor ───────────────┤   (DMI policy and registry)
+//   tdx_module (SEAM) ────────┤
 //   vcpu0..N ─────────────────┘
 #pragma once
 #include <map>
@@ -34,6 +36,7 @@
 #include "kvm/kvm_tdx.h"
 #include "kvm/kvm_vcpu.h"
 #include "mee/key_ids.h"
+#include "mee/mee_slot.h"
 #include "ownership/pamt.h"
 #include "tdx/tdx_module.h"
 #include "ownership/ownership.h"
@@ -62,6 +65,28 @@ class Platform : public sc_core::sc_module {
   // Whether any host PTE, DMI pointer or long-term pin reaches the frame.
   bool host_mapped(uint64_t pfn) const;
 
+  // ---- The memory encryption engine and the KeyID space (x86-tdx) --------
+  // The engine in the `mee` slot, or null (arm64, or `encryption: off`): then
+  // there are no TDX KeyIDs and KVM refuses TDs (KVM_CREATE_VM type tdx: EINVAL).
+  MeeSlot* mee() { return mee_.get(); }
+  bool tdx_capable() const { return mee_ != nullptr; }
+  // MKTME / TDX partition of the KeyIDs; null without the engine.
+  KeyIdSpace* keyids() { return keyids_.get(); }
+  // A private HKID for a new TD (tdx_guest_keyid_alloc); nullopt when none is left.
+  std::optional<unsigned> alloc_hkid();
+  // Back to the pool at teardown (after TDH.MNG.KEY.FREEID): frames whose
+  // plaintext the engine still holds under it are written back first.
+  bool free_hkid(unsigned hkid);
+  // TDH.MNG.KEY.CONFIG (PCONFIG): a fresh key for the KeyID, drawn from
+  // platform.seed, so runs repeat.
+  void program_key(unsigned keyid);
+  // PA | keyid << pa_bits: how an access names a KeyID (Linux's mk_keyed_paddr).
+  Addr keyid_address(Addr pa, unsigned keyid) const;
+  // MOVDIR64B over [pa, pa + len) (64-byte aligned) with KeyID 0, as KVM's
+  // tdx_clear_page does on reclaim: full lines of zeros, which clear the TD
+  // bit and any poison. Charged as hypervisor memory traffic.
+  void movdir64b_clear(Addr pa, size_t len);
+
   // Creates KVM's vCPU and gives it a vCPU module; false when none is left.
   // On a TD, `init_td_vcpu` runs KVM_TDX_INIT_VCPU too; `why` explains a refusal.
   KvmVcpu* create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err,
@@ -88,21 +113,21 @@ class Platform : public sc_core::sc_module {
   Ownership ownership;
   KeyIdPolicy keyid_policy;
   Bus phys_bus;
-  Interposer mem_slot;   // "mee": bus -> DRAM
   Interposer host_slot;  // "host_s2": host initiators -> bus
   Dram dram;
   KernelPort kernel_port;
   KernelPort hyp_port;
+  // The TDX module's accesses (SecurityState::Seam): at PA | KeyID << pa_bits
+  // through keyid_address(), a private KeyID makes them TD-owner accesses.
+  KernelPort seam_port;
   GmemMmapTarget gmem_target;
   HostMm mm;
   HostMmu host_mmu;
   HostCpu host_cpu;
   Kvm kvm;
-  // x86-tdx only: the TD KeyIDs, PAMT over all of DRAM (one TDMR), the TDX
-  // module and its own initiator on the bus (SEAM accesses).
-  std::unique_ptr<KeyIdSpace> tdx_keys;
+  // x86-tdx with an engine: PAMT over all of DRAM (one TDMR) and the TDX
+  // module, whose accesses go through seam_port.
   std::unique_ptr<Pamt> pamt;
-  std::unique_ptr<KernelPort> seam_port;
   std::unique_ptr<TdxModule> tdx;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   std::vector<unsigned> vcpu_bus_port;  // each vCPU's initiator index on phys_bus
@@ -115,6 +140,10 @@ class Platform : public sc_core::sc_module {
     std::unique_ptr<KvmVcpu> kvm;
     Vcpu* module;
   };
+  // Exactly one of these is the "mee" slot (bus -> DRAM).
+  std::unique_ptr<KeyIdSpace> keyids_;
+  std::unique_ptr<MeeSlot> mee_;         // the engine
+  std::unique_ptr<Interposer> mem_slot_;  // no engine: KeyID decode only
   std::map<int, std::unique_ptr<KvmMmu>> mmus_;
   std::map<std::pair<int, int>, VcpuBinding> vcpu_bindings_;
   double control_ns_ = 0;

@@ -47,12 +47,17 @@ Vmm::~Vmm() {
 Result Vmm::create_vm(const Step& s) {
   const Args& a = s.args;
   Vm* v = nullptr;
-  int err = p_.kvm.create_vm(a.str("name"), *vm_type_from_name(a.str("type", "default")), &v);
+  const VmType type = *vm_type_from_name(a.str("type", "default"));
+  int err = p_.kvm.create_vm(a.str("name"), type, &v);
   if (!err) {
     names_.vms[a.str("name")] = v;
     names_.vcpu_vms.erase(a.str("name"));  // the name now means the new VM
   }
-  return errno_result(err);
+  Result r = errno_result(err);
+  if (err == EINVAL && type == VmType::Tdx && !p_.tdx_capable())
+    r["reason"] = RValue::str("TDX is not enabled: with platform.encryption off there is no "
+                              "memory encryption engine and no TDX KeyID");
+  return r;
 }
 
 Result Vmm::create_vcpu(const Step& s) {
@@ -316,7 +321,11 @@ Result Vmm::host_kernel(const Step& s) {
     p_.kernel_port.read(*pa, &v, size);
     r["value"] = RValue::integer(v);
   }
-  r["fault"] = RValue::str(p_.kernel_port.last_ok() ? "none" : "data_abort");
+  // Consuming poison (a line a partial write poisoned) is a machine check
+  // in the host; a private KeyID or a KeyID with no key is an abort.
+  r["fault"] = RValue::str(p_.kernel_port.last_machine_check() ? "machine_check"
+                           : p_.kernel_port.last_ok()          ? "none"
+                                                               : "data_abort");
   return r;
 }
 

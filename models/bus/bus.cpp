@@ -59,16 +59,20 @@ bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_d
   trans.set_address(ta);
   bool ok = init[r->port]->get_direct_mem_ptr(trans, dmi);
   trans.set_address(a);
-  // Translate the target's range back to bus addresses, clipped to the region.
-  Addr lo = dmi.get_start_address(), hi = dmi.get_end_address();
+  // Translate the target's range back to bus addresses, clipped to the
+  // region. A tagged request (a KeyID above the PA width: the encryption
+  // engine's plaintext for a TD) gets a tagged range back, so the initiator
+  // keys it apart from the same frame's untagged address.
+  const Addr tag = a & tag_mask_;
+  Addr lo = dmi.get_start_address() & ~tag_mask_, hi = dmi.get_end_address() & ~tag_mask_;
   Addr rlo = r->target_offset, rhi = r->target_offset + r->size - 1;
   if (lo < rlo) {
     if (ok) dmi.set_dmi_ptr(dmi.get_dmi_ptr() + (rlo - lo));
     lo = rlo;
   }
   if (hi > rhi) hi = rhi;
-  dmi.set_start_address(lo - r->target_offset + r->base);
-  dmi.set_end_address(hi - r->target_offset + r->base);
+  dmi.set_start_address((lo - r->target_offset + r->base) | tag);
+  dmi.set_end_address((hi - r->target_offset + r->base) | tag);
   if (!ok) return false;
   if (dmi_policy_ && !dmi_policy_(dmi.get_start_address(), dmi.get_end_address())) {
     ++dmi_refused_;
@@ -87,12 +91,16 @@ void Bus::invalidate(Addr lo, Addr hi) {
 }
 
 void Bus::invalidate_direct_mem_ptr(int port, sc_dt::uint64 start, sc_dt::uint64 end) {
+  // A tagged range (one KeyID's view of a frame) stays tagged.
+  const Addr tag = start & tag_mask_;
+  start &= ~tag_mask_;
+  end &= ~tag_mask_;
   for (const BusRegion* r : map_.regions_of_port(static_cast<unsigned>(port))) {
     Addr rlo = r->target_offset, rhi = r->target_offset + r->size - 1;
     if (end < rlo || start > rhi) continue;
     Addr lo = std::max<Addr>(start, rlo) - r->target_offset + r->base;
     Addr hi = std::min<Addr>(end, rhi) - r->target_offset + r->base;
-    invalidate(lo, hi);
+    invalidate(lo | tag, hi | tag);
   }
 }
 

@@ -41,6 +41,7 @@ class KeyIdPolicy final : public InterposerPolicy {
     return keyid_bits_ ? unsigned((a >> pa_bits_) & ((1u << keyid_bits_) - 1)) : 0;
   }
   Addr strip(Addr a) const { return keyid_bits_ ? a & ((Addr{1} << pa_bits_) - 1) : a; }
+  unsigned pa_bits() const { return pa_bits_; }
   Addr downstream(Addr a, AccessExtension* ext) const override {
     if (ext && keyid_bits_) ext->keyid = uint16_t(keyid(a));
     return strip(a);

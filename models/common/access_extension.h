@@ -30,6 +30,11 @@ struct AccessExtension : tlm::tlm_extension<AccessExtension> {
   bool private_access = false;  // guest access to private memory
   // Filled by a target that refuses the access with a signal (SIGBUS, SIGSEGV).
   int signal = 0;
+  // Set by the memory encryption engine, with TLM_GENERIC_ERROR_RESPONSE, when
+  // the access consumed poison or failed a line's MAC: a machine check (#MC)
+  // in whoever made the access (a TD's vCPU turns it into the TDX module's
+  // TDX_NON_RECOVERABLE_TD_NON_ACCESSIBLE exit; the host kernel reports it).
+  bool machine_check = false;
 
   tlm::tlm_extension_base* clone() const override { return new AccessExtension(*this); }
   void copy_from(const tlm::tlm_extension_base& other) override {

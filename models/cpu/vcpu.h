@@ -40,6 +40,9 @@ class VcpuHypervisor {
   virtual void ucall(Ucall kind, const std::string& text) = 0;
   // TDCALL from the guest: Retry when `out` is filled.
   virtual Resolution tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
+  // The access consumed poison or failed a MAC (#MC): what the hypervisor
+  // makes of it (a TD: the module's fatal exit; another guest: an injected MC).
+  virtual Resolution machine_check() { return Resolution::Injected; }
   // The fault of the last Injected resolution.
   virtual const char* injected_fault() const { return "none"; }
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
@@ -91,6 +94,11 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   Stage2Mmu& mmu() { return mmu_; }
   // The GPA bit of a TD's shared alias (0 for other VMs): `shared:` accesses set it.
   void set_shared_alias(Addr bit) { shared_alias_ = bit; }
+  // A TD's vCPU: private accesses carry `hkid` above `pa_bits` and are made in the TD state.
+  void set_td_keyid(unsigned hkid, unsigned pa_bits) {
+    td_tag_mask_ = hkid ? ~((Addr{1} << pa_bits) - 1) : 0;
+    mmu_.set_private_tag(Addr(hkid) << pa_bits);
+  }
   size_t dmi_pages() const { return dmi_.size(); }
   // Physical pages this vCPU holds a DMI pointer to (for the invariant checker).
   // The micro-TLB's translation (for the invariant checker): false when empty.
@@ -202,6 +210,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   sc_core::sc_time hit_latency_;  // TLB hit + DMI access
   uint64_t fast_ = 0;
   Addr shared_alias_ = 0;
+  Addr td_tag_mask_ = 0;
+  bool machine_check_ = false;  // the last bus access raised #MC
   uint64_t& accesses_;
   uint64_t& exits_;
   uint64_t& dmi_accesses_;

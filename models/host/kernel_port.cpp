@@ -4,20 +4,23 @@
 
 namespace cocosim {
 
-KernelPort::KernelPort(sc_core::sc_module_name name, Initiator who)
-    : sc_module(name), socket("socket"), who_(who) {}
+KernelPort::KernelPort(sc_core::sc_module_name name, Initiator who, SecurityState security)
+    : sc_module(name), socket("socket"), who_(who), security_(security) {}
 
 void KernelPort::access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len) {
   last_ok_ = true;
+  last_mc_ = false;
   while (len) {
     size_t chunk = std::min<size_t>(len, kPageSize - (pa & kPageMask));
     tlm::tlm_generic_payload trans;
     AccessExtension ext;
     ext.who = who_;
+    ext.security = security_;
     ScopedExtension scoped(trans, ext);
     prepare(trans, cmd == tlm::TLM_WRITE_COMMAND, pa, data, unsigned(chunk));
     socket->b_transport(trans, delay_);
     last_ok_ = last_ok_ && trans.is_response_ok();
+    last_mc_ = last_mc_ || ext.machine_check;
     pa += chunk;
     data += chunk;
     len -= chunk;

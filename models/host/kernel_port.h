@@ -15,7 +15,10 @@ class KernelPort : public sc_core::sc_module, public MemoryPort {
  public:
   tlm_utils::simple_initiator_socket<KernelPort> socket;
 
-  KernelPort(sc_core::sc_module_name name, Initiator who);
+  // `security`: the state its accesses are made in (Seam for the TDX module,
+  // which reaches a TD's memory at PA | HKID << pa_bits).
+  KernelPort(sc_core::sc_module_name name, Initiator who,
+             SecurityState security = SecurityState::Normal);
 
   void read(Addr pa, void* dst, size_t len) override;
   void write(Addr pa, const void* src, size_t len) override;
@@ -31,6 +34,8 @@ class KernelPort : public sc_core::sc_module, public MemoryPort {
     return d;
   }
   bool last_ok() const { return last_ok_; }
+  // Whether the last read or write raised a machine check (consumed poison).
+  bool last_machine_check() const { return last_mc_; }
 
  private:
   class DebugView : public MemoryPort {
@@ -44,8 +49,10 @@ class KernelPort : public sc_core::sc_module, public MemoryPort {
   void access(tlm::tlm_command cmd, Addr pa, uint8_t* data, size_t len);
   DebugView debug_view_{*this};
   Initiator who_;
+  SecurityState security_;
   sc_core::sc_time delay_;
   bool last_ok_ = true;
+  bool last_mc_ = false;
 };
 
 }  // namespace cocosim

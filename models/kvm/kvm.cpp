@@ -15,6 +15,9 @@ void Kvm::shutdown() {
 
 int Kvm::create_vm(const std::string& name, VmType type, Vm** out) {
   if (!arch_.offers(type)) return EINVAL;
+  // kvm_arch_init_vm: !kvm_is_vm_type_supported(type) -> -EINVAL; the TDX
+  // type is supported only once tdx_bringup() succeeded.
+  if (type == VmType::Tdx && !tdx_enabled_) return EINVAL;
   int id = next_vm_++;
   auto vm = std::make_unique<Vm>(id, name, type, arch_);
   *out = vm.get();

@@ -32,6 +32,11 @@ class Kvm {
   void shutdown();
 
   const Architecture& arch() const { return arch_; }
+  // Whether TDX is enabled (the platform says so: it has a memory encryption
+  // engine with TDX KeyIDs); without it KVM_X86_TDX_VM is not among the
+  // supported types. On by default for KVM on its own (unit tests).
+  void set_tdx_enabled(bool on) { tdx_enabled_ = on; }
+  bool tdx_enabled() const { return tdx_enabled_; }
 
   int create_vm(const std::string& name, VmType type, Vm** out);
   // Closes the VMM's fd; the VM is destroyed once nothing references it.
@@ -56,6 +61,7 @@ class Kvm {
   std::map<int, std::unique_ptr<Vm>> vms_;
   std::map<int, GuestMemfd*> gmems_;
   int next_vm_ = 1;
+  bool tdx_enabled_ = true;
   static constexpr int kMaxGmemFiles = 1 << 16;
   int next_gmem_ = 1;
 };

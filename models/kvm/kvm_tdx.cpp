@@ -15,11 +15,11 @@ uint64_t gl(Addr gpa, int level) { return gpa | uint64_t(level); }
 bool translates(SeptState s) { return s == SeptState::Mapped || s == SeptState::Blocked; }
 }  // namespace
 
-KvmTdx::KvmTdx(Architecture& arch, TdxModule& module, KeyIdSpace& keys, MemoryPort& hyp,
+KvmTdx::KvmTdx(Architecture& arch, TdxModule& module, Services services, MemoryPort& hyp,
                FrameAllocator& frames, Stats& stats, int vm_id)
     : arch_(arch),
       module_(module),
-      keys_(keys),
+      svc_(std::move(services)),
       hyp_(hyp),
       frames_(frames),
       vm_id_(vm_id),
@@ -70,7 +70,7 @@ int KvmTdx::init_vm(uint64_t attributes, std::string* why) {
     *why = "attributes beyond the supported ones (SEPT_VE_DISABLE)";
     return EINVAL;
   }
-  auto hkid = keys_.alloc_hkid();
+  auto hkid = svc_.alloc_hkid();
   if (!hkid) {
     *why = "no free TDX private KeyID (tdx_guest_keyid_alloc)";
     return EBUSY;
@@ -300,7 +300,7 @@ Stage2Backend::ZapResult KvmTdx::zap(uint64_t first_gfn, uint64_t end_gfn,
       for (Addr off = 0; off < size; off += kPageSize)
         call(module_.phymem_page_wbinvd(module_.keyed(l.hpa + off, hkid_)));
       // tdx_clear_page: MOVDIR64B of zeros with the host's KeyID, every line.
-      hyp_.fill(l.hpa, 0, size);
+      svc_.clear(l.hpa, size);
       --private_leaves_;
       ++removed_;
       ++res.leaves;
@@ -358,7 +358,7 @@ void KvmTdx::for_each_leaf(const std::function<void(const Stage2Leaf&)>& fn, Mem
 // reclaim every page (each cleared), the TD's pages first, the TDR last.
 void KvmTdx::teardown() {
   if (!tdr_) {
-    if (hkid_) keys_.free_hkid(hkid_);
+    if (hkid_) svc_.free_hkid(hkid_);
     hkid_ = 0;
     for (Addr p : control_) frames_.free(pfn_of(p));
     control_.clear();
@@ -379,11 +379,11 @@ void KvmTdx::teardown() {
     call(module_.mng_vpflushdone(tdr_));
     call(module_.mng_key_freeid(tdr_));
   }
-  if (hkid_) keys_.free_hkid(hkid_);
+  if (hkid_) svc_.free_hkid(hkid_);
   if (created) {
     auto reclaim = [&](Addr pa, uint64_t size) {
       call(module_.phymem_page_reclaim(pa));
-      hyp_.fill(pa, 0, size);
+      svc_.clear(pa, size);
     };
     for (const auto& [pa, size] : pages) reclaim(pa, size);
     for (Addr p : sept_pages_) reclaim(p, kPageSize);

@@ -7,7 +7,9 @@
 // A zap is Linux's sequence: BLOCK, TRACK, kick every vCPU in the TD, REMOVE,
 // WBINVD, then a full-line clear of the page.
 #pragma once
+#include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,7 +19,6 @@
 #include "host/frame_allocator.h"
 #include "kvm/stage2_backend.h"
 #include "kvm/stage2_page_table.h"
-#include "mee/key_ids.h"
 #include "tdx/tdx_module.h"
 
 namespace cocosim {
@@ -34,7 +35,16 @@ class KvmTdx final : public Stage2Backend {
     Stage2TlbControl* tlb = nullptr;
   };
 
-  KvmTdx(Architecture& arch, TdxModule& module, KeyIdSpace& keys, MemoryPort& hyp,
+  // What KVM asks of the rest of the host: a private HKID (tdx_guest_keyid_alloc)
+  // and its release after TDH.MNG.KEY.FREEID, and MOVDIR64B of zeros with
+  // KeyID 0 over a reclaimed page (tdx_clear_page: clears TD bits and poison).
+  struct Services {
+    std::function<std::optional<unsigned>()> alloc_hkid;
+    std::function<void(unsigned)> free_hkid;
+    std::function<void(Addr, size_t)> clear;
+  };
+
+  KvmTdx(Architecture& arch, TdxModule& module, Services services, MemoryPort& hyp,
          FrameAllocator& frames, Stats& stats, int vm_id);
   ~KvmTdx() override;  // teardown: every page reclaimed, control pages last, HKID freed
 
@@ -98,7 +108,7 @@ class KvmTdx final : public Stage2Backend {
 
   Architecture& arch_;
   TdxModule& module_;
-  KeyIdSpace& keys_;
+  Services svc_;
   MemoryPort& hyp_;
   FrameAllocator& frames_;
   int vm_id_;

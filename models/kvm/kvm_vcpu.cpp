@@ -182,6 +182,17 @@ VcpuHypervisor::Resolution KvmVcpu::td_stage2_fault(const Stage2Fault& f) {
   return Resolution::Exit;
 }
 
+VcpuHypervisor::Resolution KvmVcpu::machine_check() {
+  if (!td_) return inject("MC");
+  // The TDX module takes the #MC: the TD is fatal and TDH.VP.ENTER returns
+  // TDX_NON_RECOVERABLE_TD_NON_ACCESSIBLE; tdx_handle_exit makes that an
+  // unhandled exit (KVM_EXIT_INTERNAL_ERROR). The host goes on.
+  const Addr tdvpr = td_->vcpu(id_)->tdvpr;
+  if (!td_->module().in_td(tdvpr) && !td_enter()) return Resolution::Exit;
+  const TdExit e = td_->module().machine_check(tdvpr);
+  return td_internal_error("TDH.VP.ENTER returned " + e.status.name() + " (#MC in the TD: the TD is fatal)");
+}
+
 VcpuHypervisor::Resolution KvmVcpu::td_map_gpa(Addr gpa, uint64_t size, TdcallOut* out) {
   MapGpa::Step st;
   if (map_gpa_ && hypercall_done_) {

@@ -50,6 +50,7 @@ class KvmVcpu : public VcpuHypervisor {
   void ucall(Ucall kind, const std::string& text) override;
   Resolution tdcall(const TdcallRegs& in, TdcallOut* out) override;
   const char* injected_fault() const override { return injected_; }
+  Resolution machine_check() override;
 
   // KVM_RUN's entry into the guest: a TD's vCPU goes through TDH.VP.ENTER
   // (its TLB flushed when the TD's epoch moved). False: the run ends at once

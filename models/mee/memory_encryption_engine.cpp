@@ -13,21 +13,6 @@ void put64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
 }
 
-// One AES-XTS-128 pass over a line: the data unit is the 64-byte line, the
-// tweak its physical address (little endian), as the engine sees the line.
-void xts(const MemoryEncryptionEngine::Key& key, uint64_t pa, const uint8_t* in, uint8_t* out,
-         bool enc) {
-  uint8_t iv[16] = {};
-  put64(iv, pa);
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  int n = 0, ok = ctx != nullptr;
-  ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_128_xts(), nullptr, key.data(), iv, enc ? 1 : 0);
-  ok = ok && EVP_CipherUpdate(ctx, out, &n, in, int(MemoryEncryptionEngine::kLine));
-  ok = ok && EVP_CipherFinal_ex(ctx, out + n, &n);
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS failed");
-}
-
 template <size_t N>
 void sha(const EVP_MD* md, const std::vector<uint8_t>& msg, std::array<uint8_t, N>& out) {
   uint8_t d[EVP_MAX_MD_SIZE];
@@ -47,6 +32,7 @@ MemoryEncryptionEngine::MemoryEncryptionEngine(MemoryPort& dram, Integrity integ
       seed_(seed),
       keys_(num_keyids),
       generation_(num_keyids, 0),
+      ctx_(num_keyids),
       encryptions_(stats.counter(prefix + ".encryptions", "lines", "64-byte lines encrypted on their way to DRAM")),
       decryptions_(stats.counter(prefix + ".decryptions", "lines", "64-byte lines decrypted on their way from DRAM")),
       mac_checks_(stats.counter(prefix + ".mac_checks", "lines", "MACs verified on TD reads (integrity ci)")),
@@ -76,6 +62,28 @@ void MemoryEncryptionEngine::program_key(unsigned keyid) {
   if (keyid == 0 || keyid >= keys_.size())
     throw std::out_of_range("memory encryption engine: no KeyID " + std::to_string(keyid));
   keys_[keyid] = derive(keyid, ++generation_[keyid]);
+  for (int enc = 0; enc < 2; ++enc) {
+    Ctx c(EVP_CIPHER_CTX_new());
+    if (!c || !EVP_CipherInit_ex(c.get(), EVP_aes_128_xts(), nullptr, keys_[keyid].data(), nullptr, enc))
+      throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS key setup failed");
+    ctx_[keyid][enc] = std::move(c);
+  }
+}
+
+void MemoryEncryptionEngine::CtxFree::operator()(evp_cipher_ctx_st* c) const { EVP_CIPHER_CTX_free(c); }
+
+// One AES-XTS-128 pass over a line: the data unit is the 64-byte line, the
+// tweak its physical address (little endian), as the engine sees the line.
+void MemoryEncryptionEngine::xts(unsigned keyid, uint64_t pa, const uint8_t* in, uint8_t* out,
+                                 bool enc) const {
+  EVP_CIPHER_CTX* c = keyid < ctx_.size() ? ctx_[keyid][enc].get() : nullptr;
+  if (!c) throw std::logic_error("memory encryption engine: KeyID " + std::to_string(keyid) + " has no key");
+  uint8_t iv[16] = {};
+  put64(iv, pa);
+  int n = 0;
+  if (!EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv, enc) ||
+      !EVP_CipherUpdate(c, out, &n, in, int(kLine)) || n != int(kLine))
+    throw std::runtime_error("memory encryption engine: OpenSSL AES-XTS failed");
 }
 
 bool MemoryEncryptionEngine::key_programmed(unsigned keyid) const {
@@ -87,7 +95,7 @@ void MemoryEncryptionEngine::encrypt(unsigned keyid, uint64_t pa, const Line& pl
     cipher = plain;
     return;
   }
-  xts(keys_.at(keyid), pa, plain.data(), cipher.data(), true);
+  xts(keyid, pa, plain.data(), cipher.data(), true);
 }
 
 void MemoryEncryptionEngine::decrypt(unsigned keyid, uint64_t pa, const Line& cipher, Line& plain) const {
@@ -95,7 +103,7 @@ void MemoryEncryptionEngine::decrypt(unsigned keyid, uint64_t pa, const Line& ci
     plain = cipher;
     return;
   }
-  xts(keys_.at(keyid), pa, cipher.data(), plain.data(), false);
+  xts(keyid, pa, cipher.data(), plain.data(), false);
 }
 
 uint32_t MemoryEncryptionEngine::compute_mac(uint64_t pa, bool td_bit, const Line& cipher) const {
@@ -131,15 +139,17 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::read_line(uint64_t pa, u
   Outcome o;
   auto it = lines_.find(pa);
   const Meta* m = it == lines_.end() ? nullptr : &it->second;
-  if (m && m->poison && td) {
+  if (m && m->poison) {
+    // Consuming poison is a machine check for whoever reads: the TD, or the
+    // host kernel (Linux's tdx_dump_mce_info covers the host's case).
     ++machine_checks_;
     o.machine_check = true;
     out.fill(0);
     return o;
   }
-  if (m && (m->td || m->poison) && !td) {
-    // The TD-owner bit does not match (or the line is poisoned): a non-TD
-    // read returns zeros and consumes nothing.
+  if (m && m->td && !td) {
+    // The TD-owner bit does not match: a non-TD read returns zeros and
+    // consumes nothing.
     ++zero_reads_;
     o.zeros = true;
     out.fill(0);
@@ -174,16 +184,20 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsig
     store(pa, keyid, td, plain);
     return o;
   }
-  if (it != lines_.end() && it->second.td && !td) {
-    // A partial non-TD write to a TD-owned line: the TD bit goes and the line is poisoned.
+  if (it != lines_.end() && !td && (it->second.td || it->second.poison)) {
+    // A partial non-TD write to a TD-owned line: the TD bit goes and the line
+    // is poisoned. To a line that is poisoned already: the bytes land, the
+    // poison stays (a write consumes nothing).
     Line cipher;
     dram_.read(pa, cipher.data(), kLine);
     std::memcpy(cipher.data() + offset, data, len);  // the bytes land as they are
     dram_.write(pa, cipher.data(), kLine);
-    it->second.td = false;
-    it->second.poison = true;
-    ++poisonings_;
-    o.poisoned = true;
+    if (it->second.td) {
+      it->second.td = false;
+      it->second.poison = true;
+      ++poisonings_;
+      o.poisoned = true;
+    }
     return o;
   }
   Line plain;
@@ -192,6 +206,36 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsig
   std::memcpy(plain.data() + offset, data, len);
   store(pa, keyid, td, plain);
   return o;
+}
+
+bool MemoryEncryptionEngine::read_frame(uint64_t pa, unsigned keyid, uint8_t* out) {
+  constexpr unsigned kLines = kPageSize / kLine;
+  std::array<Line, kLines> cipher;
+  dram_.read(pa, cipher.data(), kPageSize);
+  for (unsigned i = 0; i < kLines; ++i) {
+    const uint64_t la = pa + i * kLine;
+    auto it = lines_.find(la);
+    if (it == lines_.end()) continue;
+    if (it->second.poison) return false;
+    if (it->second.td && integrity_ == Integrity::Ci) {
+      ++mac_checks_;
+      if (compute_mac(la, true, cipher[i]) != it->second.mac) return false;
+    }
+  }
+  for (unsigned i = 0; i < kLines; ++i) {
+    Line plain;
+    decrypt(keyid, pa + i * kLine, cipher[i], plain);
+    std::memcpy(out + i * kLine, plain.data(), kLine);
+  }
+  if (keyid) decryptions_ += kLines;
+  return true;
+}
+
+bool MemoryEncryptionEngine::has_meta(uint64_t pa, uint64_t len) const {
+  if (lines_.empty() || len == 0) return false;
+  for (uint64_t la = pa & ~uint64_t(kLine - 1); la < pa + len; la += kLine)
+    if (lines_.count(la)) return true;
+  return false;
 }
 
 bool MemoryEncryptionEngine::td_bit(uint64_t pa) const {

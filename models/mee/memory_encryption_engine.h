@@ -9,8 +9,11 @@
 //    not match) and consumes nothing;
 //  - a non-TD partial write to a TD-owned line clears the TD bit and poisons
 //    the line (the partial-write erratum Linux documents as X86_BUG_TDX_PW_MCE);
-//  - a TD read of a poisoned line, or of a line whose MAC fails, is a machine
-//    check (#MC) in the TD;
+//  - a TD read of a line whose MAC fails is a machine check (#MC) in the TD;
+//  - a read of a poisoned line is a machine check for whoever reads it: the
+//    TD, or the host kernel consuming the poison (Linux documents the
+//    erratum's "later read => #MC" without regard to who reads); a further
+//    non-TD partial write to it lands and leaves the poison;
 //  - a full-line write (MOVDIR64B) replaces the line and clears its poison.
 // KeyID 0 (TME, the host's default) is modelled as plaintext in DRAM.
 // Keys come from a deterministic generator seeded by platform.seed, so runs
@@ -18,12 +21,15 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/memory_port.h"
 #include "common/stats.h"
+
+struct evp_cipher_ctx_st;
 
 namespace cocosim {
 
@@ -58,6 +64,14 @@ class MemoryEncryptionEngine {
   Outcome write(uint64_t pa, unsigned keyid, bool td, unsigned offset, const uint8_t* data,
                 unsigned len);
 
+  // A whole 4 KiB frame at `pa` read by a TD under `keyid` into `out`
+  // (kPageSize bytes): false, consuming nothing and raising nothing, when a
+  // line is poisoned or fails its MAC (the TD then reads line by line and
+  // meets the #MC on that line). Counts 64 decryptions on success.
+  bool read_frame(uint64_t pa, unsigned keyid, uint8_t* out);
+  // Whether any line of [pa, pa+len) carries a TD bit or poison.
+  bool has_meta(uint64_t pa, uint64_t len) const;
+
   // Line metadata, for inspect and tests.
   bool td_bit(uint64_t pa) const;
   bool poisoned(uint64_t pa) const;
@@ -75,6 +89,13 @@ class MemoryEncryptionEngine {
     uint32_t mac = 0;
   };
   Key derive(unsigned keyid, uint64_t generation) const;
+  // One OpenSSL context per KeyID and direction, keyed once when the KeyID is
+  // programmed: a line then costs only its tweak and the cipher itself.
+  struct CtxFree {
+    void operator()(evp_cipher_ctx_st* c) const;
+  };
+  using Ctx = std::unique_ptr<evp_cipher_ctx_st, CtxFree>;
+  void xts(unsigned keyid, uint64_t pa, const uint8_t* in, uint8_t* out, bool enc) const;
   void store(uint64_t pa, unsigned keyid, bool td, const Line& plain);
 
   MemoryPort& dram_;
@@ -82,6 +103,7 @@ class MemoryEncryptionEngine {
   uint64_t seed_;
   std::vector<Key> keys_;
   std::vector<uint64_t> generation_;  // 0: never programmed
+  mutable std::vector<std::array<Ctx, 2>> ctx_;  // [keyid][decrypt, encrypt]
   std::array<uint8_t, 32> mac_key_;
   std::unordered_map<uint64_t, Meta> lines_;  // lines that carry a TD bit or poison
   uint64_t& encryptions_;

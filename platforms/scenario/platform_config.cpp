@@ -22,10 +22,13 @@ struct NotModelledYet {
 const NotModelledYet kNotModelledYet[] = {
     {"cpus", [](const PlatformConfig& p) { return p.cpus == 1; },
      "must be 1 for now: one physical CPU is modelled, and vCPUs take turns on it"},
-    {"encryption", [](const PlatformConfig& p) { return p.encryption == "off"; },
-     "must be off for now: no memory encryption engine is modelled yet (ci and li come with it)"},
-    {"seed", nullptr, "has no effect yet: nothing is random (it will seed the encryption engine's keys)"},
-    {"timing.mee", nullptr, "has no effect yet: no memory encryption engine is modelled"},
+    // The engine's keys come from the seed and its lines cost timing.mee: both
+    // do something only where there is an engine.
+    {"seed", [](const PlatformConfig& p) { return p.arch == Arch::X86Tdx && p.encryption != "off"; },
+     "has no effect here: it seeds the memory encryption engine's keys, which only x86-tdx with "
+     "encryption ci or li has"},
+    {"timing.mee", [](const PlatformConfig& p) { return p.encryption != "off"; },
+     "has no effect with encryption: off (no memory encryption engine to charge)"},
     {"timing.hvc", nullptr, "has no effect yet: pKVM at EL2 is not modelled"},
 };
 
@@ -37,6 +40,7 @@ struct ArchOnly {
 // The TLB invalidation costs follow the architecture's sequence: x86 sends an
 // IPI (tlb_shootdown) and runs INVEPT on each vCPU; arm64 broadcasts TLBIs.
 const ArchOnly kArchOnly[] = {{"encryption", Arch::X86Tdx},          {"gpaw", Arch::X86Tdx},
+                              {"timing.mee", Arch::X86Tdx},
                               {"ipa_bits", Arch::Arm64Pkvm},         {"timing.tlb_shootdown", Arch::X86Tdx},
                               {"timing.invept", Arch::X86Tdx},       {"timing.tlbi", Arch::Arm64Pkvm},
                               {"timing.seamcall", Arch::X86Tdx}};
@@ -224,6 +228,8 @@ void PlatformReader::finish(const std::optional<Arch>& arch_override, const std:
                                         : "missing 'platform' (with at least 'arch')");
     return;
   }
+  // The engine is TDX's: elsewhere there is none (and the key is refused).
+  if (p_.arch != Arch::X86Tdx) p_.encryption = "off";
   for (const auto& g : given_) {
     const std::string& path = g.path;
     if (const ArchOnly* a = arch_only(path); a && a->arch != p_.arch) {

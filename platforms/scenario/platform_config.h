@@ -24,7 +24,9 @@ struct PlatformConfig {
   bool arch_from_file = false;
   unsigned cpus = 1;
   uint64_t dram = uint64_t{1} << 30;
-  std::string encryption = "off";  // what is modelled: no memory encryption engine yet
+  // x86-tdx: ci (TD bit + MAC per line, TDX parts' default), li (TD bit
+  // only) or off (no engine, no TDs); always off on arm64.
+  std::string encryption = "ci";
   unsigned gpaw = 48;              // x86-tdx
   unsigned ipa_bits = 48;          // arm64-pkvm
   uint64_t seed = 1;

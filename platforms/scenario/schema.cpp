@@ -184,8 +184,8 @@ const ResultLimit* result_limit(const std::string& field) {
   static const ResultLimit kLimits[] = {
       {"pamt", Arch::X86Tdx, "", ""},
       {"sept", Arch::X86Tdx, "", ""},
-      {"td_bit", Arch::X86Tdx, kLaterMee, ""},
-      {"poisoned", Arch::X86Tdx, kLaterMee, ""},
+      {"td_bit", Arch::X86Tdx, "", ""},
+      {"poisoned", Arch::X86Tdx, "", ""},
       {"mrtd", Arch::X86Tdx, "", ""},
       {"hkid", Arch::X86Tdx, "", ""},
       {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},

@@ -6,6 +6,7 @@
 #include "common/stats.h"
 #include "host/frame_allocator.h"
 #include "kvm/kvm_tdx.h"
+#include "mee/key_ids.h"
 #include "tdx_rig.h"
 
 using namespace cocosim;
@@ -24,6 +25,13 @@ struct KvmTdxRig {
   KeyIdSpace keys{6, 15};
   TdxModule module{port, pamt, TdxModuleConfig::for_platform(*arch, keys)};
   FrameAllocator frames{0x100, kTdxMemSize >> kPageShift};
+  KvmTdx::Services services() {
+    KvmTdx::Services s;
+    s.alloc_hkid = [this] { return keys.alloc_hkid(); };
+    s.free_hkid = [this](unsigned k) { keys.free_hkid(k); };
+    s.clear = [this](Addr pa, size_t len) { port.fill(pa, 0, len); };
+    return s;
+  }
   Addr page() {
     FrameUse u;
     return *frames.alloc(u) << kPageShift;
@@ -40,7 +48,7 @@ TEST_CASE("KvmTdx: build, AUG, zap and teardown leave PAMT empty and the HKID fr
   const unsigned free_before = r.keys.free_hkids();
   const Addr source = r.page(), p0 = r.page(), p1 = r.page();
   r.port.write64(source, 0xabcdef);
-  auto t = std::make_unique<KvmTdx>(*r.arch, r.module, r.keys, r.port, r.frames, r.stats, 1);
+  auto t = std::make_unique<KvmTdx>(*r.arch, r.module, r.services(), r.port, r.frames, r.stats, 1);
   std::string why;
   REQUIRE(t->init_vm(TdParams::kAttrSeptVeDisable, &why) == 0);
   CHECK(t->init_vm(0, &why) == EINVAL);
@@ -87,7 +95,7 @@ TEST_CASE("KvmTdx: build, AUG, zap and teardown leave PAMT empty and the HKID fr
 
 TEST_CASE("KvmTdx: refusals before anything exists change nothing") {
   KvmTdxRig r;
-  KvmTdx t(*r.arch, r.module, r.keys, r.port, r.frames, r.stats, 1);
+  KvmTdx t(*r.arch, r.module, r.services(), r.port, r.frames, r.stats, 1);
   std::string why;
   CHECK(t.create_vcpu(0, nullptr, &why) == EIO);
   CHECK(t.init_vcpu(0, 0, &why) == EINVAL);

@@ -150,11 +150,24 @@ TEST_CASE("Platform: keys with no effect yet are refused at the key, with the re
       "steps: []\n");
   INFO(all_errors(r));
   CHECK(says(r, "t.yaml:3:3: platform.cpus must be 1 for now"));
-  CHECK(says(r, "t.yaml:4:3: platform.encryption must be off for now"));
-  CHECK(says(r, "t.yaml:5:3: platform.seed has no effect yet"));
-  CHECK(says(r, "t.yaml:6:12: platform.timing.mee has no effect yet"));
   CHECK(says(r, "t.yaml:6:33: platform.timing.hvc has no effect yet"));
-  CHECK(r.errors.size() == 5);
+  CHECK(r.errors.size() == 2);  // encryption, seed, timing.mee and timing.seamcall do something
+  // Without the engine, its seed and its cost do nothing: refused.
+  LoadResult off = load("platform: {arch: x86-tdx, encryption: off, seed: 3, timing: {mee: 2ns}}\nsteps: []\n");
+  INFO(all_errors(off));
+  CHECK(says(off, "t.yaml:1:44: platform.seed has no effect here"));
+  CHECK(says(off, "t.yaml:1:62: platform.timing.mee has no effect with encryption: off"));
+  CHECK(off.errors.size() == 2);
+  CHECK(says(load("platform: {arch: arm64-pkvm, seed: 3}\nsteps: []\n"), "t.yaml:1:30: platform.seed has no effect here"));
+  CHECK(mentions(load("platform: {arch: arm64-pkvm, timing: {mee: 2ns}}\nsteps: []\n"), "platform.timing.mee is x86-tdx only"));
+  LoadResult ci = load("platform: {arch: x86-tdx, seed: 9, timing: {mee: 2ns}}\nsteps: []\n");
+  REQUIRE(ci.scenario);
+  CHECK(ci.scenario->platform.encryption == "ci");  // TDX parts run with integrity
+  CHECK(ci.scenario->platform.seed == 9);
+  CHECK(ci.scenario->platform.timing.mee_ns == 2);
+  LoadResult arm = load("platform: {arch: arm64-pkvm}\nsteps: []\n");
+  REQUIRE(arm.scenario);
+  CHECK(arm.scenario->platform.encryption == "off");
   LoadResult ok = load("platform: {arch: x86-tdx, cpus: 1, encryption: off, gpaw: 52, tlb: {entries: 64, huge_entries: 1}}\nsteps: []\n");
   INFO(all_errors(ok));
   REQUIRE(ok.scenario);
@@ -238,8 +251,12 @@ TEST_CASE("Platform: `cocosim config` prints every default, and reads back as th
     CHECK(yaml.find("  quantum: 300ns\n") != std::string::npos);
     CHECK(yaml.find("    entries: 8\n") != std::string::npos);
     CHECK(yaml.find("    tlb_hit: 0.5ns\n") != std::string::npos);
-    CHECK(yaml.find("seed") == std::string::npos);  // refused keys are not offered
-    CHECK(yaml.find("mee") == std::string::npos);
+    // Keys refused on this platform are not offered; the engine's are on x86-tdx.
+    const bool x86 = std::string(arch) == "x86-tdx";
+    CHECK((yaml.find("  seed: 1\n") != std::string::npos) == x86);
+    CHECK((yaml.find("  encryption: ci\n") != std::string::npos) == x86);
+    CHECK((yaml.find("    mee: 4ns\n") != std::string::npos) == x86);
+    CHECK(yaml.find("seamcall") == std::string::npos);
     CHECK((yaml.find("gpaw: 48") != std::string::npos) == (std::string(arch) == "x86-tdx"));
     CHECK((yaml.find("ipa_bits: 48") != std::string::npos) == (std::string(arch) == "arm64-pkvm"));
     LoadResult back = load(yaml + "steps: []\n");

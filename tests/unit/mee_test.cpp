@@ -140,6 +140,13 @@ TEST_CASE("MEE: a partial host write poisons a TD line, the TD's next read is a 
   Line out;
   CHECK(r.mee.read_line(0x3000, 20, true, out).machine_check);
   CHECK(r.stats.get("mee.machine_checks") == 1);
+  // The host consuming the poison is a machine check too; a further partial
+  // host write lands and leaves the poison (it consumes nothing).
+  CHECK(r.mee.read_line(0x3000, 0, false, out).machine_check);
+  CHECK(r.stats.get("mee.machine_checks") == 2);
+  CHECK_FALSE(r.mee.write(0x3000, 0, false, 0, &b, 1).poisoned);
+  CHECK(r.mee.poisoned(0x3000));
+  CHECK(r.stats.get("mee.poisonings") == 1);
   // KVM clears a reclaimed page with MOVDIR64B: the whole line, poison gone.
   const Line zero{};
   r.mee.write(0x3000, 0, false, 0, zero.data(), 64);

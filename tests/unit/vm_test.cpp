@@ -438,6 +438,9 @@ TEST_CASE("Kvm: a VM type the architecture does not offer is EINVAL") {
   CHECK(x86.create_vm("a", VmType::Pkvm, &v) == EINVAL);
   CHECK(arm.create_vm("b", VmType::Tdx, &v) == EINVAL);
   CHECK(x86.create_vm("c", VmType::Tdx, &v) == 0);
+  x86.set_tdx_enabled(false);  // no encryption engine: no TDX KeyIDs, no TDs
+  CHECK(x86.create_vm("c2", VmType::Tdx, &v) == EINVAL);
+  x86.set_tdx_enabled(true);
   CHECK(arm.create_vm("d", VmType::Pkvm, &v) == 0);
   CHECK(arm.create_vm("e", VmType::Default, &v) == 0);
   CHECK(x86.vms().size() == 1);
