@@ -70,7 +70,6 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
   return a;
 }
 
-const char* kLaterMee = "needs the memory encryption engine, which is not built yet";
 const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
 
 std::vector<OpSpec> make_steps() {
