@@ -231,6 +231,11 @@ void KvmTdx::leave(int vcpu_id) {
     module_.td_exit(it->second.tdvpr);
 }
 
+void KvmTdx::bug(const char* leaf, TdxStatus st) {
+  dead_ = true;
+  if (bug_.empty()) bug_ = std::string(leaf) + " failed: " + st.name();
+}
+
 Stage2Roots KvmTdx::roots() const {
   const auto view = module_.td(tdr_);
   return {view ? view->sept_root : 0, shared_.root()};
@@ -277,31 +282,39 @@ Stage2Backend::ZapResult KvmTdx::zap(uint64_t first_gfn, uint64_t end_gfn,
     });
   }
   if (!victims.empty()) {
-    for (const Leaf& l : victims) {
-      SeamcallResult r = call(module_.mem_range_block(gl(l.gpa, l.level), tdr_));
-      if (!r.status.ok() && r.status.code() != tdx::TDX_EPT_ENTRY_STATE_INCORRECT)
-        throw std::logic_error("KVM: TDH.MEM.RANGE.BLOCK failed: " + r.status.name());
+    // Linux's KVM_BUG_ON: a SEAMCALL of the zap that fails (the host changed
+    // the Secure EPT behind KVM's back) marks the VM bugged, i.e. dead.
+    std::vector<bool> blocked(victims.size(), false);
+    for (size_t i = 0; i < victims.size(); ++i) {
+      SeamcallResult r = call(module_.mem_range_block(gl(victims[i].gpa, victims[i].level), tdr_));
+      if (r.status.ok()) blocked[i] = true;
+      else bug("TDH.MEM.RANGE.BLOCK", r.status);
     }
     // tdx_track: TRACK, then kick every vCPU out of the TD so the epoch completes.
     SeamcallResult t = call(module_.mem_track(tdr_));
     for (auto& [id, v] : vcpus_) leave(id);
     if (!t.status.ok()) t = call(module_.mem_track(tdr_));  // the kick drained the old epoch
-    if (!t.status.ok()) throw std::logic_error("KVM: TDH.MEM.TRACK failed: " + t.status.name());
+    if (!t.status.ok()) bug("TDH.MEM.TRACK", t.status);
     uint64_t glo = ~uint64_t{0}, ghi = 0;
     for (const Leaf& l : victims) {
       glo = std::min(glo, l.gpa >> kPageShift);
       ghi = std::max(ghi, (l.gpa + SecureEpt::level_size(l.level)) >> kPageShift);
     }
     res.cost_ns += arch_.invalidate_stage2(vcpus, glo, ghi);
-    for (const Leaf& l : victims) {
+    for (size_t i = 0; i < victims.size(); ++i) {
+      const Leaf& l = victims[i];
+      if (!blocked[i]) continue;
       SeamcallResult r = call(module_.mem_page_remove(gl(l.gpa, l.level), tdr_));
-      if (!r.status.ok()) throw std::logic_error("KVM: TDH.MEM.PAGE.REMOVE failed: " + r.status.name());
+      if (!r.status.ok()) {
+        bug("TDH.MEM.PAGE.REMOVE", r.status);
+        continue;
+      }
       const uint64_t size = SecureEpt::level_size(l.level);
       for (Addr off = 0; off < size; off += kPageSize)
         call(module_.phymem_page_wbinvd(module_.keyed(l.hpa + off, hkid_)));
       // tdx_clear_page: MOVDIR64B of zeros with the host's KeyID, every line.
       svc_.clear(l.hpa, size);
-      --private_leaves_;
+      if (private_leaves_) --private_leaves_;
       ++removed_;
       ++res.leaves;
     }

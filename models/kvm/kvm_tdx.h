@@ -64,6 +64,8 @@ class KvmTdx final : public Stage2Backend {
   unsigned hkid() const { return hkid_; }
   bool dead() const { return dead_; }
   void set_dead() { dead_ = true; }
+  // Why KVM marked the VM bugged (KVM_BUG_ON on a failed SEAMCALL), or "".
+  const std::string& bug_reason() const { return bug_; }
   Addr shared_bit() const { return Addr{1} << *arch_.shared_bit(); }
   bool is_private_gpa(Addr gpa) const { return (gpa & shared_bit()) == 0; }
   const TdVcpu* vcpu(int id) const;
@@ -105,6 +107,7 @@ class KvmTdx final : public Stage2Backend {
   // SEPT.ADD for every missing table above `level` on the way to `gpa`.
   bool sept_path(Addr gpa, int level, std::string* why);
   void teardown();
+  void bug(const char* leaf, TdxStatus st);
 
   Architecture& arch_;
   TdxModule& module_;
@@ -115,6 +118,7 @@ class KvmTdx final : public Stage2Backend {
   Stage2PageTable shared_;
   State state_ = State::Uninitialized;
   bool dead_ = false;
+  std::string bug_;
   Addr tdr_ = 0;
   unsigned hkid_ = 0;
   std::vector<Addr> tdcs_;
