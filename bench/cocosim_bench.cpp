@@ -13,6 +13,12 @@
 //   cocosim_bench mee [-n N]                AES-XTS lines/s of the engine vs bare
 //                                           OpenSSL; private-KeyID accesses/s through
 //                                           the mee slot with plaintext kept (x86-tdx)
+//   cocosim_bench td [-n N]                 a TD's private-page loads/s (Secure EPT,
+//                                           HKID, engine) vs its shared alias (x86-tdx)
+//   cocosim_bench td-convert [--type T] [--size 4K|2M] [-n N]
+//                                           guest conversions/s, private -> shared ->
+//                                           private (MapGPA exits handled by the VMM,
+//                                           ACCEPT on a TD): T = tdx or sw_protected
 // One mode per process: SystemC elaborates once per process.
 #include <unistd.h>
 
@@ -432,35 +438,122 @@ int mee(uint64_t n) {
 
 }  // namespace
 
+// A TD with 2 MiB of measured private memory at 0 and 2 MiB shared at 4 MiB:
+// n loads over each, stride 64, after every page was touched once.
+int td(uint64_t n) {
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx}\n"
+    << "programs:\n  p:\n"
+    << "    - sweep: {gpa: 0, length: 2MiB, op: load, size: 8, stride: 4KiB, count: 512}\n"
+    << "    - sweep: {gpa: 4MiB, length: 2MiB, op: load, size: 8, stride: 4KiB, count: 512, shared: true}\n"
+    << "    - sync: {tag: warm}\n"
+    << "    - sweep: {gpa: 0, length: 2MiB, op: load, size: 8, stride: 64, count: " << n << "}\n"
+    << "    - sync: {tag: private}\n"
+    << "    - sweep: {gpa: 4MiB, length: 2MiB, op: load, size: 8, stride: 64, count: " << n << ", shared: true}\n"
+    << "steps:\n"
+    << "  - mmap: {anonymous: true, name: image, length: 2MiB}\n"
+    << "  - mmap: {anonymous: true, name: shared, length: 8MiB}\n"
+    << "  - KVM_CREATE_VM: {name: td, type: tdx}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: td, name: g, size: 8MiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: td, slot: 0, flags: [GUEST_MEMFD], guest_phys_addr: 0, "
+       "memory_size: 8MiB, userspace_addr: shared, guest_memfd: g}\n"
+    << "  - KVM_SET_MEMORY_ATTRIBUTES: {vm: td, address: 0, size: 2MiB, attributes: [PRIVATE]}\n"
+    << "  - KVM_TDX_INIT_VM: {vm: td}\n"
+    << "  - KVM_CREATE_VCPU: {vm: td, id: 0, program: p}\n"
+    << "  - KVM_TDX_INIT_MEM_REGION: {vm: td, gpa: 0, nr_pages: 512, source: {map: image, offset: 0}}\n"
+    << "  - KVM_TDX_FINALIZE_VM: {vm: td}\n"
+    << "  - KVM_RUN: {vm: td, vcpu: 0, expect: {exit: UCALL_SYNC, tag: warm}}\n"
+    << "  - KVM_RUN: {vm: td, vcpu: 0, expect: {exit: UCALL_SYNC, tag: private}}\n"
+    << "  - KVM_RUN: {vm: td, vcpu: 0, expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, n, &raw, nullptr, nullptr, stats);
+  const double priv = s.step_times.at(11).wall_s, shared = s.step_times.at(12).wall_s;
+  std::printf("TD on x86-tdx (encryption ci): %llu loads of 8 bytes over 2 MiB, stride 64\n",
+              (unsigned long long)n);
+  line("TD private loads/s", double(n) / priv, "acc/s", double(n) / raw.load_s);
+  line("TD shared-alias loads/s", double(n) / shared, "acc/s", double(n) / raw.load_s);
+  std::printf("  private / shared %.2f\n", shared / priv);
+  return 0;
+}
+
+// Guest-driven conversions of one 4 KiB page or one 2 MiB range: `share`
+// then `unshare` (on a TD: MapGPA both ways, then ACCEPT of every page), the
+// VMM handling each KVM_EXIT_HYPERCALL as QEMU does.
+int td_convert(const std::string& type, bool huge, uint64_t n) {
+  const char* size = huge ? "2MiB" : "4KiB";
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx}\n"
+    << "programs:\n  p:\n    - repeat:\n        count: " << n << "\n        body:\n"
+    << "          - share: {gpa: 0, size: " << size << "}\n"
+    << "          - unshare: {gpa: 0, size: " << size << "}\n"
+    << "steps:\n"
+    << "  - mmap: {anonymous: true, name: shared, length: 2MiB}\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: " << type << "}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 0, flags: [GUEST_MEMFD], guest_phys_addr: 0, "
+       "memory_size: 2MiB, userspace_addr: shared, guest_memfd: g}\n"
+    << "  - KVM_SET_MEMORY_ATTRIBUTES: {vm: vm0, address: 0, size: 2MiB, attributes: [PRIVATE]}\n";
+  if (type == "tdx") y << "  - KVM_TDX_INIT_VM: {vm: vm0}\n";
+  y << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n";
+  if (type == "tdx") y << "  - KVM_TDX_FINALIZE_VM: {vm: vm0}\n";
+  y << "  - KVM_RUN: {vm: vm0, vcpu: 0, auto: [KVM_EXIT_HYPERCALL], expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, 1000000, &raw, nullptr, nullptr, stats);
+  const double t = s.op_wall_s.at("KVM_RUN");
+  const uint64_t conversions = 2 * n;
+  std::printf("guest conversions on a %s VM: %llu of %s (private -> shared -> private)\n", type.c_str(),
+              (unsigned long long)conversions, size);
+  const double raw_per_s = 1e6 / raw.load_s;
+  std::printf("  %-34s %14.0f conv/s     raw TLM %14.0f acc/s      ratio %.5f\n", "conversions/s",
+              double(conversions) / t, raw_per_s, (double(conversions) / t) / raw_per_s);
+  std::printf("  SEAMCALLs by KVM %llu, pages removed %llu, zaps %llu\n",
+              (unsigned long long)stats.get("platform.kvm.tdx.seamcalls"),
+              (unsigned long long)stats.get("platform.kvm.tdx.pages_removed"),
+              (unsigned long long)stats.get("platform.kvm.zaps"));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);
 }
 
 int sc_main(int argc, char** argv) {
-  std::string mode = "sweep", arch = "x86-tdx";
-  uint64_t n = 0, size = 0, max_touched = 1ull << 30;
+  std::string mode = "sweep", arch = "x86-tdx", type = "tdx", size_arg;
+  uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
   bool guest = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--arch" && i + 1 < argc) arch = argv[++i];
     else if (a == "-n" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 0);
-    else if (a == "--size" && i + 1 < argc) size = std::strtoull(argv[++i], nullptr, 0);
+    else if (a == "--size" && i + 1 < argc) size_arg = argv[++i];  // memset: bytes; td-convert: 4K|2M
     else if (a == "--max-touched" && i + 1 < argc) max_touched = std::strtoull(argv[++i], nullptr, 0) << 30;
     else if (a == "--byte" && i + 1 < argc) byte = unsigned(std::strtoul(argv[++i], nullptr, 0)) & 0xff;
     else if (a == "--guest") guest = true;
-    else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee") mode = a;
+    else if (a == "--type" && i + 1 < argc) type = argv[++i];
+    else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
+             a == "td-convert")
+      mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee [--arch x86-tdx|arm64-pkvm] [-n N]\n"
-                   "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n";
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert [--arch x86-tdx|arm64-pkvm] [-n N]\n"
+                   "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
+                   "       cocosim_bench td-convert [--type tdx|sw_protected] [--size 4K|2M]\n";
       return 2;
     }
   }
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   if (mode == "sweep") return sweep(arch, n ? n : 2000000);
   if (mode == "convert") return convert(arch, n ? n : 2000);
-  if (mode == "memset") return size ? memset_one(arch, size, guest, byte) : memset_table(arch, max_touched);
+  if (mode == "memset") {
+    const uint64_t size = std::strtoull(size_arg.c_str(), nullptr, 0);
+    return size ? memset_one(arch, size, guest, byte) : memset_table(arch, max_touched);
+  }
   if (mode == "mee") return mee(n ? n : 2000000);
+  if (mode == "td") return td(n ? n : 2000000);
+  const bool huge = size_arg == "2M";
+  if (mode == "td-convert") return td_convert(type, huge, n ? n : (huge ? 20 : 2000));
   return memory(arch);
 }

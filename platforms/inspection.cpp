@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kvm/gfn_backing.h"
+#include "tdx/secure_ept.h"
 
 namespace cocosim {
 
@@ -92,12 +93,27 @@ Result Inspection::inspect(const Step& s) {
       r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
     }
     r["owner"] = RValue::str(owner);
+    // x86-tdx: the frame's PAMT entry (page type), as the TDX module keeps it.
+    if (p_.pamt && p_.pamt->covers(*pfn << kPageShift))
+      r["pamt"] = RValue::str(page_type_name(p_.pamt->get(*pfn << kPageShift).pt));
   };
   if (a.has("vm")) {
     Vm* v = names_.vm(a.str("vm"));
     if (!v) return errno_result(EBADF);
+    KvmTdx* td = p_.td(v->id());
     if (!a.has("gpa")) {
-      r["vm_state"] = RValue::str(v->fd_open() ? "running" : "closed");
+      r["vm_state"] = RValue::str(v->fd_open() ? (td && td->dead() ? "dead" : "running") : "closed");
+      // A TD's measurement (all zeros until KVM_TDX_INIT_VM, final after FINALIZE).
+      if (p_.tdx) {
+        static const char* kHex = "0123456789abcdef";
+        std::string h;
+        auto view = td && td->tdr() ? p_.tdx->td(td->tdr()) : std::nullopt;
+        TdxModule::Digest d{};
+        if (view) d = view->mrtd;
+        if (view) r["hkid"] = RValue::integer(view->hkid);
+        for (uint8_t b : d) h += kHex[b >> 4], h += kHex[b & 15];
+        r["mrtd"] = RValue::str(h);
+      }
       return r;
     }
     const uint64_t gfn = a.u64("gpa") >> kPageShift;
@@ -108,16 +124,32 @@ Result Inspection::inspect(const Step& s) {
     // What the stage-2 maps now, else the frame that would back the GPA.
     // The tables are read through the debug view: no simulated time, no bus traffic.
     KvmMmu* m = p_.mmu(v->id());
-    auto leaf = m ? m->stage2().lookup(a.u64("gpa"), &p_.kernel_port.debug_view()) : std::nullopt;
+    // A TD's shared GFN is mapped at its shared alias, in KVM's shared EPT.
+    Addr look = a.u64("gpa");
+    if (td && !v->is_private(gfn)) look |= td->shared_bit();
+    auto leaf = m ? m->stage2().lookup(look, &p_.kernel_port.debug_view()) : std::nullopt;
     r["stage2"] = RValue::str(leaf ? "mapped" : "none");
     if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
     if (leaf) {
-      pfn = (leaf->pa + (page_floor(a.u64("gpa")) - leaf->gpa)) >> kPageShift;
+      pfn = (leaf->pa + (page_floor(look) - leaf->gpa)) >> kPageShift;
     } else {
       // The frame that would back the GPA: KVM's own answer, allocating nothing.
       pfn = gfn_backing(*v, p_.mm, gfn, v->is_private(gfn), /*allocate=*/false).pfn;
     }
     frame_fields(pfn);
+    // A TD's private GPA: the Secure EPT entry's state, read through the debug view.
+    if (p_.tdx) {
+      std::string sept = "none";
+      auto view = td && td->tdr() ? p_.tdx->td(td->tdr()) : std::nullopt;
+      if (view && view->sept_root && td->is_private_gpa(a.u64("gpa"))) {
+        SecureEpt walker(p_.kernel_port.debug_view(), p_.tdx->config().pa_bits, view->sept_levels,
+                         view->sept_root, view->hkid);
+        const SecureEpt::Walk w = walker.walk(a.u64("gpa"), 0);
+        if (w.reached || w.entry.leaf()) sept = sept_state_name(w.entry.state());
+        else sept = w.entry.is_free() ? "FREE" : sept_state_name(w.entry.state());
+      }
+      r["sept"] = RValue::str(sept);
+    }
     if (slot && slot->gmem()) {
       GuestMemfd* f = slot->gmem();
       const uint64_t idx = slot->gmem_index(gfn);

@@ -9,6 +9,7 @@
 
 #include "kvm/gfn_backing.h"
 #include "platform.h"
+#include "tdx/secure_ept.h"
 
 namespace cocosim {
 
@@ -21,7 +22,69 @@ std::vector<Violation> InvariantChecker::check() {
   bindings(out);
   stage2(out);
   ownership(out);
+  tdx(out);
   return out;
+}
+
+// TDX: PAMT, each TD's Secure EPT, KVM and the ownership record agree.
+//  pamt-owner:     a PT_REG frame is its TD's VM's private frame (Owner::Guest);
+//                  a TDR/TDCX/TDVPR/EPT frame is the module's (Owner::TdxModule).
+//  pamt-sept:      every page-holding SEPT leaf is PT_REG of its own TD, and
+//                  every PT_REG frame is held by exactly one leaf (one TD, one GPA).
+//  host-plaintext: no host PTE, DMI pointer or pin reaches a frame PAMT assigns.
+// (KVM's side of each SEPT leaf, the GFN private and backed by that frame,
+// is the stage-2 rule's: the TD's backend lists its SEPT leaves too.)
+void InvariantChecker::tdx(std::vector<Violation>& out) {
+  if (!p_.tdx || !p_.pamt) return;
+  MemoryPort& dbg = p_.kernel_port.debug_view();
+  std::map<uint64_t, const Vm*> vm_of_tdr;  // TDR pfn -> VM
+  for (const auto& [vid, vm] : p_.kvm.vms())
+    if (const KvmTdx* t = p_.td(vid); t && t->tdr()) vm_of_tdr[pfn_of(t->tdr())] = vm.get();
+  std::map<uint64_t, int> held;  // PT_REG 4 KiB frame -> leaves holding it
+  for (Addr tdr : p_.tdx->tds()) {
+    const auto view = p_.tdx->td(tdr);
+    // In teardown (after KEY.FREEID) the TD never runs again and RECLAIM takes
+    // its pages one by one while the SEPT still names them.
+    if (!view || !view->sept_root || view->lifecycle == TdLifecycle::Teardown) continue;
+    SecureEpt s(dbg, p_.tdx->config().pa_bits, view->sept_levels, view->sept_root, view->hkid);
+    s.for_each_entry([&](int level, Addr gpa, Addr, unsigned, SeptEntry e) {
+      if (level > 1 || !sept_holds_page(e.state())) return;
+      const uint64_t size = SecureEpt::level_size(level);
+      const PamtEntry pe = p_.pamt->get(e.hpa());
+      if (pe.pt != PageType::REG || pe.owner != pfn_of(tdr))
+        out.push_back({"pamt-sept", "TD " + hex(tdr) + " GPA " + hex(gpa) + " holds frame " + hex(e.hpa()) +
+                                        " but PAMT says " + page_type_name(pe.pt) + " of TDR " +
+                                        hex(pe.owner << kPageShift)});
+      for (uint64_t off = 0; off < size; off += kPageSize) ++held[pfn_of(e.hpa() + off)];
+    });
+  }
+  p_.pamt->for_each([&](Addr pa, const PamtEntry& e) {
+    const uint64_t size = page_size_bytes(e.size);
+    auto vit = vm_of_tdr.find(e.owner);
+    for (uint64_t off = 0; off < size; off += kPageSize) {
+      const uint64_t pfn = pfn_of(pa + off);
+      const FrameOwner o = p_.ownership.of(pfn);
+      if (e.pt == PageType::REG) {
+        const int n = held.count(pfn) ? held[pfn] : 0;
+        const auto owner_td = p_.tdx->td(e.owner << kPageShift);
+        const bool teardown = owner_td && owner_td->lifecycle == TdLifecycle::Teardown;
+        if (n != 1 && !teardown)
+          out.push_back({"pamt-sept", "PT_REG frame " + hex(pfn << kPageShift) + " of TDR " +
+                                          hex(e.owner << kPageShift) + " is held by " + std::to_string(n) +
+                                          " Secure EPT leaves (one TD, one GPA)"});
+        if (o.owner != Owner::Guest || (vit != vm_of_tdr.end() && o.vm != vit->second->id()))
+          out.push_back({"pamt-owner", "PT_REG frame " + hex(pfn << kPageShift) + " is recorded as " +
+                                           owner_kind_name(o.owner) + ", not its TD's private frame"});
+      } else if (e.pt != PageType::RSVD && o.owner != Owner::TdxModule) {
+        out.push_back({"pamt-owner", std::string(page_type_name(e.pt)) + " frame " + hex(pfn << kPageShift) +
+                                         " is recorded as " + owner_kind_name(o.owner) +
+                                         ", not the TDX module's"});
+      }
+      if (p_.host_mapped(pfn))
+        out.push_back({"host-plaintext", std::string(page_type_name(e.pt)) + " frame " +
+                                             hex(pfn << kPageShift) + " is reachable by the host"});
+    }
+  });
 }
 
 // The ownership model's records are kept by hooks: each must say what the
@@ -150,10 +213,13 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
     const auto& vm = entry.second;  // not a structured binding: the lambda captures it (C++17)
     KvmMmu* m = p_.mmu(vid);
     if (!m) continue;
+    const KvmTdx* td = p_.td(vid);
+    const Addr alias = td ? td->shared_bit() : 0;
     m->stage2().for_each_leaf(
         [&](const Stage2Leaf& l) {
           for (uint64_t off = 0; off < l.size; off += kPageSize) {
-            const uint64_t gfn = (l.gpa + off) >> kPageShift;
+            // A TD's shared alias maps the GFN without the shared bit.
+            const uint64_t gfn = ((l.gpa + off) & ~alias) >> kPageShift;
             const uint64_t pfn = (l.pa + off) >> kPageShift;
             const FrameUse* u = p_.frames.use(pfn);
             if (!u) {
@@ -189,6 +255,10 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
           }
         },
         &dbg);
+    // A TD's private pages are reached with its HKID above the PA bits (the
+    // vCPU's TLB and DMI cache keep the tagged address).
+    const Addr hkid_tag = td ? Addr(td->hkid()) << p_.architecture().pa_bits() : 0;
+    auto tag_of = [&](Addr gpa) { return (gpa & alias) ? 0 : hkid_tag; };
     for (const auto& v : p_.vcpus) {
       if (v->vm() != vid) continue;
       uint64_t mgfn = 0;
@@ -196,7 +266,8 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
       if (v->micro_entry(&mgfn, &mpage)) {
         // The micro-TLB's page must be what the tables map now, through the DMI pointer held for it.
         auto leaf = m->stage2().lookup(mgfn << kPageShift, &dbg);
-        const uint64_t pfn = leaf ? (leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) >> kPageShift : 0;
+        const uint64_t pfn =
+            leaf ? ((leaf->pa + ((mgfn << kPageShift) - leaf->gpa)) | tag_of(mgfn << kPageShift)) >> kPageShift : 0;
         if (!leaf || v->dmi_page(pfn) != mpage || (v->micro_writable() && !leaf->perm.w))
           out.push_back({"tlb-stale", std::string(v->basename()) + " micro-TLB keeps GPA " +
                                           hex(mgfn << kPageShift) + " that the tables no longer map there"});
@@ -208,7 +279,9 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
         for (uint64_t i = 0; i < e.pages();) {
           const uint64_t gfn = e.gfn + i;
           auto leaf = m->stage2().lookup(gfn << kPageShift, &dbg);
-          const bool same = leaf && ((leaf->pa + ((gfn << kPageShift) - leaf->gpa)) >> kPageShift) == e.pfn + i &&
+          const bool same = leaf &&
+                            (((leaf->pa + ((gfn << kPageShift) - leaf->gpa)) | tag_of(gfn << kPageShift)) >> kPageShift) ==
+                                e.pfn + i &&
                             (!e.perm.r || leaf->perm.r) && (!e.perm.w || leaf->perm.w) &&
                             (!e.perm.x || leaf->perm.x);
           if (!same) {

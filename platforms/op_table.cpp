@@ -25,6 +25,14 @@ std::vector<OpHandler> make_table() {
        kSyscall, 0, ENOMEM},
       {"KVM_SET_MEMORY_ATTRIBUTES2", [](OpContext& c, const Step& s) { return c.vmm.set_memory_attributes2(s); },
        kSyscall, 0, ENOMEM},
+      {"KVM_TDX_INIT_VM", [](OpContext& c, const Step& s) { return c.vmm.tdx_init_vm(s); }, kSyscall, 0, ENOMEM},
+      {"KVM_TDX_INIT_VCPU", [](OpContext& c, const Step& s) { return c.vmm.tdx_init_vcpu(s); }, kSyscall, 0, ENOMEM},
+      {"KVM_TDX_INIT_MEM_REGION", [](OpContext& c, const Step& s) { return c.vmm.tdx_init_mem_region(s); },
+       kSyscall, 0, ENOMEM},
+      {"KVM_TDX_FINALIZE_VM", [](OpContext& c, const Step& s) { return c.vmm.tdx_finalize_vm(s); }, kSyscall, 0,
+       ENOMEM},
+      // SEAMCALL from the host kernel: charged timing.seamcall.
+      {"seamcall", [](OpContext& c, const Step& s) { return c.vmm.seamcall(s); }, false, 0, ENOMEM},
       // The vCPU charges its own time (entries, exits, guest accesses).
       {"KVM_RUN", [](OpContext& c, const Step& s) { return c.vmm.kvm_run(s); }, false, 0, ENOMEM},
       {"mmap", [](OpContext& c, const Step& s) { return c.vmm.mmap(s); }, kSyscall, 0, ENOMEM},

@@ -72,6 +72,13 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   host_slot.out.bind(phys_bus.targ);       // 3: host MMU
   seam_port.socket.bind(phys_bus.targ);    // 4: the TDX module
   unsigned port = 5;
+  if (tdx_capable()) {
+    // The TDX module: PAMT over all of DRAM (one TDMR); its accesses go
+    // through its own SEAM initiator, TD memory at PA | HKID << pa_bits.
+    pamt = std::make_unique<Pamt>(0, (cfg.dram + kHugePageSize - 1) & ~(kHugePageSize - 1));
+    tdx = std::make_unique<TdxModule>(seam_port, *pamt, TdxModuleConfig::for_platform(*arch, *keyids_));
+    tdx->set_key_programmer([this](unsigned hkid) { program_key(hkid); });
+  }
   host_mmu.gmem.bind(gmem_target.socket);
   host_cpu.user.bind(host_mmu.socket);
 
@@ -154,10 +161,21 @@ bool Platform::host_mapped(uint64_t pfn) const {
 }
 
 void Platform::vm_created(Vm& vm) {
-  // KVM writes the tables of every VM type built so far; TDs and protected
-  // VMs get the TDX module's and pKVM's backends.
-  auto m = std::make_unique<KvmMmu>(vm, std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id()),
-                                    mm, stats_, "platform.kvm");
+  // KVM writes the tables of default and sw_protected VMs itself; a TD's
+  // private memory is the TDX module's (KvmTdx).
+  std::unique_ptr<Stage2Backend> backend;
+  if (vm.type() == VmType::Tdx && tdx) {
+    KvmTdx::Services svc;
+    svc.alloc_hkid = [this] { return alloc_hkid(); };
+    svc.free_hkid = [this](unsigned k) { free_hkid(k); };
+    svc.clear = [this](Addr pa, size_t len) { movdir64b_clear(pa, len); };
+    auto t = std::make_unique<KvmTdx>(*arch, *tdx, std::move(svc), hyp_port, frames, stats_, vm.id());
+    t->set_seamcall_ns(cfg_.timing.seamcall_ns);
+    backend = std::move(t);
+  } else {
+    backend = std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id());
+  }
+  auto m = std::make_unique<KvmMmu>(vm, std::move(backend), mm, stats_, "platform.kvm");
   m->set_charge([this](double v) { charge_ns(v); });
   KvmMmu* raw = m.get();
   vm.set_zap_handler([raw](uint64_t first, uint64_t end) { raw->zap(first, end); });
@@ -179,7 +197,8 @@ void Platform::vm_destroyed(Vm& vm) {
   mmus_.erase(vm.id());
 }
 
-KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err) {
+KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err,
+                               bool init_td_vcpu, std::string* why) {
   if (vcpu_bindings_.count({vm.id(), id})) {
     *err = EEXIST;
     return nullptr;
@@ -195,12 +214,28 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
     return nullptr;
   }
   KvmMmu* m = mmu(vm.id());
+  KvmTdx* t = td(vm.id());
+  if (t) {
+    std::string w;
+    *err = t->dead() ? EIO : t->create_vcpu(id, free_module, &w);
+    if (!*err && init_td_vcpu) *err = t->init_vcpu(id, 0, &w);
+    charge_ns(t->take_cost_ns());
+    if (*err) {
+      if (why) *why = t->dead() ? "the VM is dead" : w;
+      return nullptr;
+    }
+  }
   auto kv = std::make_unique<KvmVcpu>(vm, *m, id, stats_);
+  if (t) kv->set_td(t);
   // The vCPU's fd holds a reference on its VM (kvm_vm_ioctl_create_vcpu ->
   // kvm_get_kvm): a VM with vCPUs outlives its own fd until the platform goes.
   vm.get();
   kv->set_cost_probe([this] { return take_port_delay_ns(); });
   free_module->bind_guest(kv.get(), std::move(exec), m->stage2().roots(), vm.id(), id);
+  if (t) {
+    free_module->set_shared_alias(t->shared_bit());
+    free_module->set_td_keyid(t->hkid(), arch->pa_bits());
+  }
   m->add_vcpu(free_module);
   KvmVcpu* raw = kv.get();
   vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
@@ -216,6 +251,11 @@ KvmVcpu* Platform::kvm_vcpu(int vm, int id) {
 Vcpu* Platform::vcpu_module(int vm, int id) {
   auto it = vcpu_bindings_.find({vm, id});
   return it == vcpu_bindings_.end() ? nullptr : it->second.module;
+}
+
+KvmTdx* Platform::td(int vm) {
+  KvmMmu* m = mmu(vm);
+  return m ? dynamic_cast<KvmTdx*>(&m->stage2()) : nullptr;
 }
 
 KvmMmu* Platform::mmu(int vm) {

@@ -33,9 +33,12 @@
 #include "host/kernel_port.h"
 #include "kvm/kvm.h"
 #include "kvm/kvm_mmu.h"
+#include "kvm/kvm_tdx.h"
 #include "kvm/kvm_vcpu.h"
 #include "mee/key_ids.h"
 #include "mee/mee_slot.h"
+#include "ownership/pamt.h"
+#include "tdx/tdx_module.h"
 #include "ownership/ownership.h"
 #include "scenario/scenario.h"
 
@@ -85,10 +88,14 @@ class Platform : public sc_core::sc_module {
   void movdir64b_clear(Addr pa, size_t len);
 
   // Creates KVM's vCPU and gives it a vCPU module; false when none is left.
-  KvmVcpu* create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err);
+  // On a TD, `init_td_vcpu` runs KVM_TDX_INIT_VCPU too; `why` explains a refusal.
+  KvmVcpu* create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err,
+                       bool init_td_vcpu = true, std::string* why = nullptr);
   KvmVcpu* kvm_vcpu(int vm, int id);
   Vcpu* vcpu_module(int vm, int id);
   KvmMmu* mmu(int vm);
+  // KVM's TDX side of a `tdx` VM (nullptr for other VM types).
+  KvmTdx* td(int vm);
 
   // Latency charged by control-plane work since the last call.
   sc_core::sc_time take_control_delay();
@@ -118,6 +125,10 @@ class Platform : public sc_core::sc_module {
   HostMmu host_mmu;
   HostCpu host_cpu;
   Kvm kvm;
+  // x86-tdx with an engine: PAMT over all of DRAM (one TDMR) and the TDX
+  // module, whose accesses go through seam_port.
+  std::unique_ptr<Pamt> pamt;
+  std::unique_ptr<TdxModule> tdx;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   std::vector<unsigned> vcpu_bus_port;  // each vCPU's initiator index on phys_bus
 

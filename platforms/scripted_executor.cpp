@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "tdx/map_gpa.h"
+#include "tdx/tdx_module.h"
+
 namespace cocosim {
 
 ScriptedExecutor::ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name)
@@ -110,6 +113,65 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
       r["fault"] = RValue::str("none");
     }
     return o;
+  }
+  if (op.op == "tdcall" || op.op == "tdvmcall") return td_call(op, env, r);
+  return Outcome::Ok;
+}
+
+Outcome ScriptedExecutor::td_call(const GuestOp& op, GuestEnv& env, Result& r) {
+  const Args& a = op.args;
+  TdcallRegs in;
+  if (op.op == "tdvmcall") {
+    // TDG.VP.VMCALL<MapGPA>: R11 the sub-function, R12 the GPA (with the shared
+    // bit for `shared: true`, set by the vCPU's alias), R13 the size.
+    in.leaf = uint64_t(TdcallLeaf::VP_VMCALL);
+    in.r11 = MapGpa::kSubFunction;
+    in.r12 = a.u64("gpa");
+    in.r13 = a.u64("size", kPageSize);
+    if (a.boolean("shared")) in.r12 |= shared_bit_hint_;
+  } else {
+    std::optional<uint64_t> leaf;
+    for (uint64_t l = 0; l < 64 && !leaf; ++l)
+      if (const char* n = tdcall_leaf_name(l); n && a.str("leaf") == n) leaf = l;
+    if (!leaf) {
+      r["status"] = RValue::str(TdxStatus(tdx::TDX_OPERAND_INVALID).name());
+      r["fault"] = RValue::str("none");
+      return Outcome::Ok;
+    }
+    in.leaf = *leaf;
+    in.rcx = a.u64("gpa") | (a.str("level", "4K") == "2M" ? 1 : 0);
+  }
+  TdcallOut out;
+  const Outcome o = env.tdcall(in, &out);
+  if (o == Outcome::Exit) return o;
+  if (o == Outcome::Fault) {
+    r["fault"] = RValue::str(env.fault_name());
+    return o;
+  }
+  r["fault"] = RValue::str("none");
+  if (op.op == "tdvmcall") {
+    // The VMM's answer in R10 (GHCI status), the next GPA on RETRY in R11.
+    r["status"] = RValue::str(out.r10 == tdx::TDVMCALL_STATUS_SUCCESS ? "TDVMCALL_STATUS_SUCCESS"
+                              : out.r10 == tdx::TDVMCALL_STATUS_RETRY ? "TDVMCALL_STATUS_RETRY"
+                              : out.r10 == tdx::TDVMCALL_STATUS_INVALID_OPERAND ? "TDVMCALL_STATUS_INVALID_OPERAND"
+                              : out.r10 == tdx::TDVMCALL_STATUS_ALIGN_ERROR ? "TDVMCALL_STATUS_ALIGN_ERROR"
+                              : out.r10 == tdx::TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED
+                                  ? "TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED"
+                                  : "0x" + hex_digits(out.r10));
+    r["next"] = RValue::integer(out.r11);
+    return Outcome::Ok;
+  }
+  r["status"] = RValue::str(TdxStatus(out.status).name());
+  if (in.leaf == uint64_t(TdcallLeaf::MR_REPORT)) {
+    static const char* kHex = "0123456789abcdef";
+    std::string h;
+    for (uint8_t b : out.mrtd) h += kHex[b >> 4], h += kHex[b & 15];
+    r["mrtd"] = RValue::str(h);
+  }
+  if (in.leaf == uint64_t(TdcallLeaf::VP_VEINFO_GET) && out.status == 0) {
+    r["exit_reason"] = RValue::integer(out.rcx);
+    r["qualification"] = RValue::integer(out.rdx);
+    r["gpa"] = RValue::integer(out.r9);
   }
   return Outcome::Ok;
 }

@@ -16,6 +16,8 @@ class ScriptedExecutor : public Executor {
   ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name);
   void run(GuestEnv& env) override;
 
+  // The GPA bit a `tdvmcall` with `shared: true` sets (the TD's shared bit).
+  void set_shared_bit(uint64_t bit) { shared_bit_hint_ = bit; }
   uint64_t ops_completed() const { return completed_; }
   uint64_t expectations_passed() const { return passed_; }
   uint64_t expectations_failed() const { return failed_; }
@@ -32,6 +34,13 @@ class ScriptedExecutor : public Executor {
   Outcome chunked(const GuestOp& op, GuestEnv& env, uint64_t gpa, uint64_t len, bool write,
                   bool shared, uint8_t fill, Result& r);
   std::string describe(const GuestOp& op) const;
+  Outcome td_call(const GuestOp& op, GuestEnv& env, Result& r);
+  static std::string hex_digits(uint64_t v) {
+    static const char* kHex = "0123456789abcdef";
+    std::string s;
+    do s.insert(s.begin(), kHex[v & 15]); while (v >>= 4);
+    return s;
+  }
 
   std::string name_;
   std::vector<Frame> stack_;
@@ -40,6 +49,7 @@ class ScriptedExecutor : public Executor {
   bool aborted_ = false;
   std::string abort_message_;
   uint64_t completed_ = 0, passed_ = 0, failed_ = 0;
+  uint64_t shared_bit_hint_ = uint64_t{1} << 47;
 };
 
 }  // namespace cocosim

@@ -66,10 +66,25 @@ Result Vmm::create_vcpu(const Step& s) {
   if (!v) return errno_result(EBADF);
   const auto& prog = sc_.programs.at(a.str("program"));
   int err = 0;
-  p_.create_vcpu(*v, int(a.u64("id")), std::make_unique<ScriptedExecutor>(prog, a.str("program")),
-                 &err);
+  std::string why;
+  // On a TD, KVM_TDX_INIT_VCPU follows at once unless the scenario does it itself.
+  const bool init_td_vcpu = !scenario_inits_vcpu(a.str("vm"), a.u64("id"));
+  auto exec = std::make_unique<ScriptedExecutor>(prog, a.str("program"));
+  if (auto bit = p_.architecture().shared_bit()) exec->set_shared_bit(uint64_t{1} << *bit);
+  p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
   if (!err) names_.vcpu_vms[a.str("vm")] = v;
-  return errno_result(err);
+  Result r = errno_result(err);
+  if (err && !why.empty()) r["message"] = RValue::str(why);
+  return r;
+}
+
+bool Vmm::scenario_inits_vcpu(const std::string& vm, uint64_t id) const {
+  for (const Step& s : sc_.steps) {
+    if (s.op == "KVM_TDX_INIT_VCPU" && s.args.str("vm") == vm && s.args.u64("vcpu") == id) return true;
+    for (const Step& d : s.during)
+      if (d.op == "KVM_TDX_INIT_VCPU" && d.args.str("vm") == vm && d.args.u64("vcpu") == id) return true;
+  }
+  return false;
 }
 
 Result Vmm::create_guest_memfd(const Step& s) {

@@ -74,9 +74,19 @@ class Vmm {
   enum class Access { Load, Store, Memset };
   Result user_access(const Step& s, Access kind);
   Result host_kernel(const Step& s);
+  // TDX (vmm_tdx.cpp).
+  Result tdx_init_vm(const Step& s);
+  Result tdx_init_vcpu(const Step& s);
+  Result tdx_init_mem_region(const Step& s);
+  Result tdx_finalize_vm(const Step& s);
+  Result seamcall(const Step& s);
 
  private:
   Vma* vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }
+  // The TD a TDX ioctl names; nullptr with the refusal (EBADF, ENOTTY, EIO) in `refused`.
+  KvmTdx* td_for(const Step& s, Result* refused);
+  // Whether the scenario initializes this vCPU itself (KVM_TDX_INIT_VCPU).
+  bool scenario_inits_vcpu(const std::string& vm, uint64_t id) const;
   // QEMU's kvm_convert_memory(): refuses memory not backed by guest_memfd,
   // sets the attributes, then discards the other copy. 0, or an errno and why.
   int convert_memory(Vm& vm, Addr gpa, uint64_t size, bool to_private, std::string* why);

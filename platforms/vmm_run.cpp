@@ -87,11 +87,24 @@ Result Vmm::kvm_run(const Step& s) {
   KvmVcpu* kv = p_.kvm_vcpu(v->id(), id);
   Vcpu* hw = p_.vcpu_module(v->id(), id);
   if (!kv || !hw) return no_vcpu();
-  if (v->type() == VmType::Tdx || v->type() == VmType::Pkvm) {
+  if (v->type() == VmType::Pkvm) {
     Result r = errno_result(EINVAL);
-    r["message"] = RValue::str(std::string(vm_type_name(v->type())) +
-                               " guests need the TDX module / pKVM models, not built yet");
+    r["message"] = RValue::str(std::string(vm_type_name(v->type())) + " guests need the pKVM model, not built yet");
     return r;
+  }
+  if (KvmTdx* t = p_.td(v->id())) {
+    // tdx_vcpu_pre_run: the TD finalized and the vCPU initialized, else EINVAL;
+    // a dead VM fails every vCPU ioctl with EIO.
+    const KvmTdx::TdVcpu* tv = t->vcpu(id);
+    std::string why = t->dead() ? "the VM is dead"
+                      : t->state() != KvmTdx::State::Runnable ? "the TD is not finalized (KVM_TDX_FINALIZE_VM)"
+                      : !tv || !tv->initialized ? "the vCPU is not initialized (KVM_TDX_INIT_VCPU)"
+                                                : "";
+    if (!why.empty()) {
+      Result r = errno_result(t->dead() ? EIO : EINVAL);
+      r["message"] = RValue::str(why);
+      return r;
+    }
   }
   // `during:` holds no KVM_RUN, so no other record is made while this one is held.
   VcpuRecord& rec = report_.vcpu(a.str("vm"), id);
@@ -136,6 +149,7 @@ Result Vmm::kvm_run(const Step& s) {
     }
     kv->prepare_entry(ret);
     ret.reset();
+    if (!kv->enter_guest()) break;
     hw->start();
     // Wake at the exit, when `during:` is due, and every kPollNs to look at
     // the limits (a guest loop must be interruptible).

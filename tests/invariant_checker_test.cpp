@@ -297,6 +297,98 @@ TEST_CASE("platform: KeyID bits above the PA width pass the bus and are stripped
   p.kernel_port.write(pa, &zero, 8);
 }
 
+// A TD built through KVM's TDX side (no vCPU thread needed): one measured page at GPA 0.
+struct TdFixture {
+  Platform& p = *g_platform;
+  InvariantChecker checker{p};
+  Vm* vm = nullptr;
+  KvmTdx* td = nullptr;
+  std::shared_ptr<GuestMemfd> f;
+  uint64_t page_pfn = 0;
+
+  TdFixture() {
+    REQUIRE(checker.check().empty());
+    REQUIRE(p.kvm.create_vm("td", VmType::Tdx, &vm) == 0);
+    td = p.td(vm->id());
+    REQUIRE(td);
+    REQUIRE(p.kvm.create_guest_memfd(*vm, "tg", 16 * kPageSize, 0, &f) == 0);
+    MemoryRegion r;
+    r.slot = 1;
+    r.flags = Memslot::kGuestMemfd;
+    r.guest_phys_addr = 0;
+    r.memory_size = 16 * kPageSize;
+    r.guest_memfd_given = true;
+    r.guest_memfd = f.get();
+    REQUIRE(vm->set_user_memory_region(r, true) == 0);
+    REQUIRE(vm->set_memory_attributes(0, 16 * kPageSize, Vm::kAttrPrivate, 0) == 0);
+    std::string why;
+    REQUIRE(td->init_vm(0, &why) == 0);
+    REQUIRE(td->create_vcpu(0, nullptr, &why) == 0);
+    REQUIRE(td->init_vcpu(0, 0, &why) == 0);
+    auto g = f->get_pfn(0);
+    REQUIRE(g.err == 0);
+    page_pfn = g.pfn;
+    FrameUse u;
+    const uint64_t src = *p.frames.alloc(u);
+    REQUIRE(td->add_initial_page(0, page_pfn << kPageShift, src << kPageShift, true, &why) == 0);
+    p.frames.free(src);
+    REQUIRE(td->finalize(&why) == 0);
+  }
+  ~TdFixture() {
+    f.reset();
+    p.kvm.close_vm(vm);
+  }
+};
+
+TEST_CASE("a TD built as KVM builds it leaves nothing to report") {
+  TdFixture t;
+  CHECK(t.checker.check().empty());
+  CHECK(t.p.pamt->get(t.page_pfn << kPageShift).pt == PageType::REG);
+  CHECK(t.p.ownership.of(pfn_of(t.td->tdr())).owner == Owner::TdxModule);
+}
+
+TEST_CASE("a PT_REG frame no Secure EPT leaf holds is caught (pamt-sept, pamt-owner)") {
+  TdFixture t;
+  FrameUse u;
+  const uint64_t stray = *t.p.frames.alloc(u);
+  // A buggy module: PAMT assigns a frame to the TD without mapping it.
+  t.p.pamt->assign(stray << kPageShift, PageSize::k4K, PageType::REG, pfn_of(t.td->tdr()));
+  auto v = t.checker.check();
+  CHECK(has_rule(v, "pamt-sept"));
+  CHECK(has_rule(v, "pamt-owner"));  // the host's frame, recorded as such
+  t.p.pamt->release(stray << kPageShift, PageSize::k4K);
+  t.p.frames.free(stray);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("a Secure EPT leaf whose frame PAMT does not assign is caught (pamt-sept)") {
+  TdFixture t;
+  const Addr pa = t.page_pfn << kPageShift;
+  const PamtEntry e = t.p.pamt->get(pa);
+  t.p.pamt->release(pa, PageSize::k4K);  // a PAMT that forgot the page the SEPT maps
+  CHECK(has_rule(t.checker.check(), "pamt-sept"));
+  t.p.pamt->assign(pa, PageSize::k4K, e.pt, e.owner);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("a TD control page recorded as the host's is caught (pamt-owner)") {
+  TdFixture t;
+  const uint64_t tdr = pfn_of(t.td->tdr());
+  const FrameOwner keep = t.p.ownership.of(tdr);
+  t.p.frames.set_owner(tdr, FrameOwner{Owner::Host, -1, true});
+  CHECK(has_rule(t.checker.check(), "pamt-owner"));
+  t.p.frames.set_owner(tdr, keep);
+  CHECK(t.checker.check().empty());
+}
+
+TEST_CASE("a host pin on a TD's private page is caught (host-plaintext)") {
+  TdFixture t;
+  t.p.frames.pin(t.page_pfn);
+  CHECK(has_rule(t.checker.check(), "host-plaintext"));
+  t.p.frames.unpin(t.page_pfn);
+  CHECK(t.checker.check().empty());
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);

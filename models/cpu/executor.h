@@ -4,6 +4,7 @@
 // returns from run() whenever the vCPU must leave to the host; the next run()
 // resumes where it stopped.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,16 @@ enum class Outcome {
   Fault,  // a fault was delivered to the guest (name in GuestEnv::fault_name)
 };
 
+// A TDCALL from a TD's vCPU (x86-tdx): the leaf (RAX) and operands in, the
+// status (RAX) and out-registers back; TDG.MR.REPORT's MRTD in `mrtd`.
+struct TdcallRegs {
+  uint64_t leaf = 0, rcx = 0, rdx = 0, r10 = 0, r11 = 0, r12 = 0, r13 = 0;
+};
+struct TdcallOut {
+  uint64_t status = 0, rcx = 0, rdx = 0, r8 = 0, r9 = 0, r10 = 0, r11 = 0;
+  std::array<uint8_t, 48> mrtd{};
+};
+
 class GuestEnv {
  public:
   virtual ~GuestEnv() = default;
@@ -25,6 +36,8 @@ class GuestEnv {
   // The portable conversion request (MapGPA on TDX, MEM_SHARE/UNSHARE on pKVM,
   // KVM_HC_MAP_GPA_RANGE elsewhere). Ok with the hypercall's return value.
   virtual Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
+  // A TDCALL (Ok with `out` filled); a guest that is not a TD takes #UD (Fault).
+  virtual Outcome tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
   virtual std::string fault_name() const = 0;
   // Leave to the host with a ucall (selftest ucall semantics).
   virtual void ucall_sync(const std::string& tag) = 0;

@@ -51,7 +51,8 @@ Translation Stage2Mmu::translate(Addr gpa, bool write, bool exec, unsigned size)
     t.fault = make_fault(Stage2Fault::Kind::Translation, 0, gpa, write, exec, size, {});
     return t;
   }
-  Addr table = root_for(gpa);
+  const Addr tag = (gpa & shared_mask_) ? 0 : private_tag_;
+  Addr table = root_for(gpa) | tag;
   for (int d = 0; d < fmt_.levels(); ++d) {
     ++walks_;
     ++t.levels_walked;
@@ -63,7 +64,7 @@ Translation Stage2Mmu::translate(Addr gpa, bool write, bool exec, unsigned size)
       return t;
     }
     if (desc.table) {
-      table = desc.pa;
+      table = desc.pa | tag;
       continue;
     }
     if (!desc.perm.allows(write, exec)) {
@@ -72,7 +73,7 @@ Translation Stage2Mmu::translate(Addr gpa, bool write, bool exec, unsigned size)
       return t;
     }
     const uint64_t lsize = fmt_.level_size(d);
-    const Addr base = desc.pa & ~(lsize - 1);
+    const Addr base = (desc.pa & ~(lsize - 1)) | tag;
     const Addr pa_page = base + ((gpa & (lsize - 1)) & ~kPageMask);
     if (lsize == kHugePageSize)
       tlb_.insert_huge((gpa & ~(lsize - 1)) >> kPageShift, base >> kPageShift, desc.perm);

@@ -34,6 +34,11 @@ class Stage2Mmu {
     shared_mask_ = r.shared_root && arch_.shared_bit() ? Addr{1} << *arch_.shared_bit() : 0;
   }
   void set_root(Addr root) { set_roots({root, 0}); }
+  // A TD: walks from the private root (the Secure EPT) and the pages they
+  // reach carry the TD's HKID above the PA bits (what the CPU does for a
+  // private GPA); 0 for every other VM.
+  void set_private_tag(Addr tag) { private_tag_ = tag; }
+  Addr shared_mask() const { return shared_mask_; }
   Addr root() const { return root_; }
   Addr root_for(Addr gpa) const { return (gpa & shared_mask_) ? shared_root_ : root_; }
   const Architecture& arch() const { return arch_; }
@@ -60,6 +65,7 @@ class Stage2Mmu {
   Addr root_ = 0;
   Addr shared_root_ = 0;
   Addr shared_mask_ = 0;
+  Addr private_tag_ = 0;
   uint64_t& hits_;
   uint64_t& misses_;
   uint64_t& walks_;

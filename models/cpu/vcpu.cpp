@@ -54,6 +54,9 @@ void Vcpu::publish_stats() {
 void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                       int id) {
   hv_ = hv;
+  shared_alias_ = 0;
+  td_tag_mask_ = 0;
+  mmu_.set_private_tag(0);
   exec_ = std::move(ex);
   mmu_.set_roots(roots);
   vm_ = vm;
@@ -118,7 +121,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   ext.who = who;
   ext.vm = vm_;
   ext.vcpu = id_;
-  ext.security = SecurityState::Normal;
+  ext.security = (pa & td_tag_mask_) ? SecurityState::Td : SecurityState::Normal;
   ScopedExtension scoped(trans, ext);
   prepare(trans, write, pa, data, unsigned(len));
   sc_core::sc_time delay = local_;
@@ -126,6 +129,7 @@ bool Vcpu::phys_access(Addr pa, uint8_t* data, size_t len, bool write, Initiator
   socket->b_transport(trans, delay);
   local_ = delay;
   const bool ok = trans.is_response_ok();
+  if (ext.machine_check) machine_check_ = true;
   // The quantum holds on this path too (private pages never get a DMI pointer).
   const bool quantum_used = may_yield && local_ >= budget_;
   if (ok && trans.is_dmi_allowed()) {
@@ -160,7 +164,16 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
         // The access completes before time is handed back (a yield here could
         // let the host change the mapping between translation and use).
         local_ += t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit;
+        machine_check_ = false;
         phys_access(t.pa, bytes, chunk, write, Initiator::Vcpu);
+        if (machine_check_) {
+          machine_check_ = false;
+          if (hv_->machine_check() == VcpuHypervisor::Resolution::Injected) {
+            fault_ = "MC";
+            return Outcome::Fault;
+          }
+          return Outcome::Exit;
+        }
         break;
       }
       advance(timing_.vm_exit);
@@ -170,6 +183,10 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
       if (r == VcpuHypervisor::Resolution::Emulated) {
         if (!write) std::memset(bytes, 0, chunk);
         break;
+      }
+      if (r == VcpuHypervisor::Resolution::Injected) {
+        fault_ = hv_->injected_fault();
+        return Outcome::Fault;
       }
       return Outcome::Exit;
     }
@@ -187,6 +204,17 @@ Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
   return r == VcpuHypervisor::Resolution::Exit
              ? Outcome::Exit
              : Outcome::Ok;
+}
+
+Outcome Vcpu::tdcall(const TdcallRegs& in, TdcallOut* out) {
+  advance(timing_.vm_exit);  // a TDCALL is a transition into the TDX module
+  const auto r = hv_->tdcall(in, out);
+  local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+  if (r == VcpuHypervisor::Resolution::Injected) {
+    fault_ = hv_->injected_fault();
+    return Outcome::Fault;
+  }
+  return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
 }
 
 void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall::Sync, tag); }

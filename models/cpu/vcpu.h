@@ -30,6 +30,7 @@ class VcpuHypervisor {
     Retry,     // a mapping was installed: walk again
     Emulated,  // the access was completed by the host (MMIO after re-entry)
     Exit,      // the run ends here; the reason is in kvm_run
+    Injected,  // a fault goes to the guest (named by injected_fault(): VE, UD)
   };
   enum class Ucall { Sync, Done, Abort };
   virtual ~VcpuHypervisor() = default;
@@ -37,6 +38,13 @@ class VcpuHypervisor {
   // Retry: completed, *ret holds the result; Exit: the host must act first.
   virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
   virtual void ucall(Ucall kind, const std::string& text) = 0;
+  // TDCALL from the guest: Retry when `out` is filled.
+  virtual Resolution tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
+  // The access consumed poison or failed a MAC (#MC): what the hypervisor
+  // makes of it (a TD: the module's fatal exit; another guest: an injected MC).
+  virtual Resolution machine_check() { return Resolution::Injected; }
+  // The fault of the last Injected resolution.
+  virtual const char* injected_fault() const { return "none"; }
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -84,6 +92,13 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
 
   Tlb& tlb() { return tlb_; }
   Stage2Mmu& mmu() { return mmu_; }
+  // The GPA bit of a TD's shared alias (0 for other VMs): `shared:` accesses set it.
+  void set_shared_alias(Addr bit) { shared_alias_ = bit; }
+  // A TD's vCPU: private accesses carry `hkid` above `pa_bits` and are made in the TD state.
+  void set_td_keyid(unsigned hkid, unsigned pa_bits) {
+    td_tag_mask_ = hkid ? ~((Addr{1} << pa_bits) - 1) : 0;
+    mmu_.set_private_tag(Addr(hkid) << pa_bits);
+  }
   size_t dmi_pages() const { return dmi_.size(); }
   // Physical pages this vCPU holds a DMI pointer to (for the invariant checker).
   // The micro-TLB's translation (for the invariant checker): false when empty.
@@ -103,6 +118,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // GuestEnv. An access within one page whose translation is in the TLB and
   // whose frame is the last one used through DMI never leaves this function.
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override {
+    if (shared) gpa |= shared_alias_;
     // The micro-TLB: the last page translated, with its DMI pointer (one
     // compare); then the TLB and the last DMI page.
     const uint64_t gfn = gpa >> kPageShift;
@@ -121,6 +137,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     return access_slow(gpa, static_cast<uint8_t*>(data), len, write, shared);
   }
   Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override;
   std::string fault_name() const override { return fault_; }
   void ucall_sync(const std::string& tag) override;
   void ucall_done() override;
@@ -192,6 +209,9 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   sc_core::sc_time dmi_latency_;
   sc_core::sc_time hit_latency_;  // TLB hit + DMI access
   uint64_t fast_ = 0;
+  Addr shared_alias_ = 0;
+  Addr td_tag_mask_ = 0;
+  bool machine_check_ = false;  // the last bus access raised #MC
   uint64_t& accesses_;
   uint64_t& exits_;
   uint64_t& dmi_accesses_;

@@ -30,6 +30,7 @@ const char* frame_kind_name(FrameKind k) {
     case FrameKind::Gmem: return "guest_memfd";
     case FrameKind::PageTable: return "page_table";
     case FrameKind::Kernel: return "kernel";
+    case FrameKind::TdxControl: return "tdx_control";
   }
   return "?";
 }

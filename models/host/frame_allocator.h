@@ -17,13 +17,14 @@ namespace cocosim {
 
 class GuestMemfd;
 
-enum class FrameKind : uint8_t { Anon, Gmem, PageTable, Kernel };
+// TdxControl: a TD's pages in the TDX module's name (TDR, TDCS, TDVPR, TDVPX, Secure EPT).
+enum class FrameKind : uint8_t { Anon, Gmem, PageTable, Kernel, TdxControl };
 
 struct FrameUse {
   FrameKind kind = FrameKind::Kernel;
   GuestMemfd* gmem = nullptr;  // for Gmem frames
   uint64_t index = 0;          // page index within the gmem file / anon object
-  int vm = -1;                 // for stage-2 page-table frames
+  int vm = -1;                 // for stage-2 page-table and TD control frames
   FrameOwner own;              // kept by the ownership model (models/ownership)
 };
 

@@ -54,6 +54,14 @@ bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_pr
 
 bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
                      KvmRunState* exit) {
+  // A TD's shared alias: the GFN is the GPA without the shared bit (KVM's
+  // gfn_direct_bits); the leaf goes to the alias, in the shared EPT.
+  Addr alias = 0;
+  if (vm_.type() == VmType::Tdx)
+    if (auto bit = vm_.arch().shared_bit()) {
+      alias = gpa & (Addr{1} << *bit);
+      gpa &= ~alias;
+    }
   const uint64_t gfn = gpa >> kPageShift;
   Memslot* slot = vm_.slot_for_gfn(gfn);
   // The access and KVM's view of the GFN disagree: userspace must convert.
@@ -68,7 +76,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     }
     ++mmio_exits_;
     exit->reason = ExitReason::Mmio;
-    exit->gpa = gpa;
+    exit->gpa = gpa | alias;
     exit->size = size;
     exit->is_write = write;
     return false;
@@ -92,12 +100,12 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
   Vma* huge_backing = b.vma && b.vma->kind == VmaKind::Anon ? b.vma : nullptr;
   Perm p = Perm::rwx();
   if (slot->flags() & Memslot::kReadonly) p.w = false;
-  if (huge_backing && try_map_huge(*slot, *huge_backing, gfn, p)) {
+  if (huge_backing && try_map_huge(*slot, *huge_backing, gfn, p, alias)) {
     ++faults_in_;
     ++huge_;
     return true;
   }
-  if (!backend_->map(gpa & ~kPageMask, pfn << kPageShift, backend_->format().levels() - 1, p)) {
+  if (!backend_->map((gpa & ~kPageMask) | alias, pfn << kPageShift, backend_->format().levels() - 1, p)) {
     // Memslots are checked against the stage-2's input size, so this is a model bug.
     exit->reason = ExitReason::InternalError;
     exit->message = "stage-2 cannot map GPA " + std::to_string(gpa);
@@ -111,7 +119,7 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
 // The host maps the 2 MiB around `gfn` with one huge folio, the slot covers it
 // at the same alignment, and KVM's view of every GFN in it is shared: one
 // block leaf instead of 512 (host_pfn_mapping_level / kvm_mmu_max_mapping_level).
-bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p) {
+bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p, Addr alias) {
   constexpr uint64_t kPages = kHugePageSize >> kPageShift;
   if (slot.flags() & Memslot::kLogDirtyPages) return false;  // dirty logging tracks 4 KiB pages
   const uint64_t first = gfn & ~(kPages - 1);
@@ -124,8 +132,8 @@ bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn,
   for (uint64_t g = first; g < first + kPages; ++g)
     if (vm_.is_private(g)) return false;
   const int depth = backend_->format().levels() - 2;
-  if (!backend_->entry_empty(first << kPageShift, depth)) return false;  // 4 KiB leaves are there
-  return backend_->map(first << kPageShift, backing.anon->pages.at(index) << kPageShift, depth, p);
+  if (!backend_->entry_empty((first << kPageShift) | alias, depth)) return false;  // 4 KiB leaves are there
+  return backend_->map((first << kPageShift) | alias, backing.anon->pages.at(index) << kPageShift, depth, p);
 }
 
 void KvmMmu::zap(uint64_t first, uint64_t end) {

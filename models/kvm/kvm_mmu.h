@@ -37,7 +37,7 @@ class KvmMmu {
 
  private:
   bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
-  bool try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p);
+  bool try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p, Addr alias);
   void memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit);
 
   Vm& vm_;

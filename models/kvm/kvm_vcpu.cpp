@@ -1,5 +1,9 @@
 #include "kvm/kvm_vcpu.h"
 
+#include <cerrno>
+
+#include "common/hex.h"
+
 namespace cocosim {
 
 void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret) {
@@ -21,6 +25,7 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
     mmio_done_ = false;
     return Resolution::Emulated;
   }
+  if (td_) return td_stage2_fault(f);
   const uint64_t gfn = f.gpa >> kPageShift;
   // KVM derives the access type from the GFN's attribute for these VM types
   // (PFERR_PRIVATE_ACCESS from kvm_mem_is_private()).
@@ -43,6 +48,7 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
 
 VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_private,
                                             uint64_t* ret) {
+  if (td_) return td_convert(gpa, size, to_private, ret);
   if (hypercall_done_) {
     hypercall_done_ = false;
     *ret = hypercall_ret_;
@@ -95,10 +101,219 @@ void KvmVcpu::handled_in_kernel(const char* why) {
 }
 
 void KvmVcpu::returned_to_vmm() {
+  if (td_) td_->leave(id_);  // whatever brought the vCPU out, it is out of its TD now
   const char* why = exit_name(run_.reason);
   ++exits_.to_vmm[why];
   ++stats_.counter(std::string("platform.kvm.exits.to_vmm.") + why, "count",
                    std::string("KVM_RUN returns to the VMM with ") + why);
+}
+
+// ---- TDX ----
+
+bool KvmVcpu::td_enter() {
+  const TdxStatus st = td_->enter(id_);
+  if (st.ok()) return true;
+  // tdx_handle_exit: an error or non-recoverable status from TDH.VP.ENTER is
+  // an unhandled exit (KVM_EXIT_INTERNAL_ERROR, KVM_RUN returns 0).
+  td_internal_error("TDH.VP.ENTER returned " + st.name());
+  return false;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::td_internal_error(const std::string& why) {
+  run_.reason = ExitReason::InternalError;
+  run_.err = 0;
+  run_.message = why;
+  returned_to_vmm();
+  return Resolution::Exit;
+}
+
+bool KvmVcpu::td_ept_violation(Addr gpa, int level, bool write) {
+  // A private GPA the Secure EPT already maps: the fault is spurious for KVM,
+  // which re-enters; the only way here is a second #VE before the guest read
+  // the first one's VEINFO, which hangs a real guest. End the run instead.
+  if (auto leaf = mmu_.stage2().lookup(gpa & ~kPageMask)) {
+    td_internal_error("EPT violation on GPA " + hex(gpa) +
+                      " which the Secure EPT maps: the guest took a #VE while the previous VEINFO was unread");
+    return false;
+  }
+  (void)level;  // guest_memfd hands out 4 KiB pages: KVM maps at most that (a 2 MiB ACCEPT then sees a size mismatch)
+  if (mmu_.fault_in(gpa, write, false, 8, /*is_private=*/true, &run_)) {
+    handled_in_kernel("ept_violation");
+    return true;
+  }
+  returned_to_vmm();
+  return false;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::td_stage2_fault(const Stage2Fault& f) {
+  if (!(f.gpa & td_->shared_bit())) {
+    if (!td_enter()) return Resolution::Exit;
+    const PrivateAccess a = td_->module().td_access(td_->vcpu(id_)->tdvpr, f.gpa, f.write);
+    switch (a.kind) {
+      case PrivateAccess::Kind::Mapped: return Resolution::Retry;  // mapped since the walk
+      case PrivateAccess::Kind::VirtualizationException: return inject("VE");
+      case PrivateAccess::Kind::Exit: break;
+    }
+    if (a.exit->kind == TdExit::Kind::PendingEptViolation) {
+      // tdx_handle_ept_violation: an access before accept with SEPT_VE_DISABLE kills the VM.
+      td_->set_dead();
+      run_.reason = ExitReason::None;
+      run_.err = EIO;
+      run_.message = "Guest access before accepting " + hex(f.gpa) + " on vCPU " + std::to_string(id_) +
+                     ": KVM marks the VM dead";
+      returned_to_vmm();
+      return Resolution::Exit;
+    }
+    if (td_ept_violation(f.gpa, 0, f.write)) return Resolution::Retry;
+  } else {
+    // The shared alias: KVM's own shared EPT, the GFN without the shared bit.
+    if (mmu_.fault_in(f.gpa, f.write, f.exec, f.size, /*is_private=*/false, &run_)) {
+      handled_in_kernel("ept_violation");
+      return Resolution::Retry;
+    }
+    returned_to_vmm();
+  }
+  run_.has_syndrome = true;
+  run_.syndrome = f.syndrome;
+  if (run_.reason == ExitReason::Mmio) {
+    mmio_pending_ = true;
+    mmio_gpa_ = f.gpa;
+  }
+  return Resolution::Exit;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::machine_check() {
+  if (!td_) return inject("MC");
+  // The TDX module takes the #MC: the TD is fatal and TDH.VP.ENTER returns
+  // TDX_NON_RECOVERABLE_TD_NON_ACCESSIBLE; tdx_handle_exit makes that an
+  // unhandled exit (KVM_EXIT_INTERNAL_ERROR). The host goes on.
+  const Addr tdvpr = td_->vcpu(id_)->tdvpr;
+  if (!td_->module().in_td(tdvpr) && !td_enter()) return Resolution::Exit;
+  const TdExit e = td_->module().machine_check(tdvpr);
+  return td_internal_error("TDH.VP.ENTER returned " + e.status.name() + " (#MC in the TD: the TD is fatal)");
+}
+
+VcpuHypervisor::Resolution KvmVcpu::td_map_gpa(Addr gpa, uint64_t size, TdcallOut* out) {
+  MapGpa::Step st;
+  if (map_gpa_ && hypercall_done_) {
+    hypercall_done_ = false;
+    st = map_gpa_->complete(hypercall_ret_, /*interrupt_pending=*/false);
+  } else {
+    if (!td_enter()) return Resolution::Exit;
+    SeamcallArgs a;
+    a.r10 = 0;
+    a.r11 = MapGpa::kSubFunction;
+    a.r12 = gpa;
+    a.r13 = size;
+    td_->module().tdg_vp_vmcall(td_->vcpu(id_)->tdvpr, a);  // the TD exits to KVM
+    // QEMU enables KVM_CAP_EXIT_HYPERCALL for KVM_HC_MAP_GPA_RANGE on TDs.
+    map_gpa_.emplace(td_->module().td(td_->tdr())->gpaw, true);
+    st = map_gpa_->start(gpa, size);
+  }
+  if (st.exit) {
+    run_.reason = ExitReason::Hypercall;
+    run_.nr = KvmRunState::kHcMapGpaRange;
+    run_.args = {st.exit->gpa, st.exit->npages, st.exit->attrs, 0, 0, 0};
+    hypercall_pending_ = true;
+    returned_to_vmm();
+    return Resolution::Exit;
+  }
+  map_gpa_.reset();
+  handled_in_kernel("tdvmcall");
+  out->status = 0;
+  out->r10 = st.done->status;
+  out->r11 = st.done->r11;
+  return Resolution::Retry;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::td_accept(uint64_t gpa_level, TdcallOut* out) {
+  // An ACCEPT of a GPA not in the Secure EPT exits (EPT violation, EEQ ACCEPT):
+  // KVM AUGs from guest_memfd and the guest's ACCEPT runs again.
+  for (int round = 0; round < 4; ++round) {
+    if (!td_enter()) return Resolution::Exit;
+    const TdcallResult r = td_->module().tdg_mem_page_accept(td_->vcpu(id_)->tdvpr, gpa_level);
+    if (!r.exit) {
+      out->status = r.status.value;
+      out->rcx = r.rcx;
+      out->rdx = r.rdx;
+      return Resolution::Retry;
+    }
+    if (!td_ept_violation(r.exit->gpa, r.exit->level, false)) return Resolution::Exit;
+  }
+  return td_internal_error("TDG.MEM.PAGE.ACCEPT of " + hex(gpa_level) + " exits again after KVM mapped it");
+}
+
+VcpuHypervisor::Resolution KvmVcpu::tdcall(const TdcallRegs& in, TdcallOut* out) {
+  if (!td_) return inject("UD");  // TDCALL outside a TD
+  switch (TdcallLeaf(in.leaf)) {
+    case TdcallLeaf::VP_VMCALL:
+      if (in.r11 == MapGpa::kSubFunction) return td_map_gpa(in.r12, in.r13, out);
+      break;
+    case TdcallLeaf::MEM_PAGE_ACCEPT: return td_accept(in.rcx, out);
+    default: break;
+  }
+  if (!td_enter()) return Resolution::Exit;
+  SeamcallArgs a;
+  a.rcx = in.rcx;
+  a.rdx = in.rdx;
+  a.r10 = in.r10;
+  a.r11 = in.r11;
+  a.r12 = in.r12;
+  a.r13 = in.r13;
+  const TdcallResult r = td_->module().tdcall(td_->vcpu(id_)->tdvpr, in.leaf, a);
+  if (r.exit) {
+    // A TDVMCALL KVM does not serve: TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED in R10.
+    handled_in_kernel("tdvmcall");
+    out->status = 0;
+    out->r10 = tdx::TDVMCALL_STATUS_SUBFUNC_UNSUPPORTED;
+    return Resolution::Retry;
+  }
+  out->status = r.status.value;
+  out->rcx = r.rcx;
+  out->rdx = r.rdx;
+  out->r8 = r.r8;
+  out->r9 = r.r9;
+  out->r10 = r.r10;
+  out->mrtd = r.mrtd;
+  return Resolution::Retry;
+}
+
+VcpuHypervisor::Resolution KvmVcpu::td_convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
+  // The guest kernel's set_memory_{en,de}crypted: MapGPA for the range (again
+  // from R11 on RETRY), then on the way to private an ACCEPT of every page.
+  if (!conv_.active) conv_ = {true, false, gpa};
+  const Addr end = gpa + size;
+  while (!conv_.accepting) {
+    TdcallOut o;
+    const Addr from = conv_.next & ~td_->shared_bit();
+    const Resolution r = td_map_gpa(to_private ? from : from | td_->shared_bit(), end - from, &o);
+    if (r != Resolution::Retry) return r;
+    if (o.r10 == tdx::TDVMCALL_STATUS_RETRY) {
+      conv_.next = o.r11 & ~td_->shared_bit();
+      continue;
+    }
+    if (o.r10 != tdx::TDVMCALL_STATUS_SUCCESS || !to_private) {
+      conv_ = {};
+      *ret = o.r10;
+      return Resolution::Retry;
+    }
+    conv_.accepting = true;
+    conv_.next = gpa;
+  }
+  while (conv_.next < end) {
+    TdcallOut o;
+    const Resolution r = td_accept(conv_.next, &o);
+    if (r != Resolution::Retry) return r;
+    if (o.status != tdx::TDX_SUCCESS && TdxStatus(o.status).code() != tdx::TDX_PAGE_ALREADY_ACCEPTED) {
+      conv_ = {};
+      *ret = o.status;
+      return Resolution::Retry;
+    }
+    conv_.next += kPageSize;
+  }
+  conv_ = {};
+  *ret = 0;
+  return Resolution::Retry;
 }
 
 const char* exit_name(ExitReason r) {

@@ -12,7 +12,9 @@
 #include "cpu/vcpu.h"
 #include "kvm/kvm_mmu.h"
 #include "kvm/kvm_run.h"
+#include "kvm/kvm_tdx.h"
 #include "kvm/vm.h"
+#include "tdx/map_gpa.h"
 
 namespace cocosim {
 
@@ -46,6 +48,16 @@ class KvmVcpu : public VcpuHypervisor {
   Resolution stage2_fault(const Stage2Fault& f, bool shared) override;
   Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
   void ucall(Ucall kind, const std::string& text) override;
+  Resolution tdcall(const TdcallRegs& in, TdcallOut* out) override;
+  const char* injected_fault() const override { return injected_; }
+  Resolution machine_check() override;
+
+  // KVM_RUN's entry into the guest: a TD's vCPU goes through TDH.VP.ENTER
+  // (its TLB flushed when the TD's epoch moved). False: the run ends at once
+  // (kvm_run says why).
+  bool enter_guest() { return !td_ || td_enter(); }
+  // A vCPU of a TD: its faults and TDCALLs go through the TDX module.
+  void set_td(KvmTdx* td) { td_ = td; }
 
  private:
   Vm& vm_;
@@ -60,6 +72,29 @@ class KvmVcpu : public VcpuHypervisor {
   std::function<double()> cost_probe_;
   Stats& stats_;
   VcpuExitCounts exits_;
+  // ---- TDX (Linux tdx_handle_exit and its helpers) ----
+  // VP.ENTER if the vCPU is not in its TD; false: the exit is in run_.
+  bool td_enter();
+  Resolution td_stage2_fault(const Stage2Fault& f);
+  // An EPT violation exit on a private GPA: KVM AUGs (true) or exits (false, run_).
+  bool td_ept_violation(Addr gpa, int level, bool write);
+  Resolution td_internal_error(const std::string& why);
+  // TDG.VP.VMCALL<MapGPA>, resumed across its KVM_EXIT_HYPERCALLs; Retry with R10/R11 in `out`.
+  Resolution td_map_gpa(Addr gpa, uint64_t size, TdcallOut* out);
+  Resolution td_accept(uint64_t gpa_level, TdcallOut* out);
+  Resolution td_convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret);
+  Resolution inject(const char* fault) {
+    injected_ = fault;
+    return Resolution::Injected;
+  }
+  KvmTdx* td_ = nullptr;
+  const char* injected_ = "none";
+  std::optional<MapGpa> map_gpa_;
+  struct TdConvert {
+    bool active = false, accepting = false;
+    Addr next = 0;
+  } conv_;
+
   // Counted here and in the platform-wide counters kvm.exits.*.
   void handled_in_kernel(const char* why);
   void returned_to_vmm();

@@ -10,6 +10,8 @@ FrameOwner Ownership::expected(const FrameUse& u) {
     case FrameKind::Kernel: return {Owner::Host, -1, true};
     // KVM's own tables: in the host kernel for the VM types KVM maps itself.
     case FrameKind::PageTable: return {Owner::Hypervisor, u.vm, true};
+    // A TD's control and Secure EPT pages: the TDX module's alone (PAMT says so too).
+    case FrameKind::TdxControl: return {Owner::TdxModule, u.vm, false};
     case FrameKind::Gmem:
       // A shared page is the host's to map (in place); a private one its VM's alone.
       if (u.gmem && u.gmem->is_private(u.index)) return {Owner::Guest, u.gmem->vm().id, false};

@@ -70,14 +70,14 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
   return a;
 }
 
-const char* kLaterTdx = "needs the TDX module model, which is not built yet";
 const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
 
 std::vector<OpSpec> make_steps() {
   const std::vector<std::string> kErr = {"errno"};
+  const std::vector<std::string> kErrMsg = {"errno", "message"};
   return {
       {"KVM_CREATE_VM", {D("name", NameKind::Vm), E("type", {"default", "sw_protected", "tdx", "pkvm"})}, kErr},
-      {"KVM_CREATE_VCPU", {N("vm", NameKind::Vm, true), I("id"), N("program", NameKind::Program, true)}, kErr},
+      {"KVM_CREATE_VCPU", {N("vm", NameKind::Vm, true), I("id"), N("program", NameKind::Program, true)}, kErrMsg},
       {"KVM_CREATE_GUEST_MEMFD",
        {N("vm", NameKind::Vm, true), D("name", NameKind::Gmem), I("size", true), F("flags", vocab::kGmemFlags)},
        kErr},
@@ -103,12 +103,13 @@ std::vector<OpSpec> make_steps() {
         {"during", Ty::Steps}, {"after", Ty::Time}},
        {"errno", "exit", "gpa", "size", "flags", "nr", "args", "tag", "message", "is_write",
         "syndrome", "hpfar"}},
-      {"KVM_TDX_INIT_VM", {N("vm", NameKind::Vm, true), F("attributes", vocab::kTdxVmAttrs)}, kErr, kLaterTdx},
+      {"KVM_TDX_INIT_VM", {N("vm", NameKind::Vm, true), F("attributes", vocab::kTdxVmAttrs)}, kErrMsg},
+      {"KVM_TDX_INIT_VCPU", {N("vm", NameKind::Vm, true), I("vcpu"), I("rcx")}, kErrMsg},
       {"KVM_TDX_INIT_MEM_REGION",
        {N("vm", NameKind::Vm, true), I("gpa", true), I("nr_pages", true), {"source", Ty::Source},
         F("flags", vocab::kTdxMemFlags)},
-       kErr, kLaterTdx},
-      {"KVM_TDX_FINALIZE_VM", {N("vm", NameKind::Vm, true)}, kErr, kLaterTdx},
+       kErrMsg},
+      {"KVM_TDX_FINALIZE_VM", {N("vm", NameKind::Vm, true)}, kErrMsg},
       {"mmap",
        {N("fd", NameKind::FdAny), B("anonymous"), D("name", NameKind::Map), I("offset"),
         I("length", true), F("flags", vocab::kMmapFlags)},
@@ -139,9 +140,10 @@ std::vector<OpSpec> make_steps() {
       {"host_kernel", cat({E("op", {"load", "store"}, true), I("value"), I("size")}, frame_fields()),
        {"value", "fault"}},
       {"seamcall",
-       cat({S("leaf", true), N("vm", NameKind::Vm), I("gpa"), E("level", {"4K", "2M"}), {"source", Ty::Source}},
+       cat({S("leaf", true), N("vm", NameKind::Vm), I("vcpu"), I("gpa"), E("level", {"4K", "2M"}),
+            {"source", Ty::Source}, I("hkid"), I("rcx"), I("rdx"), I("r8"), I("r9")},
            frame_fields()),
-       {"status"}, kLaterTdx},
+       {"status", "rcx", "rdx", "r8", "message", "errno", "fault"}},
       {"hvc",
        cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
        kErr, kLaterPkvm},
@@ -149,7 +151,7 @@ std::vector<OpSpec> make_steps() {
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
        {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
-        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "slot",
+        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "hkid", "slot",
         "stage2", "stage2_size", "vm_state"}},
   };
 }
@@ -166,8 +168,9 @@ std::vector<OpSpec> make_guest_ops() {
        kFault},
       {"share", {I("gpa", true), I("size")}, {"ret", "fault"}},
       {"unshare", {I("gpa", true), I("size")}, {"ret", "fault"}},
-      {"tdcall", {S("leaf", true), I("gpa"), E("level", {"4K", "2M"})}, {"status", "mrtd", "fault"}, kLaterTdx},
-      {"tdvmcall", {S("leaf", true), I("gpa"), I("size"), B("shared")}, {"status", "fault"}, kLaterTdx},
+      {"tdcall", {S("leaf", true), I("gpa"), E("level", {"4K", "2M"})},
+       {"status", "mrtd", "fault", "gpa", "exit_reason", "qualification"}},
+      {"tdvmcall", {S("leaf", true), I("gpa"), I("size"), B("shared")}, {"status", "fault", "next"}},
       {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}, kLaterPkvm},
       {"sync", {S("tag")}, {}},
       {"repeat", {I("count", true), {"body", Ty::Ops, true}}, {}},
@@ -178,11 +181,12 @@ std::vector<OpSpec> make_guest_ops() {
 
 const ResultLimit* result_limit(const std::string& field) {
   static const ResultLimit kLimits[] = {
-      {"pamt", Arch::X86Tdx, kLaterTdx, ""},
-      {"sept", Arch::X86Tdx, kLaterTdx, ""},
+      {"pamt", Arch::X86Tdx, "", ""},
+      {"sept", Arch::X86Tdx, "", ""},
       {"td_bit", Arch::X86Tdx, "", ""},
       {"poisoned", Arch::X86Tdx, "", ""},
-      {"mrtd", Arch::X86Tdx, kLaterTdx, ""},
+      {"mrtd", Arch::X86Tdx, "", ""},
+      {"hkid", Arch::X86Tdx, "", ""},
       {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
       {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
       {"guest_state", Arch::Arm64Pkvm, kLaterPkvm, ""},

@@ -116,7 +116,7 @@ TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {exit: [UCALL_DONE, UCALL_SYNC]}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {flags: [SHARED]}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {hpfar: 0}}\n"
-                        "  - inspect: {vm: s, gpa: 0, expect: {pamt: PT_REG}}\n"
+                        "  - inspect: {vm: s, gpa: 0, expect: {host_state: OWNED}}\n"
                         "  - inspect: {vm: s, gpa: 0, expect: {errno: [EINVAL]}}\n"
                         "  - KVM_RUN: {vm: d, vcpu: 0, expect: {exit: KVM_EXIT_HYPERCALL}}\n");
   INFO(all_errors(bad));
@@ -125,7 +125,7 @@ TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is
   CHECK(says(bad, "t.yaml:10:46: a run ends with one exit"));
   CHECK(says(bad, "t.yaml:11:48: unknown flag 'SHARED'"));
   CHECK(says(bad, "t.yaml:12:40: 'hpfar' is an arm64-pkvm result: this platform is x86-tdx"));
-  CHECK(says(bad, "t.yaml:13:39: 'pamt' needs the TDX module model, which is not built yet"));
+  CHECK(says(bad, "t.yaml:13:39: 'host_state' is an arm64-pkvm result: this platform is x86-tdx"));
   CHECK(says(bad, "t.yaml:14:46: expected value of 'errno' must be a scalar"));
   CHECK(says(bad, "t.yaml:15:40: 'exit: KVM_EXIT_HYPERCALL' cannot happen on VM 'd'"));
   CHECK(bad.errors.size() == 8);
@@ -150,9 +150,8 @@ TEST_CASE("Platform: keys with no effect yet are refused at the key, with the re
       "steps: []\n");
   INFO(all_errors(r));
   CHECK(says(r, "t.yaml:3:3: platform.cpus must be 1 for now"));
-  CHECK(says(r, "t.yaml:6:20: platform.timing.seamcall has no effect yet"));
   CHECK(says(r, "t.yaml:6:33: platform.timing.hvc has no effect yet"));
-  CHECK(r.errors.size() == 3);  // encryption, seed and timing.mee drive the engine
+  CHECK(r.errors.size() == 2);  // encryption, seed, timing.mee and timing.seamcall do something
   // Without the engine, its seed and its cost do nothing: refused.
   LoadResult off = load("platform: {arch: x86-tdx, encryption: off, seed: 3, timing: {mee: 2ns}}\nsteps: []\n");
   INFO(all_errors(off));
@@ -257,7 +256,7 @@ TEST_CASE("Platform: `cocosim config` prints every default, and reads back as th
     CHECK((yaml.find("  seed: 1\n") != std::string::npos) == x86);
     CHECK((yaml.find("  encryption: ci\n") != std::string::npos) == x86);
     CHECK((yaml.find("    mee: 4ns\n") != std::string::npos) == x86);
-    CHECK(yaml.find("seamcall") == std::string::npos);
+    CHECK((yaml.find("    seamcall: 2000ns\n") != std::string::npos) == x86);  // the TDX module's, x86-tdx only
     CHECK((yaml.find("gpaw: 48") != std::string::npos) == (std::string(arch) == "x86-tdx"));
     CHECK((yaml.find("ipa_bits: 48") != std::string::npos) == (std::string(arch) == "arm64-pkvm"));
     LoadResult back = load(yaml + "steps: []\n");

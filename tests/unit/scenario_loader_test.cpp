@@ -243,11 +243,11 @@ TEST_CASE("Scenario loader: two operations in one step are reported at the secon
 
 TEST_CASE("Scenario loader: an operation that is not built yet is refused") {
   const std::string t = kHead +
-                        "  - KVM_CREATE_VM: {name: vm0, type: tdx}\n"
-                        "  - KVM_TDX_INIT_VM: {vm: vm0}\n";
+                        "  - KVM_CREATE_VM: {name: vm0, type: pkvm}\n"
+                        "  - hvc: {call: __pkvm_host_share_hyp, pfn: 1}\n";
   LoadResult r = load(t);
   INFO(all_errors(r));
-  CHECK(has_error(r, 4, 5, "KVM_TDX_INIT_VM"));
+  CHECK(has_error(r, 4, 5, "hvc"));
 }
 
 TEST_CASE("Scenario loader: access sizes other than 1, 2, 4 or 8 are refused") {

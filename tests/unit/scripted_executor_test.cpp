@@ -50,6 +50,11 @@ class FakeEnv : public GuestEnv {
     *ret = convert_ret;
     return Outcome::Ok;
   }
+  Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override {
+    tdcalls.push_back(in.leaf);
+    out->status = 0;
+    return Outcome::Ok;
+  }
   std::string fault_name() const override { return "VE"; }
   void ucall_sync(const std::string& tag) override { syncs.push_back(tag); }
   void ucall_done() override { ++dones; }
@@ -57,6 +62,7 @@ class FakeEnv : public GuestEnv {
   void consume_ns(double) override {}
 
   SparseMemory mem{uint64_t{1} << 40};
+  std::vector<uint64_t> tdcalls;
   uint64_t attempts = 0;
   std::set<uint64_t> exit_at, fault_at;
   uint64_t convert_ret = 0;

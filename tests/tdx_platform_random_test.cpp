@@ -1,0 +1,238 @@
+// The malicious host at the platform level: two TDs built by KVM on x86-tdx
+// with the memory encryption engine, then a fixed-seed random mix of
+//  - SEAMCALLs from the host, any leaf, operands drawn from the TDs' real
+//    frames and GPAs and from garbage (misaligned, keyed, beyond DRAM);
+//  - host kernel reads and writes of the TDs' private frames (KeyID 0);
+//  - TD activity through the module (VP.ENTER, private accesses, ACCEPT, exits);
+//  - KVM work (AUG of guest_memfd pages on EPT violations, zaps of GFN ranges).
+// After every operation the invariants that must survive any host hold:
+//  pamt-sept (a frame in one TD at one GPA, PAMT and SEPT agree), dmi-private,
+//  dmi-keyid, host-map-private (no host way into private memory), and every
+//  host read of a TD-owned line returns zeros; a refused SEAMCALL leaves PAMT
+//  and the module's state unchanged; nothing throws.
+// TDX_PLATFORM_ITERATIONS=N (default 100000) and TDX_PLATFORM_SEED=S.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <typeinfo>
+
+#include <systemc>
+
+#include "invariant_checker.h"
+#include "kvm/gfn_backing.h"
+#include "platform.h"
+
+using namespace cocosim;
+
+namespace {
+
+Platform* g_platform = nullptr;
+
+uint64_t env_or(const char* name, uint64_t dflt) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::strtoull(v, nullptr, 0) : dflt;
+}
+
+const std::set<std::string> kRules = {"pamt-sept", "dmi-private", "dmi-keyid", "host-map-private"};
+
+struct Td {
+  Vm* vm = nullptr;
+  KvmTdx* kvm = nullptr;
+  std::shared_ptr<GuestMemfd> f;
+};
+
+std::string pamt_text(const Pamt& p) {
+  std::ostringstream o;
+  p.for_each([&](Addr a, const PamtEntry& e) { o << a << ':' << int(e.pt) << ':' << e.owner << ':' << e.bepoch << ';'; });
+  return o.str();
+}
+
+}  // namespace
+
+TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and TD activity keep the invariants") {
+  Platform& p = *g_platform;
+  REQUIRE(p.tdx);
+  InvariantChecker checker(p);
+  constexpr uint64_t kPages = 64;
+  std::vector<Td> tds(2);
+  FrameUse kernel_use;
+  const uint64_t src = *p.frames.alloc(kernel_use);
+  for (size_t i = 0; i < tds.size(); ++i) {
+    Td& t = tds[i];
+    REQUIRE(p.kvm.create_vm("td" + std::to_string(i), VmType::Tdx, &t.vm) == 0);
+    t.kvm = p.td(t.vm->id());
+    REQUIRE(p.kvm.create_guest_memfd(*t.vm, "g" + std::to_string(i), kPages * kPageSize, 0, &t.f) == 0);
+    MemoryRegion r;
+    r.slot = 1;
+    r.flags = Memslot::kGuestMemfd;
+    r.memory_size = kPages * kPageSize;
+    r.guest_memfd_given = true;
+    r.guest_memfd = t.f.get();
+    REQUIRE(t.vm->set_user_memory_region(r, true) == 0);
+    REQUIRE(t.vm->set_memory_attributes(0, kPages * kPageSize, Vm::kAttrPrivate, 0) == 0);
+    std::string why;
+    REQUIRE(t.kvm->init_vm(0, &why) == 0);
+    REQUIRE(t.kvm->create_vcpu(0, nullptr, &why) == 0);
+    REQUIRE(t.kvm->init_vcpu(0, 0, &why) == 0);
+    for (uint64_t g = 0; g < 4; ++g) {
+      const GfnBacking b = gfn_backing(*t.vm, p.mm, g, true, true);
+      REQUIRE(t.kvm->add_initial_page(g << kPageShift, *b.pfn << kPageShift, src << kPageShift, true, &why) == 0);
+    }
+    REQUIRE(t.kvm->finalize(&why) == 0);
+  }
+  REQUIRE(checker.check().empty());
+
+  const uint64_t iterations = env_or("TDX_PLATFORM_ITERATIONS", 100000);
+  std::mt19937_64 rng(env_or("TDX_PLATFORM_SEED", 1));
+  auto pick = [&](uint64_t n) { return n ? rng() % n : 0; };
+  const std::vector<uint64_t> leaves = seamcall_leaves();
+  const unsigned pa_bits = p.architecture().pa_bits();
+  std::map<std::string, uint64_t> statuses;
+  uint64_t seamcalls = 0, refused = 0, host_reads = 0, host_writes = 0, td_ops = 0, kvm_ops = 0, checks = 0;
+
+  auto td_frame = [&](Td& t) -> uint64_t {  // a guest_memfd page of the TD, allocated on demand
+    auto g = t.f->get_pfn(pick(kPages));
+    return g.err ? 0 : g.pfn << kPageShift;
+  };
+  auto any_page = [&]() -> uint64_t {
+    Td& t = tds[pick(tds.size())];
+    switch (pick(6)) {
+      case 0: return td_frame(t);
+      case 1: {
+        const auto& c = t.kvm->control_pages();
+        return c.empty() ? 0 : c[pick(c.size())];
+      }
+      case 2: return td_frame(t) | (uint64_t(17 + pick(4)) << pa_bits);  // keyed
+      case 3: return td_frame(t) + 8 * (1 + pick(511));                   // misaligned
+      case 4: return (uint64_t(1) << 40) + (pick(1 << 20) << kPageShift);  // beyond DRAM
+      default: return pick(uint64_t(1) << 30) & ~uint64_t(kPageMask);      // anything in DRAM
+    }
+  };
+  auto any_gpa = [&]() -> uint64_t {
+    const int level = pick(8) == 0 ? 1 : 0;
+    switch (pick(5)) {
+      case 0: return (pick(kPages) << kPageShift) | (uint64_t(1) << 47);  // shared alias
+      case 1: return (pick(kPages) << kPageShift) + 8;                     // misaligned
+      default: return level ? 0x1 : (pick(kPages) << kPageShift);
+    }
+  };
+
+  for (uint64_t it = 0; it < iterations; ++it) {
+    Td& t = tds[pick(tds.size())];
+    const Addr tdr = t.kvm->tdr();
+    const Addr tdvpr = t.kvm->vcpu(0)->tdvpr;
+    const unsigned kind = unsigned(pick(10));
+    try {
+      if (kind < 6) {
+        // A SEAMCALL from the host.
+        const uint64_t leaf = pick(5) ? leaves[pick(leaves.size())] : 5 + 64 * pick(4);
+        SeamcallArgs a;
+        auto operand = [&]() -> uint64_t {
+          switch (pick(5)) {
+            case 0: return tdr;
+            case 1: return tdvpr;
+            case 2: return any_gpa();
+            case 3: return any_page();
+            default: return pick(3) ? src << kPageShift : rng();
+          }
+        };
+        a.rcx = operand(), a.rdx = operand(), a.r8 = operand(), a.r9 = operand();
+        if (leaf == uint64_t(SeamcallLeaf::PHYMEM_PAGE_RECLAIM) || leaf == uint64_t(SeamcallLeaf::MNG_KEY_FREEID) ||
+            leaf == uint64_t(SeamcallLeaf::MNG_VPFLUSHDONE) || leaf == uint64_t(SeamcallLeaf::VP_FLUSH))
+          if (pick(4)) continue;  // rarer: they end TDs
+        const std::string before_pamt = pamt_text(*p.pamt), before_state = p.tdx->describe_state();
+        const SeamcallResult r = p.tdx->seamcall(leaf, a);
+        ++seamcalls;
+        ++statuses[r.status.name()];
+        if (!r.status.ok()) {
+          ++refused;
+          REQUIRE_MESSAGE(pamt_text(*p.pamt) == before_pamt, "refused " << r.status.name() << " changed PAMT");
+          REQUIRE_MESSAGE(p.tdx->describe_state() == before_state, "refused " << r.status.name() << " changed the module");
+        }
+      } else if (kind < 8) {
+        // The host kernel touches a TD's private frame with KeyID 0.
+        const Addr pa = td_frame(t) + 8 * pick(512);
+        if (!pa) continue;
+        if (pick(4)) {
+          uint64_t v = 0xdead;
+          const bool td_line = p.mee()->memory().td_bit(pa & ~Addr(63));
+          p.kernel_port.read(pa, &v, 8);
+          ++host_reads;
+          if (td_line && !p.kernel_port.last_machine_check()) REQUIRE_MESSAGE(v == 0, "the host read a TD line");
+        } else {
+          const uint64_t v = rng();
+          p.kernel_port.write(pa, &v, 8);
+          ++host_writes;
+        }
+      } else if (kind == 8) {
+        // The TD: enter, touch a private GPA, maybe ACCEPT, leave.
+        ++td_ops;
+        if (!p.tdx->td(tdr) || p.tdx->td(tdr)->op != TdOpState::Runnable) continue;
+        if (!p.tdx->in_td(tdvpr) && !t.kvm->enter(0).ok()) continue;
+        const Addr gpa = pick(kPages) << kPageShift;
+        if (pick(2)) {
+          PrivateAccess acc = p.tdx->td_access(tdvpr, gpa, pick(2));
+          if (acc.kind == PrivateAccess::Kind::Mapped) {
+            const PamtEntry e = p.pamt->get(acc.hpa);
+            REQUIRE_MESSAGE((e.pt == PageType::REG && e.owner == pfn_of(tdr)), "a TD reached a frame that is not its own");
+          }
+        } else {
+          p.tdx->tdg_mem_page_accept(tdvpr, gpa);
+        }
+        if (p.tdx->in_td(tdvpr) && pick(2)) p.tdx->td_exit(tdvpr);
+      } else {
+        // KVM: AUG on an EPT violation, or a zap of a GFN range.
+        ++kvm_ops;
+        const uint64_t gfn = pick(kPages);
+        if (pick(2)) {
+          if (!t.kvm->entry_empty(gfn << kPageShift, t.kvm->format().levels() - 1)) continue;
+          const GfnBacking b = gfn_backing(*t.vm, p.mm, gfn, true, true);
+          if (b.pfn) t.kvm->map(gfn << kPageShift, *b.pfn << kPageShift, t.kvm->format().levels() - 1, Perm::rwx());
+        } else {
+          t.vm->zap_gfn_range(gfn, gfn + 1 + pick(4));
+        }
+      }
+    } catch (const std::exception& e) {
+      FAIL("iteration " << it << " threw " << typeid(e).name() << ": " << std::string(e.what()));
+    }
+    std::vector<Violation> v = checker.check();
+    ++checks;
+    for (const Violation& x : v)
+      if (kRules.count(x.rule)) FAIL("iteration " << it << ": " << x.rule << ": " << x.detail);
+  }
+  MESSAGE("TDX platform random: " << iterations << " operations (" << seamcalls << " SEAMCALLs, " << refused
+          << " refused; " << host_reads << " host reads, " << host_writes << " host writes; " << td_ops
+          << " TD operations; " << kvm_ops << " KVM operations), " << checks
+          << " checks of pamt-sept, dmi-private, dmi-keyid, host-map-private; " << statuses.size()
+          << " distinct statuses");
+  CHECK(seamcalls > iterations / 2);
+  CHECK(refused > 0);
+  CHECK(statuses.count("TDX_SUCCESS") == 1);
+  for (Td& t : tds) {
+    t.f.reset();
+    p.kvm.close_vm(t.vm);
+  }
+  p.frames.free(src);
+}
+
+int main(int argc, char** argv) {
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
+  return sc_core::sc_elab_and_sim(argc, argv);
+}
+
+int sc_main(int argc, char** argv) {
+  Stats stats;
+  PlatformConfig cfg;  // x86-tdx, encryption ci
+  Platform platform(cfg, 1, stats);
+  g_platform = &platform;
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  doctest::Context ctx(argc, argv);
+  int rc = ctx.run();
+  g_platform = nullptr;
+  return rc;
+}
