@@ -26,6 +26,7 @@ class InvariantChecker {
   void bindings(std::vector<Violation>& out);
   void stage2(std::vector<Violation>& out);
   void ownership(std::vector<Violation>& out);
+  void pkvm(std::vector<Violation>& out);
 
   Platform& p_;
 };

@@ -74,6 +74,8 @@ class Vmm {
   enum class Access { Load, Store, Memset };
   Result user_access(const Step& s, Access kind);
   Result host_kernel(const Step& s);
+  // arm64-pkvm: an EL2 function called by name, as pKVM's ownership selftest does.
+  Result hvc(const Step& s);
 
  private:
   Vma* vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }

@@ -87,10 +87,10 @@ Result Vmm::kvm_run(const Step& s) {
   KvmVcpu* kv = p_.kvm_vcpu(v->id(), id);
   Vcpu* hw = p_.vcpu_module(v->id(), id);
   if (!kv || !hw) return no_vcpu();
-  if (v->type() == VmType::Tdx || v->type() == VmType::Pkvm) {
+  if (v->type() == VmType::Tdx) {
     Result r = errno_result(EINVAL);
     r["message"] = RValue::str(std::string(vm_type_name(v->type())) +
-                               " guests need the TDX module / pKVM models, not built yet");
+                               " guests need the TDX module model, not built yet");
     return r;
   }
   // `during:` holds no KVM_RUN, so no other record is made while this one is held.
@@ -204,6 +204,7 @@ Result Vmm::kvm_run(const Step& s) {
       r["gpa"] = RValue::integer(st.gpa);
       r["size"] = RValue::integer(st.size);
       r["flags"] = RValue::flags(st.flags, &kMemoryExitFlags);
+      if (!st.message.empty() && stopped.empty()) r["message"] = RValue::str(st.message);
       break;
     case ExitReason::Hypercall:
       r["nr"] = RValue::integer(st.nr);

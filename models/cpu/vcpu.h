@@ -37,6 +37,11 @@ class VcpuHypervisor {
   // Retry: completed, *ret holds the result; Exit: the host must act first.
   virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
   virtual void ucall(Ucall kind, const std::string& text) = 0;
+  // A guest HVC64 (SMCCC): Retry with x0 in *ret, or Exit to the host first.
+  virtual Resolution hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+    *ret = ~uint64_t{0};  // SMCCC NOT_SUPPORTED
+    return Resolution::Retry;
+  }
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -121,6 +126,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     return access_slow(gpa, static_cast<uint8_t*>(data), len, write, shared);
   }
   Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  Outcome hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
   std::string fault_name() const override { return fault_; }
   void ucall_sync(const std::string& tag) override;
   void ucall_done() override;

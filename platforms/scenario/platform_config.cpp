@@ -27,7 +27,6 @@ const NotModelledYet kNotModelledYet[] = {
     {"seed", nullptr, "has no effect yet: nothing is random (it will seed the encryption engine's keys)"},
     {"timing.mee", nullptr, "has no effect yet: no memory encryption engine is modelled"},
     {"timing.seamcall", nullptr, "has no effect yet: the TDX module is not modelled"},
-    {"timing.hvc", nullptr, "has no effect yet: pKVM at EL2 is not modelled"},
 };
 
 // Keys that mean something on one architecture only.
@@ -39,7 +38,8 @@ struct ArchOnly {
 // IPI (tlb_shootdown) and runs INVEPT on each vCPU; arm64 broadcasts TLBIs.
 const ArchOnly kArchOnly[] = {{"encryption", Arch::X86Tdx},          {"gpaw", Arch::X86Tdx},
                               {"ipa_bits", Arch::Arm64Pkvm},         {"timing.tlb_shootdown", Arch::X86Tdx},
-                              {"timing.invept", Arch::X86Tdx},       {"timing.tlbi", Arch::Arm64Pkvm}};
+                              {"timing.invept", Arch::X86Tdx},       {"timing.tlbi", Arch::Arm64Pkvm},
+                              {"timing.hvc", Arch::Arm64Pkvm}};
 
 const std::vector<std::string> kTopKeys = {"arch", "cpus",    "dram", "encryption", "gpaw", "ipa_bits",
                                            "seed", "quantum", "thp",  "timing",     "tlb"};

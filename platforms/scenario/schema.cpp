@@ -71,7 +71,6 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
 }
 
 const char* kLaterTdx = "needs the TDX module model, which is not built yet";
-const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
 
 std::vector<OpSpec> make_steps() {
   const std::vector<std::string> kErr = {"errno"};
@@ -121,7 +120,7 @@ std::vector<OpSpec> make_steps() {
        kErr},
       {"ftruncate", {N("fd", NameKind::FdAny, true), I("size", true)}, kErr},
       {"fstat", {N("fd", NameKind::FdAny, true)}, {"errno", "st_size", "st_blksize"}},
-      {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm)}, kErr},
+      {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm), I("vcpu")}, kErr},
       {"fork", {D("name", NameKind::Process)}, kErr},
       {"load",
        {N("map", NameKind::Map, true), I("offset"), I("size"), LoadLength(), N("process", NameKind::Process)},
@@ -143,8 +142,8 @@ std::vector<OpSpec> make_steps() {
            frame_fields()),
        {"status"}, kLaterTdx},
       {"hvc",
-       cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
-       kErr, kLaterPkvm},
+       cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), I("nr_pages"), S("prot")}, frame_fields()),
+       {"errno", "message"}},
       {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all", "fault"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
@@ -168,7 +167,7 @@ std::vector<OpSpec> make_guest_ops() {
       {"unshare", {I("gpa", true), I("size")}, {"ret", "fault"}},
       {"tdcall", {S("leaf", true), I("gpa"), E("level", {"4K", "2M"})}, {"status", "mrtd", "fault"}, kLaterTdx},
       {"tdvmcall", {S("leaf", true), I("gpa"), I("size"), B("shared")}, {"status", "fault"}, kLaterTdx},
-      {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}, kLaterPkvm},
+      {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}},
       {"sync", {S("tag")}, {}},
       {"repeat", {I("count", true), {"body", Ty::Ops, true}}, {}},
   };
@@ -183,9 +182,9 @@ const ResultLimit* result_limit(const std::string& field) {
       {"td_bit", Arch::X86Tdx, kLaterTdx, ""},
       {"poisoned", Arch::X86Tdx, kLaterTdx, ""},
       {"mrtd", Arch::X86Tdx, kLaterTdx, ""},
-      {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
-      {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
-      {"guest_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
+      {"host_state", Arch::Arm64Pkvm, "", ""},
+      {"hyp_state", Arch::Arm64Pkvm, "", ""},
+      {"guest_state", Arch::Arm64Pkvm, "", ""},
       {"hpfar", Arch::Arm64Pkvm, "", "an x86-tdx exit gives the faulting address in 'gpa'"},
   };
   for (const auto& l : kLimits)
