@@ -92,7 +92,7 @@ void line(const char* what, double value, const char* unit, double raw) {
               unit, value / raw);
 }
 
-int sweep(const std::string& arch, uint64_t n) {
+int sweep(const std::string& arch, uint64_t n, const std::string& type) {
   std::ostringstream y;
   y << "platform: {arch: " << arch << "}\n"
     << "programs:\n  p:\n"
@@ -102,7 +102,7 @@ int sweep(const std::string& arch, uint64_t n) {
     << "    - sync: {tag: loads}\n"
     << "    - sweep: {gpa: 4GiB, length: 2MiB, op: store, size: 8, stride: 64, count: " << n << "}\n"
     << "steps:\n"
-    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: " << type << "}\n"
     << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB, flags: [MMAP, INIT_SHARED]}\n"
     << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
        "guest_phys_addr: 4GiB, memory_size: 2MiB, guest_memfd: g}\n"
@@ -114,8 +114,8 @@ int sweep(const std::string& arch, uint64_t n) {
   Raw raw;
   RunSummary s = run(load(y.str()), 1, n, &raw, nullptr, nullptr, stats);
   const double loads = s.step_times.at(5).wall_s, stores = s.step_times.at(6).wall_s;
-  std::printf("sweep on %s: %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
-              arch.c_str(), (unsigned long long)n, (unsigned long long)n);
+  std::printf("sweep on %s (%s VM): %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
+              arch.c_str(), type.c_str(), (unsigned long long)n, (unsigned long long)n);
   line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);
   line("guest stores/s (checked path)", double(n) / stores, "acc/s", double(n) / raw.store_s);
   std::printf("  TLB hits %llu, misses %llu, DMI data accesses %llu\n",
@@ -212,20 +212,22 @@ int main(int argc, char** argv) {
 }
 
 int sc_main(int argc, char** argv) {
-  std::string mode = "sweep", arch = "x86-tdx";
+  std::string mode = "sweep", arch = "x86-tdx", type = "default";
   uint64_t n = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--arch" && i + 1 < argc) arch = argv[++i];
+    else if (a == "--type" && i + 1 < argc) type = argv[++i];
     else if (a == "-n" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 0);
     else if (a == "sweep" || a == "convert" || a == "memory") mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory [--arch x86-tdx|arm64-pkvm] [-n N]\n";
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|share|host [--arch x86-tdx|arm64-pkvm] "
+                   "[--type default|sw_protected|pkvm] [-n N]\n";
       return 2;
     }
   }
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
-  if (mode == "sweep") return sweep(arch, n ? n : 2000000);
+  if (mode == "sweep") return sweep(arch, n ? n : 2000000, type);
   if (mode == "convert") return convert(arch, n ? n : 2000);
   return memory(arch);
 }

@@ -170,7 +170,7 @@ void InvariantChecker::pins(std::vector<Violation>& out) {
 void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
   p_.phys_bus.dmi_registry().for_each([&](unsigned init, Addr lo, Addr hi) {
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
-      if (p_.private_frame(pfn))
+      if (p_.private_frame(pfn) && !p_.guest_dmi_allowed(init, pfn))
         out.push_back({"dmi-private", "initiator port " + std::to_string(init) +
                                           " holds a DMI pointer to private frame " +
                                           hex(pfn << kPageShift)});

@@ -81,9 +81,10 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   // Every frame's owner record follows its use from allocation on.
   frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { ownership.assigned(pfn, u); });
   // No DMI pointer may reach a frame only its owner may touch, whoever asks.
-  phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
+  // (A protected guest's vCPU may hold one to a page pKVM gave its VM.)
+  phys_bus.set_dmi_policy([this](unsigned initiator, Addr lo, Addr hi) {
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
-      if (ownership.exclusive(pfn)) return false;
+      if (ownership.exclusive(pfn) && !guest_dmi_allowed(initiator, pfn)) return false;
     return true;
   });
   // A frame that is freed, or changes hands, loses every DMI pointer first.
@@ -206,6 +207,15 @@ bool Platform::host_mapped(uint64_t pfn) const {
   return u->kind == FrameKind::Anon;
 }
 
+bool Platform::guest_dmi_allowed(unsigned initiator, uint64_t pfn) const {
+  if (!pkvm) return false;
+  const FrameOwner o = ownership.of(pfn);
+  if (o.owner != Owner::Guest || o.pkvm.host_state != PkvmPageState::NoPage) return false;
+  for (size_t k = 0; k < vcpus.size(); ++k)
+    if (vcpu_bus_port[k] == initiator) return vcpus[k]->bound() && vcpus[k]->vm() == o.vm;
+  return false;
+}
+
 bool Platform::host_mapped_by_dmi(uint64_t pfn) const {
   const Addr pa = pfn << kPageShift;
   if (host_mmu.grants_to(false, pa)) return true;
@@ -244,6 +254,7 @@ void Platform::vm_destroyed(Vm& vm) {
       continue;
     }
     arch->invalidate_vm(*it->second.module);
+    drop_vcpu_dmi(*it->second.module);
     it->second.module->bind_guest(nullptr, nullptr, {}, -1, -1);
     it = vcpu_bindings_.erase(it);
   }
@@ -299,6 +310,13 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
   return raw;
 }
 
+// A vCPU that goes keeps no pointer into its guest's memory.
+void Platform::drop_vcpu_dmi(Vcpu& v) {
+  std::vector<uint64_t> pages;
+  v.for_each_dmi_page([&](uint64_t pfn) { pages.push_back(pfn); });
+  for (uint64_t pfn : pages) phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+}
+
 int Platform::close_vcpu(Vm& vm, int id) {
   auto it = vcpu_bindings_.find({vm.id(), id});
   if (it == vcpu_bindings_.end()) return EBADF;
@@ -309,6 +327,7 @@ int Platform::close_vcpu(Vm& vm, int id) {
   if (const int h = pkvm_handle(vm.id()); h >= 0)
     if (PkvmVm* pv = pkvm->vm(uint16_t(h)))
       pv->vcpus.erase(std::remove(pv->vcpus.begin(), pv->vcpus.end(), module), pv->vcpus.end());
+  drop_vcpu_dmi(*module);
   module->bind_guest(nullptr, nullptr, {}, -1, -1);
   vcpu_bindings_.erase(it);
   kvm.vcpu_closed(&vm);

@@ -67,6 +67,9 @@ class Platform : public sc_core::sc_module {
   // kernel, guest_memfd's mmap target and the host MMU, or a host MMU grant)
   // reaches the frame.
   bool host_mapped_by_dmi(uint64_t pfn) const;
+  // A vCPU (bus port `initiator`) may hold a DMI pointer to a page pKVM
+  // donated to its own VM: EL2 maps it for that guest alone.
+  bool guest_dmi_allowed(unsigned initiator, uint64_t pfn) const;
 
   // Creates KVM's vCPU and gives it a vCPU module; false when none is left.
   KvmVcpu* create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err);
@@ -120,6 +123,7 @@ class Platform : public sc_core::sc_module {
   void vm_created(Vm& vm);
   void vm_destroyed(Vm& vm);
   void start_pkvm();
+  void drop_vcpu_dmi(Vcpu& v);
   int host_unmap_for_guest(uint64_t pfn);
 
   struct VcpuBinding {

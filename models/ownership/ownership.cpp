@@ -46,7 +46,10 @@ void Ownership::set_pkvm(uint64_t pfn, const FrameOwner& o) {
   next.own.pkvm = o.pkvm;
   next.own.vm = o.vm;
   const FrameOwner want = expected(next);
-  if (u->own.host_may_map && !want.host_may_map && revoke_) revoke_(pfn);
+  // Every DMI pointer goes when the host loses the page, or when it changes
+  // owner (a guest's vCPUs may hold pointers to a page donated to it).
+  const bool changes_hands = u->own.owner != want.owner || u->own.vm != want.vm;
+  if (((u->own.host_may_map && !want.host_may_map) || changes_hands) && revoke_) revoke_(pfn);
   frames_.set_owner(pfn, want);
   // A page a guest has (owned, or lent to the host) stays allocated until EL2
   // gives it back, whatever the host frees meanwhile.
