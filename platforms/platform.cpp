@@ -188,6 +188,14 @@ Platform::~Platform() {
   mm.clear();
   kvm.shutdown();
   vcpu_bindings_.clear();
+  // EL2 goes before the frame allocator: frames freed after this point (files
+  // still held elsewhere) only lose their DMI pointers.
+  if (pkvm) {
+    frames.set_free_hook([this](uint64_t pfn) {
+      phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+    });
+    host_s2_policy.attach(nullptr);
+  }
 }
 
 bool Platform::host_mapped(uint64_t pfn) const {
