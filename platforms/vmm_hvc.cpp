@@ -32,6 +32,7 @@ uint64_t parse_prot(const std::string& s) {
 
 Result Vmm::hvc(const Step& s) {
   const Args& a = s.args;
+  if (!p_.pkvm) return errno_result(ENOSYS);  // the validator keeps `hvc` to arm64-pkvm
   PkvmHyp& hyp = *p_.pkvm;
   p_.charge_ns(p_.config().timing.hvc_ns);
   std::string call = a.str("call");
