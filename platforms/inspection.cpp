@@ -82,8 +82,9 @@ Result Inspection::inspect(const Step& s) {
     r["hyp_state"] = RValue::str(pkvm_state_name(hyp.hyp_state(pfn)));
     PkvmPageState g = PkvmPageState::NoPage;
     bool found = false;
-    for (const auto& [handle, v] : hyp.vms()) {
-      v->pgt->for_each_leaf(
+    for (const auto& entry : hyp.vms()) {  // not a structured binding: the lambda captures it (C++17)
+      const uint16_t handle = entry.first;
+      entry.second->pgt->for_each_leaf(
           [&](const Stage2Leaf& l) {
             if (found || pa < l.pa || pa >= l.pa + l.size) return;
             g = hyp.guest_state(handle, (l.gpa + (pa - l.pa)) >> kPageShift, &dbg);
