@@ -82,6 +82,7 @@ void FrameAllocator::free(uint64_t pfn) {
   if (free_hook_) free_hook_(pfn);  // while the use is still known (who maps it)
   if (held_.count(pfn)) {
     freed_held_.insert(pfn);  // a guest has it: freed when the hypervisor gives it back
+    it->second.gmem = nullptr;  // its file lets go of it (and may be gone before the hypervisor is done)
     return;
   }
   if (pins_.count(pfn)) {
