@@ -19,6 +19,13 @@
 //                                           guest conversions/s, private -> shared ->
 //                                           private (MapGPA exits handled by the VMM,
 //                                           ACCEPT on a TD): T = tdx or sw_protected
+//   cocosim_bench sweep --type pkvm --arch arm64-pkvm
+//                                           the sweep in a protected VM (pKVM at EL2)
+//   cocosim_bench share [--arch A] [--type T] [-n N]
+//                                           guest share/unshare round trips/s
+//                                           (MEM_SHARE/MEM_UNSHARE on a pkvm VM)
+//   cocosim_bench host [-n N]               VMM accesses/s with and without the host
+//                                           stage-2 (arm64-pkvm)
 // One mode per process: SystemC elaborates once per process.
 #include <unistd.h>
 
@@ -111,7 +118,7 @@ void line(const char* what, double value, const char* unit, double raw) {
               unit, value / raw);
 }
 
-int sweep(const std::string& arch, uint64_t n) {
+int sweep(const std::string& arch, uint64_t n, const std::string& type) {
   std::ostringstream y;
   y << "platform: {arch: " << arch << "}\n"
     << "programs:\n  p:\n"
@@ -121,7 +128,7 @@ int sweep(const std::string& arch, uint64_t n) {
     << "    - sync: {tag: loads}\n"
     << "    - sweep: {gpa: 4GiB, length: 2MiB, op: store, size: 8, stride: 64, count: " << n << "}\n"
     << "steps:\n"
-    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: " << type << "}\n"
     << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB, flags: [MMAP, INIT_SHARED]}\n"
     << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
        "guest_phys_addr: 4GiB, memory_size: 2MiB, guest_memfd: g}\n"
@@ -133,8 +140,8 @@ int sweep(const std::string& arch, uint64_t n) {
   Raw raw;
   RunSummary s = run(load(y.str()), 1, n, &raw, nullptr, nullptr, stats);
   const double loads = s.step_times.at(5).wall_s, stores = s.step_times.at(6).wall_s;
-  std::printf("sweep on %s: %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
-              arch.c_str(), (unsigned long long)n, (unsigned long long)n);
+  std::printf("sweep on %s (%s VM): %llu loads and %llu stores of 8 bytes over 2 MiB, stride 64\n",
+              arch.c_str(), type.c_str(), (unsigned long long)n, (unsigned long long)n);
   line("guest loads/s (checked path)", double(n) / loads, "acc/s", double(n) / raw.load_s);
   line("guest stores/s (checked path)", double(n) / stores, "acc/s", double(n) / raw.store_s);
   std::printf("  TLB hits %llu, misses %llu, DMI data accesses %llu\n",
@@ -180,6 +187,87 @@ int convert(const std::string& arch, uint64_t n) {
               (unsigned long long)stats.get("platform.kvm.leaves_zapped"),
               (unsigned long long)stats.get("platform.bus.dmi_invalidations"),
               (unsigned long long)stats.get("platform.gmem_mmap.host_unmaps"));
+  return 0;
+}
+
+// Guest share/unshare round trips of one page: on a pkvm VM each is a
+// MEM_SHARE and a MEM_UNSHARE handled at EL2 (in place, no exit to the VMM);
+// on a sw_protected VM each is a KVM_HC_MAP_GPA_RANGE exit that the VMM
+// converts (auto:), as QEMU does.
+int share(const std::string& arch, uint64_t n, const std::string& type) {
+  std::ostringstream y;
+  y << "platform: {arch: " << arch << "}\n"
+    << "programs:\n  p:\n    - store: {gpa: 4GiB, value: 1}\n    - sync: {tag: warm}\n"
+    << "    - repeat:\n        count: " << n << "\n        body:\n"
+    << "          - share: {gpa: 4GiB, size: 4KiB, expect: {ret: 0}}\n"
+    << "          - unshare: {gpa: 4GiB, size: 4KiB, expect: {ret: 0}}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: " << type << "}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: 2MiB, flags: [MMAP]}\n"
+    << "  - mmap: {fd: g, name: m, length: 2MiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, flags: [GUEST_MEMFD], "
+       "guest_phys_addr: 4GiB, memory_size: 2MiB, userspace_addr: m, guest_memfd: g}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, auto: [KVM_EXIT_MEMORY_FAULT], expect: {exit: UCALL_SYNC, tag: warm}}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, auto: [KVM_EXIT_HYPERCALL], expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, 1000000, &raw, nullptr, nullptr, stats);
+  const double t = s.step_times.at(6).wall_s;
+  const double raw_per_s = 1e6 / raw.load_s;
+  std::printf("share/unshare on %s (%s VM): %llu round trips of one 4 KiB page, guest-initiated\n",
+              arch.c_str(), type.c_str(), (unsigned long long)n);
+  std::printf("  %-34s %14.0f trips/s    raw TLM %14.0f acc/s      ratio %.5f\n", "round trips/s",
+              double(n) / t, raw_per_s, (double(n) / t) / raw_per_s);
+  std::printf("  one round trip costs as much wall time as %.0f raw TLM accesses\n", raw_per_s / (double(n) / t));
+  return 0;
+}
+
+// The host's accesses to its own memory with and without pKVM's host stage-2
+// in the host_s2 slot, in the same process: the VMM writes and reads its
+// anonymous memory (DMI once a page is mapped, as on real hardware, where
+// the host's stage-2 sits in the TLB).
+int host(uint64_t n) {
+  const std::string y =
+      "platform: {arch: arm64-pkvm}\nsteps:\n  - mmap: {anonymous: true, name: m, length: 2MiB}\n";
+  Stats stats;
+  Raw raw;
+  const Scenario sc = load(y);
+  Platform platform(sc.platform, 1, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  bench::RawMemory raw_mem("raw_memory", kRawLength);
+  bench::RawInitiator raw_init("raw_initiator");
+  raw_init.socket.bind(raw_mem.socket);
+  sc_core::sc_start();
+  double t0 = now_s();
+  volatile uint64_t sink = raw_init.sweep(kRawLength, 64, n, false);
+  raw.load_s = now_s() - t0;
+  (void)sink;
+  const int pid = platform.mm.create_process("bench");
+  Vma* vma = nullptr;
+  if (platform.mm.mmap_anon(pid, "b", kRawLength, true, &vma) != 0) return 1;
+  auto pass = [&](const char* what) {
+    // Drop every host DMI pointer so both passes start cold.
+    platform.phys_bus.invalidate(0, ~Addr{0} >> 16);
+    sc_core::sc_time d;
+    uint64_t v = 1;
+    const double start = now_s();
+    for (uint64_t i = 0; i < n; ++i) {
+      const Addr va = vma->start + ((i * 64) % kRawLength);
+      if (platform.host_cpu.user_access(pid, va, reinterpret_cast<uint8_t*>(&v), 8, i & 1, d)) std::exit(1);
+    }
+    const double rate = double(n) / (now_s() - start);
+    std::printf("  %-34s %14.0f acc/s      raw TLM %14.0f acc/s      ratio %.2f\n", what, rate,
+                double(n) / raw.load_s, rate * raw.load_s / double(n));
+    return rate;
+  };
+  std::printf("host accesses on arm64-pkvm: %llu loads/stores of 8 bytes by the VMM over 2 MiB, stride 64\n",
+              (unsigned long long)n);
+  const double with = pass("with pKVM's host stage-2");
+  platform.host_s2_policy.attach(nullptr);
+  const double without = pass("without (slot passes through)");
+  std::printf("  with / without: %.2f; host stage-2 faults handled at EL2 %llu\n", with / without,
+              (unsigned long long)stats.get("platform.pkvm.host_aborts"));
   return 0;
 }
 
@@ -521,31 +609,32 @@ int main(int argc, char** argv) {
 }
 
 int sc_main(int argc, char** argv) {
-  std::string mode = "sweep", arch = "x86-tdx", type = "tdx", size_arg;
+  std::string mode = "sweep", arch = "x86-tdx", type, size_arg;  // type: per mode's default below
   uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
   bool guest = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--arch" && i + 1 < argc) arch = argv[++i];
+    else if (a == "--type" && i + 1 < argc) type = argv[++i];
     else if (a == "-n" && i + 1 < argc) n = std::strtoull(argv[++i], nullptr, 0);
     else if (a == "--size" && i + 1 < argc) size_arg = argv[++i];  // memset: bytes; td-convert: 4K|2M
     else if (a == "--max-touched" && i + 1 < argc) max_touched = std::strtoull(argv[++i], nullptr, 0) << 30;
     else if (a == "--byte" && i + 1 < argc) byte = unsigned(std::strtoul(argv[++i], nullptr, 0)) & 0xff;
     else if (a == "--guest") guest = true;
-    else if (a == "--type" && i + 1 < argc) type = argv[++i];
     else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
-             a == "td-convert")
+             a == "td-convert" || a == "share" || a == "host")
       mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert [--arch x86-tdx|arm64-pkvm] [-n N]\n"
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host\n"
+                   "                     [--arch x86-tdx|arm64-pkvm] [--type default|sw_protected|pkvm|tdx] [-n N]\n"
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
                    "       cocosim_bench td-convert [--type tdx|sw_protected] [--size 4K|2M]\n";
       return 2;
     }
   }
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
-  if (mode == "sweep") return sweep(arch, n ? n : 2000000);
+  if (mode == "sweep") return sweep(arch, n ? n : 2000000, type.empty() ? "default" : type);
   if (mode == "convert") return convert(arch, n ? n : 2000);
   if (mode == "memset") {
     const uint64_t size = std::strtoull(size_arg.c_str(), nullptr, 0);
@@ -554,6 +643,8 @@ int sc_main(int argc, char** argv) {
   if (mode == "mee") return mee(n ? n : 2000000);
   if (mode == "td") return td(n ? n : 2000000);
   const bool huge = size_arg == "2M";
-  if (mode == "td-convert") return td_convert(type, huge, n ? n : (huge ? 20 : 2000));
+  if (mode == "td-convert") return td_convert(type.empty() ? "tdx" : type, huge, n ? n : (huge ? 20 : 2000));
+  if (mode == "share") return share(arch, n ? n : 20000, type.empty() ? "default" : type);
+  if (mode == "host") return host(n ? n : 2000000);
   return memory(arch);
 }

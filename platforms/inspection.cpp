@@ -64,6 +64,39 @@ Result Inspection::dram_read(const Step& s) {
 Result Inspection::inspect(const Step& s) {
   const Args& a = s.args;
   Result r;
+  // pKVM's view of a frame (arm64-pkvm): the host's and the hypervisor's
+  // states from its record, the guest's from the stage-2 entry that maps it.
+  auto pkvm_fields = [&](uint64_t pfn) {
+    if (!p_.pkvm) return;
+    PkvmHyp& hyp = *p_.pkvm;
+    MemoryPort& dbg = p_.kernel_port.debug_view();
+    const Addr pa = pfn << kPageShift;
+    const bool el2_pool = p_.hyp_pool && pfn >= (p_.config().dram >> kPageShift) &&
+                          pa < p_.config().dram + Platform::kHypPoolBytes;
+    if (el2_pool) {  // EL2's own memory: never the host's
+      r["host_state"] = RValue::str("NOPAGE");
+      r["hyp_state"] = RValue::str("OWNED");
+      r["guest_state"] = RValue::str("NOPAGE");
+      r["owner"] = RValue::str("hyp");
+      return;
+    }
+    r["host_state"] = RValue::str(pkvm_state_name(hyp.host_state(pfn)));
+    r["hyp_state"] = RValue::str(pkvm_state_name(hyp.hyp_state(pfn)));
+    PkvmPageState g = PkvmPageState::NoPage;
+    bool found = false;
+    for (const auto& entry : hyp.vms()) {  // not a structured binding: the lambda captures it (C++17)
+      const uint16_t handle = entry.first;
+      entry.second->pgt->for_each_leaf(
+          [&](const Stage2Leaf& l) {
+            if (found || pa < l.pa || pa >= l.pa + l.size) return;
+            g = hyp.guest_state(handle, (l.gpa + (pa - l.pa)) >> kPageShift, &dbg);
+            found = true;
+          },
+          &dbg);
+    }
+    // A page the host force-reclaimed: the guest's entry is POISONED.
+    r["guest_state"] = RValue::str(pkvm_state_name(g));
+  };
   auto frame_fields = [&](std::optional<uint64_t> pfn) {
     if (!pfn) {
       r["hpa"] = RValue::str("none");
@@ -96,6 +129,7 @@ Result Inspection::inspect(const Step& s) {
     // x86-tdx: the frame's PAMT entry (page type), as the TDX module keeps it.
     if (p_.pamt && p_.pamt->covers(*pfn << kPageShift))
       r["pamt"] = RValue::str(page_type_name(p_.pamt->get(*pfn << kPageShift).pt));
+    pkvm_fields(*pfn);
   };
   if (a.has("vm")) {
     Vm* v = names_.vm(a.str("vm"));
@@ -150,6 +184,9 @@ Result Inspection::inspect(const Step& s) {
       }
       r["sept"] = RValue::str(sept);
     }
+    if (const int h = p_.pkvm_handle(v->id()); h >= 0)
+      r["guest_state"] = RValue::str(
+          pkvm_state_name(p_.pkvm->guest_state(uint16_t(h), gfn, &p_.kernel_port.debug_view())));
     if (slot && slot->gmem()) {
       GuestMemfd* f = slot->gmem();
       const uint64_t idx = slot->gmem_index(gfn);
@@ -169,12 +206,7 @@ Result Inspection::inspect(const Step& s) {
     return r;
   }
   auto pfn = named_frame(p_, names_, a, false);
-  if (pfn && !p_.frames.use(*pfn)) {
-    frame_fields(pfn);
-    r["owner"] = RValue::str("none");
-    return r;
-  }
-  frame_fields(pfn);
+  frame_fields(pfn);  // a frame nobody uses: owner none (EL2's pool: hyp)
   return r;
 }
 

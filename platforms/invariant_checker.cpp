@@ -23,6 +23,7 @@ std::vector<Violation> InvariantChecker::check() {
   stage2(out);
   ownership(out);
   tdx(out);
+  pkvm(out);
   return out;
 }
 
@@ -87,6 +88,106 @@ void InvariantChecker::tdx(std::vector<Violation>& out) {
   });
 }
 
+// pKVM (arm64-pkvm): the page states EL2 keeps in three places agree. Guest
+// states are read from the software bits of every guest stage-2 leaf, host
+// and hyp states from the frames' records, the host's stage-2 through the
+// debug view.
+void InvariantChecker::pkvm(std::vector<Violation>& out) {
+  if (!p_.pkvm) return;
+  PkvmHyp& hyp = *p_.pkvm;
+  MemoryPort& dbg = p_.kernel_port.debug_view();
+  struct GuestRef {
+    uint16_t handle;
+    uint64_t gfn;
+    PkvmPageState state;
+  };
+  std::map<uint64_t, std::vector<GuestRef>> by_pfn;
+  for (const auto& [handle, v] : hyp.vms()) {
+    const uint16_t h = handle;
+    Stage2PageTable& pgt = *v->pgt;
+    pgt.for_each_leaf(
+        [&](const Stage2Leaf& l) {
+          const auto e = pgt.entry(l.gpa, &dbg);
+          const PkvmPageState st = pkvm::getstate(e.desc);
+          for (uint64_t off = 0; off < l.size; off += kPageSize)
+            by_pfn[(l.pa + off) >> kPageShift].push_back({h, (l.gpa + off) >> kPageShift, st});
+        },
+        &dbg);
+  }
+  auto page = [](uint64_t pfn) { return "frame " + hex(pfn << kPageShift); };
+  auto guest = [](const GuestRef& g) {
+    return "pKVM VM " + hex(g.handle) + " GPA " + hex(g.gfn << kPageShift);
+  };
+  // Every guest leaf against the host-side metadata.
+  for (const auto& [pfn, refs] : by_pfn) {
+    const PkvmPage m = hyp.page(pfn);
+    unsigned owners = 0, borrowers = 0;
+    for (const GuestRef& g : refs) {
+      if (g.state == PkvmPageState::Owned) {
+        ++owners;
+        if (m.host_state != PkvmPageState::NoPage || m.hyp_state() != PkvmPageState::NoPage)
+          out.push_back({"pkvm-guest-state", guest(g) + " owns " + page(pfn) + " but the host's state is " +
+                                                 pkvm_state_name(m.host_state) + ", the hypervisor's " +
+                                                 pkvm_state_name(m.hyp_state())});
+        // The host's stage-2 names the owner: donation annotation with the VM and GFN.
+        const auto he = hyp.host_stage2().entry(pfn << kPageShift, &dbg);
+        if (he.leaf || pkvm::invalid_type(he.desc) != pkvm::kPteHostDonation ||
+            pkvm::donation_owner(he.desc) != pkvm::kIdGuest ||
+            pkvm::donation_meta(he.desc) != pkvm::guest_meta(g.handle, g.gfn))
+          out.push_back({"pkvm-host-s2", page(pfn) + " is owned by " + guest(g) +
+                                             " but the host's stage-2 entry " + hex(he.desc) +
+                                             " does not name that owner"});
+      } else if (g.state == PkvmPageState::SharedOwned) {
+        ++owners;
+        if (m.host_state != PkvmPageState::SharedBorrowed)
+          out.push_back({"pkvm-shared-peer", guest(g) + " shares " + page(pfn) +
+                                                 " with the host, whose state is " +
+                                                 pkvm_state_name(m.host_state) + ", not SHARED_BORROWED"});
+      } else if (g.state == PkvmPageState::SharedBorrowed) {
+        ++borrowers;
+        if (m.host_state != PkvmPageState::SharedOwned)
+          out.push_back({"pkvm-shared-peer", guest(g) + " borrows " + page(pfn) + " from the host, whose state is " +
+                                                 pkvm_state_name(m.host_state) + ", not SHARED_OWNED"});
+      } else {
+        out.push_back({"pkvm-guest-state", guest(g) + " maps " + page(pfn) + " in state " +
+                                               pkvm_state_name(g.state)});
+      }
+    }
+    if (owners > 1)
+      out.push_back({"pkvm-one-owner", page(pfn) + " is owned by " + std::to_string(owners) + " guest entries"});
+    if (borrowers != m.host_share_guest_count && m.host_state == PkvmPageState::SharedOwned)
+      out.push_back({"pkvm-share-count", page(pfn) + " is lent to " + std::to_string(borrowers) +
+                                             " guest entries but its share count is " +
+                                             std::to_string(m.host_share_guest_count)});
+  }
+  // Every frame the host gave away has its owner, and no host way in.
+  p_.frames.for_each_used([&](uint64_t pfn, const FrameUse& u) {
+    const PkvmPage& m = u.own.pkvm;
+    const PkvmPageState host = m.host_state, hypst = m.hyp_state();
+    auto it = by_pfn.find(pfn);
+    auto has = [&](PkvmPageState s) {
+      if (it == by_pfn.end()) return false;
+      for (const GuestRef& g : it->second)
+        if (g.state == s) return true;
+      return false;
+    };
+    const bool hyp_owns = hypst == PkvmPageState::Owned || hypst == PkvmPageState::SharedOwned;
+    if (host == PkvmPageState::NoPage && !hyp_owns && !has(PkvmPageState::Owned))
+      out.push_back({"pkvm-one-owner", page(pfn) + " is NOPAGE for the host but neither the hypervisor nor a guest owns it"});
+    if (host == PkvmPageState::SharedBorrowed && !has(PkvmPageState::SharedOwned))
+      out.push_back({"pkvm-shared-peer", page(pfn) + " is SHARED_BORROWED by the host but no guest shares it"});
+    if (host == PkvmPageState::SharedOwned && m.host_share_guest_count && !has(PkvmPageState::SharedBorrowed))
+      out.push_back({"pkvm-share-count", page(pfn) + " has share count " +
+                                             std::to_string(m.host_share_guest_count) + " but no guest borrows it"});
+    if (host != PkvmPageState::NoPage) return;
+    const Addr pa = pfn << kPageShift;
+    if (hyp.host_stage2().entry(pa, &dbg).leaf)
+      out.push_back({"pkvm-host-s2", page(pfn) + " is not the host's but the host's stage-2 maps it"});
+    if (p_.host_mapped_by_dmi(pfn))
+      out.push_back({"pkvm-host-dmi", page(pfn) + " is not the host's but a host DMI pointer reaches it"});
+  });
+}
+
 // The ownership model's records are kept by hooks: each must say what the
 // frame's use implies now (a missed hook leaves a frame with a stale owner).
 void InvariantChecker::ownership(std::vector<Violation>& out) {
@@ -118,7 +219,10 @@ void InvariantChecker::host_mappings(std::vector<Violation>& out) {
 // pinned frame stays allocated until unpinned, so it must never become private.
 void InvariantChecker::pins(std::vector<Violation>& out) {
   p_.frames.for_each_pinned([&](uint64_t pfn, uint32_t n) {
-    if (p_.private_frame(pfn))
+    // Memory that is not guest_memfd (a pKVM guest's anonymous memslot) may be
+    // pinned by the host while a guest owns it: only EL2's stage-2 guards it.
+    const FrameUse* u = p_.frames.use(pfn);
+    if (p_.private_frame(pfn) && u && u->gmem)
       out.push_back({"pin-private", "frame " + hex(pfn << kPageShift) + " is private to VM '" +
                                         p_.frames.use(pfn)->gmem->vm().name + "' but the host holds " +
                                         std::to_string(n) + " long-term pin" + (n == 1 ? "" : "s") + " on it"});
@@ -140,7 +244,7 @@ void InvariantChecker::dmi_pointers(std::vector<Violation>& out) {
       return;
     }
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
-      if (p_.private_frame(pfn))
+      if (p_.private_frame(pfn) && !p_.guest_dmi_allowed(init, pfn))
         out.push_back({"dmi-private", "initiator port " + std::to_string(init) +
                                           " holds a DMI pointer to private frame " +
                                           hex(pfn << kPageShift)});
@@ -215,6 +319,8 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
     if (!m) continue;
     const KvmTdx* td = p_.td(vid);
     const Addr alias = td ? td->shared_bit() : 0;
+    // A protected VM's leaves are EL2's, checked against its page states (pkvm()).
+    const bool protected_vm = p_.pkvm_handle(vid) >= 0;
     m->stage2().for_each_leaf(
         [&](const Stage2Leaf& l) {
           for (uint64_t off = 0; off < l.size; off += kPageSize) {
@@ -227,7 +333,9 @@ void InvariantChecker::stage2(std::vector<Violation>& out) {
               continue;
             }
             const bool frame_private = p_.private_frame(pfn);
-            if (vm->is_private(gfn)) {
+            if (protected_vm) {
+              // pkvm(): EL2's states decide.
+            } else if (vm->is_private(gfn)) {
               // KVM's own answer for the GFN (allocating nothing) must be this frame, and private.
               const GfnBacking b = gfn_backing(*vm, p_.mm, gfn, true, /*allocate=*/false);
               if (!b.pfn || *b.pfn != pfn)

@@ -27,6 +27,7 @@ class InvariantChecker {
   void stage2(std::vector<Violation>& out);
   void ownership(std::vector<Violation>& out);
   void tdx(std::vector<Violation>& out);
+  void pkvm(std::vector<Violation>& out);
 
   Platform& p_;
 };

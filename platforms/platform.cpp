@@ -1,7 +1,11 @@
 #include "platform.h"
 
 #include "kvm/direct_stage2.h"
+#include "kvm/pkvm_stage2.h"
+#include "arch/arm64_arch.h"
+#include "gmem/guest_memfd.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 
@@ -30,9 +34,10 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
       frames(kFirstFreePfn, cfg.dram >> kPageShift),
       ownership(frames),
       keyid_policy(arch->pa_bits(), arch->keyid_bits()),
+      host_s2_policy(stats, "platform.host_s2"),
       phys_bus("bus", stats),
-      host_slot("host_s2", nullptr, stats),
-      dram("dram", cfg.dram, ns(cfg.timing.dram_ns), stats),
+      host_slot("host_s2", &host_s2_policy, stats),
+      dram("dram", cfg.dram + (cfg.arch == Arch::Arm64Pkvm ? kHypPoolBytes : 0), ns(cfg.timing.dram_ns), stats),
       kernel_port("host_kernel", Initiator::HostKernel),
       hyp_port("hypervisor", Initiator::Hypervisor),
       seam_port("tdx_module", Initiator::TdxModule, SecurityState::Seam),
@@ -59,7 +64,7 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
     mem_slot_->out.bind(dram.socket);
   }
   kvm.set_tdx_enabled(tdx_capable());
-  phys_bus.map(0, 0, cfg.dram, 0, "dram");
+  phys_bus.map(0, 0, cfg.dram + (cfg.arch == Arch::Arm64Pkvm ? kHypPoolBytes : 0), 0, "dram");
   phys_bus.set_decode_bits(arch->pa_bits());
   // Initiator ports are numbered in binding order (the DMI registry's keys);
   // the host's initiators pass through the host slot, one lane each.
@@ -98,12 +103,13 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   // Every frame's owner record follows its use from allocation on.
   frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { ownership.assigned(pfn, u); });
   // No DMI pointer may reach a frame only its owner may touch, whoever asks.
-  phys_bus.set_dmi_policy([this](Addr lo, Addr hi) {
+  // (A protected guest's vCPU may hold one to a page pKVM gave its VM.)
+  phys_bus.set_dmi_policy([this](unsigned initiator, Addr lo, Addr hi) {
     // A tagged range is a KeyID's view of a frame: the engine gives one to
     // the frame's owner only (its plaintext), nobody else.
     if (keyid_policy.strip(lo) != lo) return true;
     for (uint64_t pfn = pfn_of(lo); pfn <= pfn_of(hi); ++pfn)
-      if (ownership.exclusive(pfn)) return false;
+      if (ownership.exclusive(pfn) && !guest_dmi_allowed(initiator, pfn)) return false;
     return true;
   });
   // A frame that is freed, or changes hands, loses every DMI pointer first;
@@ -131,9 +137,78 @@ Platform::Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
   hooks.gmem_created = [this](GuestMemfd& f) {
     gmem_target.attach(f);
     f.set_ownership_hook([this](uint64_t pfn, bool to_private) { ownership.converted(pfn, to_private); });
+    if (pkvm) {
+      // The host cannot make shared what it gave a protected guest: only the
+      // guest shares its pages (MEM_SHARE).
+      f.set_convert_guard([this](const GuestMemfd& g, uint64_t lo, uint64_t hi, bool to_private) {
+        if (to_private) return 0;
+        for (const auto& [index, pfn] : g.folios_in(lo, hi))
+          if (const PkvmPage* p = ownership.pkvm(pfn); p && p->host_state == PkvmPageState::NoPage)
+            return EPERM;
+        return 0;
+      });
+    }
   };
   hooks.gmem_destroyed = [this](GuestMemfd& f) { gmem_target.detach(f); };
   kvm.set_hooks(hooks);
+}
+
+// EL2 writes its tables over the bus, which carries traffic once elaboration is done.
+void Platform::start_of_simulation() {
+  if (cfg_.arch == Arch::Arm64Pkvm && !pkvm) start_pkvm();
+}
+
+// pKVM at EL2: its pool above the host's memory, the host's stage-2 in the
+// host_s2 slot, and the hooks through which the host gives pages up.
+void Platform::start_pkvm() {
+  const uint64_t first = cfg_.dram >> kPageShift, end = (cfg_.dram + kHypPoolBytes) >> kPageShift;
+  hyp_pool = std::make_unique<FrameAllocator>(first, end);
+  pkvm = std::make_unique<PkvmHyp>(static_cast<Arm64Arch&>(*arch), hyp_port, ownership, *hyp_pool,
+                                   MemRange{first << kPageShift, end << kPageShift},
+                                   std::vector<MemblockRegion>{{0, end << kPageShift, false}}, stats_,
+                                   "platform.pkvm");
+  (void)hyp_port.take_delay();  // EL2's boot (annotating its pool) is before the scenario's time starts
+  host_s2_policy.attach(pkvm.get());
+  pkvm->set_host_unmap_hook([this](uint64_t pfn) { return host_unmap_for_guest(pfn); });
+  // A frame the host frees while a guest owns it is taken back by force first:
+  // zeroed, and the guest's entry POISONED.
+  frames.set_free_hook([this](uint64_t pfn) {
+    phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+    const PkvmPage* p = ownership.pkvm(pfn);
+    if (p && p->host_state == PkvmPageState::NoPage && p->hyp_state() == PkvmPageState::NoPage)
+      pkvm->host_force_reclaim_page_guest(pfn << kPageShift);
+  });
+}
+
+// The host lets go of a page its guest takes back (MEM_UNSHARE): a guest_memfd
+// page becomes private in place (host mappings and DMI pointers first; a
+// pinned page refuses); other memory loses its DMI pointers, and only EL2's
+// stage-2 stops the host's own mappings of it.
+int Platform::host_unmap_for_guest(uint64_t pfn) {
+  const FrameUse* u = frames.use(pfn);
+  if (u && u->kind == FrameKind::Gmem && u->gmem) {
+    if (!u->gmem->is_private(u->index)) {
+      uint64_t bad = 0;
+      if (int err = u->gmem->make_private(u->index, u->index + 1, &bad)) return -err;
+    }
+    return 0;
+  }
+  phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+  return 0;
+}
+
+uint16_t Platform::pkvm_selftest_vm() {
+  if (selftest_vm_ < 0) {
+    const auto h = pkvm->create_vm(false, {});
+    if (!h) throw std::bad_alloc();
+    selftest_vm_ = *h;
+  }
+  return uint16_t(selftest_vm_);
+}
+
+int Platform::pkvm_handle(int vm) const {
+  auto it = pkvm_handles_.find(vm);
+  return it == pkvm_handles_.end() ? -1 : it->second;
 }
 
 Platform::~Platform() {
@@ -141,6 +216,14 @@ Platform::~Platform() {
   mm.clear();
   kvm.shutdown();
   vcpu_bindings_.clear();
+  // EL2 goes before the frame allocator: frames freed after this point (files
+  // still held elsewhere) only lose their DMI pointers.
+  if (pkvm) {
+    frames.set_free_hook([this](uint64_t pfn) {
+      phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+    });
+    host_s2_policy.attach(nullptr);
+  }
 }
 
 bool Platform::host_mapped(uint64_t pfn) const {
@@ -160,9 +243,30 @@ bool Platform::host_mapped(uint64_t pfn) const {
   return u->kind == FrameKind::Anon;
 }
 
+bool Platform::guest_dmi_allowed(unsigned initiator, uint64_t pfn) const {
+  if (!pkvm) return false;
+  const FrameOwner o = ownership.of(pfn);
+  if (o.owner != Owner::Guest || o.pkvm.host_state != PkvmPageState::NoPage) return false;
+  for (size_t k = 0; k < vcpus.size(); ++k)
+    if (vcpu_bus_port[k] == initiator) return vcpus[k]->bound() && vcpus[k]->vm() == o.vm;
+  return false;
+}
+
+bool Platform::host_mapped_by_dmi(uint64_t pfn) const {
+  const Addr pa = pfn << kPageShift;
+  if (host_mmu.grants_to(false, pa)) return true;
+  for (unsigned port : {0u, 2u, 3u})  // host kernel, gmem mmap target, host MMU (bus ports)
+    if (phys_bus.dmi_registry().holds(port, pa, pa + kPageSize - 1)) return true;
+  const FrameUse* u = frames.use(pfn);
+  if (u && u->kind == FrameKind::Gmem && u->gmem && u->gmem->pfn(u->index) == pfn)
+    return host_mmu.grants_to(true, GmemMmapTarget::file_address(u->gmem->id(), u->index << kPageShift));
+  return false;
+}
+
 void Platform::vm_created(Vm& vm) {
   // KVM writes the tables of default and sw_protected VMs itself; a TD's
-  // private memory is the TDX module's (KvmTdx).
+  // private memory is the TDX module's (KvmTdx), a protected VM's belongs to
+  // pKVM at EL2.
   std::unique_ptr<Stage2Backend> backend;
   if (vm.type() == VmType::Tdx && tdx) {
     KvmTdx::Services svc;
@@ -172,6 +276,11 @@ void Platform::vm_created(Vm& vm) {
     auto t = std::make_unique<KvmTdx>(*arch, *tdx, std::move(svc), hyp_port, frames, stats_, vm.id());
     t->set_seamcall_ns(cfg_.timing.seamcall_ns);
     backend = std::move(t);
+  } else if (vm.type() == VmType::Pkvm && pkvm) {
+    const auto handle = pkvm->create_vm(true, {}, vm.id());
+    if (!handle) throw std::bad_alloc();  // EL2's pool is empty
+    pkvm_handles_[vm.id()] = *handle;
+    backend = std::make_unique<PkvmStage2>(*pkvm, *handle);
   } else {
     backend = std::make_unique<DirectStage2>(*arch, hyp_port, frames, vm.id());
   }
@@ -190,10 +299,18 @@ void Platform::vm_destroyed(Vm& vm) {
       continue;
     }
     arch->invalidate_vm(*it->second.module);
+    drop_vcpu_dmi(*it->second.module);
     it->second.module->bind_guest(nullptr, nullptr, {}, -1, -1);
     it = vcpu_bindings_.erase(it);
   }
   vm.set_zap_handler(nullptr);
+  // A protected VM: EL2 hands every page back (zeroed if the guest owned it)
+  // and drops its VMID.
+  if (const int h = pkvm_handle(vm.id()); h >= 0) {
+    if (PkvmVm* pv = pkvm->vm(uint16_t(h))) pv->vcpus.clear();
+    if (KvmMmu* m = mmu(vm.id())) static_cast<PkvmStage2&>(m->stage2()).teardown();
+    pkvm_handles_.erase(vm.id());
+  }
   mmus_.erase(vm.id());
 }
 
@@ -237,10 +354,52 @@ KvmVcpu* Platform::create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, i
     free_module->set_td_keyid(t->hkid(), arch->pa_bits());
   }
   m->add_vcpu(free_module);
+  if (const int h = pkvm_handle(vm.id()); h >= 0) {
+    pkvm->vm(uint16_t(h))->vcpus.push_back(free_module);
+    kv->set_pkvm(pkvm.get(), uint16_t(h), cfg_.timing.hvc_ns, [&vm](uint64_t gfn, bool shared) {
+      // In place: the page the guest shared is shared in guest_memfd too, so
+      // the VMM maps the very frame (a page taken back was made private when
+      // the host let go of it).
+      Memslot* slot = vm.slot_for_gfn(gfn);
+      if (!shared || !slot || !slot->gmem()) return;
+      const uint64_t index = slot->gmem_index(gfn);
+      if (slot->gmem()->is_private(index)) slot->gmem()->convert(index, index + 1, false, 0, true);
+    });
+  }
   KvmVcpu* raw = kv.get();
   vcpu_bindings_[{vm.id(), id}] = {std::move(kv), free_module};
   *err = 0;
   return raw;
+}
+
+// A vCPU that goes keeps no pointer into its guest's memory.
+void Platform::drop_vcpu_dmi(Vcpu& v) {
+  std::vector<uint64_t> pages;
+  v.for_each_dmi_page([&](uint64_t pfn) { pages.push_back(pfn); });
+  for (uint64_t pfn : pages) phys_bus.invalidate(pfn << kPageShift, (pfn << kPageShift) + kPageSize - 1);
+}
+
+int Platform::close_vcpu(Vm& vm, int id) {
+  auto it = vcpu_bindings_.find({vm.id(), id});
+  if (it == vcpu_bindings_.end()) return EBADF;
+  Vcpu* module = it->second.module;
+  if (module->running()) return EBUSY;
+  arch->invalidate_vm(*module);
+  if (KvmMmu* m = mmu(vm.id())) m->remove_vcpu(module);
+  if (const int h = pkvm_handle(vm.id()); h >= 0)
+    if (PkvmVm* pv = pkvm->vm(uint16_t(h)))
+      pv->vcpus.erase(std::remove(pv->vcpus.begin(), pv->vcpus.end(), module), pv->vcpus.end());
+  drop_vcpu_dmi(*module);
+  module->bind_guest(nullptr, nullptr, {}, -1, -1);
+  vcpu_bindings_.erase(it);
+  kvm.vcpu_closed(&vm);
+  return 0;
+}
+
+unsigned Platform::vcpu_count(int vm) const {
+  unsigned n = 0;
+  for (const auto& [key, b] : vcpu_bindings_) n += key.first == vm;
+  return n;
 }
 
 KvmVcpu* Platform::kvm_vcpu(int vm, int id) {

@@ -40,6 +40,8 @@
 #include "ownership/pamt.h"
 #include "tdx/tdx_module.h"
 #include "ownership/ownership.h"
+#include "pkvm/host_stage2_policy.h"
+#include "pkvm/pkvm_hyp.h"
 #include "scenario/scenario.h"
 
 namespace cocosim {
@@ -51,10 +53,14 @@ class Platform : public sc_core::sc_module {
  public:
   // Frames below this are kept for firmware and never handed out.
   static constexpr uint64_t kFirstFreePfn = 0x100;
+  // arm64-pkvm: EL2's own memory (its pool for stage-2 tables), carved out
+  // above the host's `platform.dram` as Linux reserves it at boot.
+  static constexpr uint64_t kHypPoolBytes = uint64_t{32} << 20;
 
   Platform(const PlatformConfig& cfg, unsigned vcpu_slots, Stats& stats,
            sc_core::sc_module_name name = "platform");
   ~Platform() override;
+  void start_of_simulation() override;
 
   const PlatformConfig& config() const { return cfg_; }
   const Architecture& architecture() const { return *arch; }
@@ -64,6 +70,13 @@ class Platform : public sc_core::sc_module {
   bool private_frame(uint64_t pfn) const { return ownership.guest_private(pfn); }
   // Whether any host PTE, DMI pointer or long-term pin reaches the frame.
   bool host_mapped(uint64_t pfn) const;
+  // Whether a DMI pointer of the host's initiators (bus ports of the host
+  // kernel, guest_memfd's mmap target and the host MMU, or a host MMU grant)
+  // reaches the frame.
+  bool host_mapped_by_dmi(uint64_t pfn) const;
+  // A vCPU (bus port `initiator`) may hold a DMI pointer to a page pKVM
+  // donated to its own VM: EL2 maps it for that guest alone.
+  bool guest_dmi_allowed(unsigned initiator, uint64_t pfn) const;
 
   // ---- The memory encryption engine and the KeyID space (x86-tdx) --------
   // The engine in the `mee` slot, or null (arm64, or `encryption: off`): then
@@ -92,6 +105,10 @@ class Platform : public sc_core::sc_module {
   KvmVcpu* create_vcpu(Vm& vm, int id, std::unique_ptr<Executor> exec, int* err,
                        bool init_td_vcpu = true, std::string* why = nullptr);
   KvmVcpu* kvm_vcpu(int vm, int id);
+  // Closes a vCPU's fd: its module is free again, and its reference on the VM
+  // goes (the last one destroys the VM). EBADF: no such vCPU; EBUSY: it runs.
+  int close_vcpu(Vm& vm, int id);
+  unsigned vcpu_count(int vm) const;
   Vcpu* vcpu_module(int vm, int id);
   KvmMmu* mmu(int vm);
   // KVM's TDX side of a `tdx` VM (nullptr for other VM types).
@@ -112,6 +129,7 @@ class Platform : public sc_core::sc_module {
   FrameAllocator frames;
   Ownership ownership;
   KeyIdPolicy keyid_policy;
+  HostStage2Policy host_s2_policy;  // passes everything unless pKVM is there
   Bus phys_bus;
   Interposer host_slot;  // "host_s2": host initiators -> bus
   Dram dram;
@@ -131,10 +149,21 @@ class Platform : public sc_core::sc_module {
   std::unique_ptr<TdxModule> tdx;
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   std::vector<unsigned> vcpu_bus_port;  // each vCPU's initiator index on phys_bus
+  // pKVM at EL2 on arm64-pkvm (null elsewhere), with its pool of frames.
+  std::unique_ptr<FrameAllocator> hyp_pool;
+  std::unique_ptr<PkvmHyp> pkvm;
+  // A pkvm VM's handle at EL2 (-1: not a pkvm VM).
+  int pkvm_handle(int vm) const;
+  // EL2's own non-protected VM for the ownership selftest's guest shares
+  // (selftest_vm in mem_protect.c), made on first use.
+  uint16_t pkvm_selftest_vm();
 
  private:
   void vm_created(Vm& vm);
   void vm_destroyed(Vm& vm);
+  void start_pkvm();
+  void drop_vcpu_dmi(Vcpu& v);
+  int host_unmap_for_guest(uint64_t pfn);
 
   struct VcpuBinding {
     std::unique_ptr<KvmVcpu> kvm;
@@ -146,6 +175,8 @@ class Platform : public sc_core::sc_module {
   std::unique_ptr<Interposer> mem_slot_;  // no engine: KeyID decode only
   std::map<int, std::unique_ptr<KvmMmu>> mmus_;
   std::map<std::pair<int, int>, VcpuBinding> vcpu_bindings_;
+  std::map<int, uint16_t> pkvm_handles_;  // KVM VM id -> EL2 handle
+  int selftest_vm_ = -1;
   double control_ns_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "scripted_executor.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "tdx/map_gpa.h"
@@ -104,6 +105,33 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
     }
     r["fault"] = RValue::str("none");
     return Outcome::Ok;
+  }
+  if (op.op == "hvc") {
+    // SMCCC vendor-hypervisor calls by name (hypercalls.rst), or a raw function ID.
+    static const std::pair<const char*, uint64_t> kCalls[] = {
+        {"FEATURES", 0x86000000}, {"HYP_MEMINFO", 0xC6000002}, {"MEM_SHARE", 0xC6000003},
+        {"MEM_UNSHARE", 0xC6000004}, {"MMIO_GUARD", 0xC6000007}};
+    const std::string call = a.str("call");
+    uint64_t fn = 0;
+    bool known = false;
+    for (const auto& [name, id] : kCalls)
+      if (call == name) fn = id, known = true;
+    if (!known) {
+      char* end = nullptr;
+      fn = std::strtoull(call.c_str(), &end, 0);
+      known = !call.empty() && end && *end == 0;
+    }
+    if (!known) {
+      r["fault"] = RValue::str("unknown hvc call '" + call + "'");
+      return Outcome::Ok;
+    }
+    uint64_t ret = 0;
+    Outcome o = env.hvc(fn, a.u64("ipa"), &ret);
+    if (o == Outcome::Ok) {
+      r["ret"] = RValue::integer(ret);
+      r["fault"] = RValue::str("none");
+    }
+    return o;
   }
   if (op.op == "share" || op.op == "unshare") {
     uint64_t ret = 0;

@@ -1,4 +1,7 @@
 #include "vmm.h"
+#include "report.h"
+
+#include "common/hex.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -218,6 +221,16 @@ Result Vmm::mmap(const Step& s) {
 
 Result Vmm::close(const Step& s) {
   const Args& a = s.args;
+  if (a.has("vcpu")) {
+    // A vCPU's fd (it stays usable after the VM's fd is closed).
+    auto vit = names_.vcpu_vms.find(a.str("vm"));
+    if (vit == names_.vcpu_vms.end()) return errno_result(EBADF);
+    Vm* v = vit->second;
+    const int vm_id = v->id();
+    if (int err = p_.close_vcpu(*v, int(a.u64("vcpu")))) return errno_result(err);
+    if (p_.vcpu_count(vm_id) == 0) names_.vcpu_vms.erase(vit);  // the VM may be gone
+    return errno_result(0);
+  }
   const std::string name = a.str(a.has("vm") ? "vm" : "fd");
   if (names_.gmem(name)) {
     names_.gmems.erase(name);
@@ -315,6 +328,7 @@ Result Vmm::host_kernel(const Step& s) {
   Result r;
   const size_t size = a.u64("size", 8);
   uint64_t v = a.u64("value");
+  const uint64_t oopses = p_.host_s2_policy.oops_seq();
   if (a.str("op") == "store") p_.kernel_port.write(*pa, &v, size);
   else {
     v = 0;
@@ -326,6 +340,12 @@ Result Vmm::host_kernel(const Step& s) {
   r["fault"] = RValue::str(p_.kernel_port.last_machine_check() ? "machine_check"
                            : p_.kernel_port.last_ok()          ? "none"
                                                                : "data_abort");
+  if (p_.host_s2_policy.oops_seq() != oopses) {
+    // pKVM injected the stage-2 abort back: the host kernel cannot handle it (is_pkvm_stage2_abort).
+    const HostStage2Policy::Oops& o = p_.host_s2_policy.last_oops();
+    report_.note(s, "host kernel oops: unhandled stage-2 abort at PA " + hex(o.pa) + " injected by pKVM (ESR " +
+                        hex(o.esr) + ", FAR " + hex(o.far) + ")");
+  }
   return r;
 }
 

@@ -80,6 +80,8 @@ class Vmm {
   Result tdx_init_mem_region(const Step& s);
   Result tdx_finalize_vm(const Step& s);
   Result seamcall(const Step& s);
+  // arm64-pkvm: an EL2 function called by name, as pKVM's ownership selftest does.
+  Result hvc(const Step& s);
 
  private:
   Vma* vma(int pid, const std::string& map) { return p_.mm.find_vma(pid, map); }

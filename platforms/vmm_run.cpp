@@ -87,11 +87,6 @@ Result Vmm::kvm_run(const Step& s) {
   KvmVcpu* kv = p_.kvm_vcpu(v->id(), id);
   Vcpu* hw = p_.vcpu_module(v->id(), id);
   if (!kv || !hw) return no_vcpu();
-  if (v->type() == VmType::Pkvm) {
-    Result r = errno_result(EINVAL);
-    r["message"] = RValue::str(std::string(vm_type_name(v->type())) + " guests need the pKVM model, not built yet");
-    return r;
-  }
   if (KvmTdx* t = p_.td(v->id())) {
     // tdx_vcpu_pre_run: the TD finalized and the vCPU initialized, else EINVAL;
     // a dead VM fails every vCPU ioctl with EIO.
@@ -218,6 +213,7 @@ Result Vmm::kvm_run(const Step& s) {
       r["gpa"] = RValue::integer(st.gpa);
       r["size"] = RValue::integer(st.size);
       r["flags"] = RValue::flags(st.flags, &kMemoryExitFlags);
+      if (!st.message.empty() && stopped.empty()) r["message"] = RValue::str(st.message);
       break;
     case ExitReason::Hypercall:
       r["nr"] = RValue::integer(st.nr);

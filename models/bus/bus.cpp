@@ -74,7 +74,7 @@ bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_d
   dmi.set_start_address((lo - r->target_offset + r->base) | tag);
   dmi.set_end_address((hi - r->target_offset + r->base) | tag);
   if (!ok) return false;
-  if (dmi_policy_ && !dmi_policy_(dmi.get_start_address(), dmi.get_end_address())) {
+  if (dmi_policy_ && !dmi_policy_(static_cast<unsigned>(id), dmi.get_start_address(), dmi.get_end_address())) {
     ++dmi_refused_;
     dmi.allow_none();
     return false;

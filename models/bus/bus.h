@@ -22,8 +22,9 @@ class Bus : public sc_core::sc_module {
   tlm_utils::multi_passthrough_target_socket<Bus> targ;
   tlm_utils::multi_passthrough_initiator_socket<Bus> init;
 
-  // Decides whether a DMI pointer to bus range [lo, hi] may be handed out.
-  using DmiPolicy = std::function<bool(Addr lo, Addr hi)>;
+  // Decides whether a DMI pointer to bus range [lo, hi] may be handed out to
+  // the initiator on port `initiator`.
+  using DmiPolicy = std::function<bool(unsigned initiator, Addr lo, Addr hi)>;
 
   Bus(sc_core::sc_module_name name, Stats& stats);
 

@@ -9,6 +9,8 @@ Interposer::Interposer(sc_core::sc_module_name name, const InterposerPolicy* pol
       policy_(policy ? *policy : pass_),
       transactions_(stats.counter(std::string(this->name()) + ".transactions", "count",
                                   "b_transport calls through this slot (DMI accesses bypass it)")),
+      refused_(stats.counter(std::string(this->name()) + ".refused", "count",
+                             "accesses this slot's policy refused (an abort for the initiator)")),
       dmi_refused_(stats.counter(std::string(this->name()) + ".dmi_refused", "count",
                                  "DMI requests this slot's policy refused")) {
   in.register_b_transport(this, &Interposer::b_transport);
@@ -22,6 +24,12 @@ void Interposer::b_transport(int lane, tlm::tlm_generic_payload& trans, sc_core:
   const Addr a = trans.get_address();
   AccessExtension* ext = nullptr;
   trans.get_extension(ext);
+  if (!policy_.admit(a, trans.is_write(), trans.get_data_length(), ext)) {
+    ++refused_;
+    trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+    trans.set_dmi_allowed(false);
+    return;
+  }
   trans.set_address(policy_.downstream(a, ext));
   out[lane]->b_transport(trans, delay);
   trans.set_address(a);

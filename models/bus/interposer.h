@@ -28,6 +28,10 @@ class InterposerPolicy {
   virtual Addr downstream(Addr a, AccessExtension* ext) const { return a; }
   // Whether a DMI pointer for the page at `a` may pass through this slot.
   virtual bool dmi_allowed(Addr a) const { return true; }
+  // Whether an access of `len` bytes at `a` may go on; a refused one ends
+  // with an address error (the policy puts what the initiator sees, e.g. a
+  // signal, in the extension).
+  virtual bool admit(Addr a, bool write, unsigned len, AccessExtension* ext) const { return true; }
 };
 
 // The memory side: KeyID bits above the platform's physical address width
@@ -70,6 +74,7 @@ class Interposer : public sc_core::sc_module {
   InterposerPolicy pass_;
   const InterposerPolicy& policy_;
   uint64_t& transactions_;
+  uint64_t& refused_;
   uint64_t& dmi_refused_;
 };
 

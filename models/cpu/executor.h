@@ -38,6 +38,12 @@ class GuestEnv {
   virtual Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
   // A TDCALL (Ok with `out` filled); a guest that is not a TD takes #UD (Fault).
   virtual Outcome tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
+  // An SMCCC HVC64 (arm64): function ID in x0, argument in x1; Ok with x0 on
+  // return. Without a hypervisor that answers it: NOT_SUPPORTED (-1).
+  virtual Outcome hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+    *ret = ~uint64_t{0};
+    return Outcome::Ok;
+  }
   virtual std::string fault_name() const = 0;
   // Leave to the host with a ucall (selftest ucall semantics).
   virtual void ucall_sync(const std::string& tag) = 0;

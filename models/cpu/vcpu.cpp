@@ -217,6 +217,13 @@ Outcome Vcpu::tdcall(const TdcallRegs& in, TdcallOut* out) {
   return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
 }
 
+Outcome Vcpu::hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+  advance(timing_.vm_exit);
+  const auto r = hv_->hvc(fn, x1, ret);
+  local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+  return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
+}
+
 void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall::Sync, tag); }
 void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
 void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }

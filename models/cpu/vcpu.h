@@ -45,6 +45,11 @@ class VcpuHypervisor {
   virtual Resolution machine_check() { return Resolution::Injected; }
   // The fault of the last Injected resolution.
   virtual const char* injected_fault() const { return "none"; }
+  // A guest HVC64 (SMCCC): Retry with x0 in *ret, or Exit to the host first.
+  virtual Resolution hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+    *ret = ~uint64_t{0};  // SMCCC NOT_SUPPORTED
+    return Resolution::Retry;
+  }
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -138,6 +143,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   }
   Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
   Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override;
+  Outcome hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
   std::string fault_name() const override { return fault_; }
   void ucall_sync(const std::string& tag) override;
   void ucall_done() override;

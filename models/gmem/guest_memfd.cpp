@@ -164,6 +164,7 @@ int GuestMemfd::set_attributes(uint64_t offset, uint64_t size, uint64_t attribut
   if ((flags & kModePreserve) && !t.supports_preserve) return EOPNOTSUPP;
 
   const uint64_t first = offset >> kPageShift, end = (offset + size) >> kPageShift;
+  if (int err = convert_guard(first, end, to_private)) return err;
   if (to_private) {
     // Host mappings go first; an extra reference (a pin) then makes the whole call fail.
     if (host_) host_->unmap_range(*this, first, end);
@@ -174,6 +175,13 @@ int GuestMemfd::set_attributes(uint64_t offset, uint64_t size, uint64_t attribut
     }
   }
   convert(first, end, to_private, flags, /*notify_bindings=*/true, /*host_unmapped=*/to_private);
+  return 0;
+}
+
+int GuestMemfd::make_private(uint64_t first, uint64_t end, uint64_t* bad_index) {
+  if (host_) host_->unmap_range(*this, first, end);
+  if (int err = check_to_private(first, end, bad_index)) return err;
+  convert(first, end, true, 0, /*notify_bindings=*/true, /*host_unmapped=*/true);
   return 0;
 }
 

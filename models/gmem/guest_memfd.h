@@ -91,6 +91,19 @@ class GuestMemfd {
   void convert(uint64_t first, uint64_t end, bool to_private, uint64_t mode,
                bool notify_bindings, bool host_unmapped = false);
 
+  // KVM's own conversion to private of pages [first, end) (pKVM's fault path on
+  // a page populated while shared): host mappings and DMI go first, then a
+  // pinned page refuses it (EAGAIN, *bad_index); the content stays.
+  int make_private(uint64_t first, uint64_t end, uint64_t* bad_index);
+  // A veto on conversions, asked before anything changes: pKVM refuses to
+  // make shared a page the hypervisor has given to the guest (EPERM).
+  void set_convert_guard(std::function<int(const GuestMemfd&, uint64_t first, uint64_t end, bool to_private)> g) {
+    guard_ = std::move(g);
+  }
+  int convert_guard(uint64_t first, uint64_t end, bool to_private) const {
+    return guard_ ? guard_(*this, first, end, to_private) : 0;
+  }
+
   // mmap fault path: the frame to map, or SIGBUS (beyond EOF or private).
   struct HostFault {
     int signal = 0;
@@ -171,6 +184,7 @@ class GuestMemfd {
   MemoryPort& mem_;
   GmemHostMapper* host_ = nullptr;
   std::function<void(uint64_t, bool)> ownership_hook_;
+  std::function<int(const GuestMemfd&, uint64_t, uint64_t, bool)> guard_;
   RangeMap<GmemPageState> state_;
   std::map<uint64_t, Folio> folios_;
   std::map<uint64_t, uint32_t> detached_pins_;  // punched while pinned: pfn -> pins

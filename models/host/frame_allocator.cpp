@@ -81,12 +81,22 @@ void FrameAllocator::free(uint64_t pfn) {
   auto it = used_.find(pfn);
   if (it == used_.end()) return;
   if (free_hook_) free_hook_(pfn);  // while the use is still known (who maps it)
+  if (held_.count(pfn)) {
+    freed_held_.insert(pfn);  // a guest has it: freed when the hypervisor gives it back
+    it->second.gmem = nullptr;  // its file lets go of it (and may be gone before the hypervisor is done)
+    return;
+  }
   if (pins_.count(pfn)) {
     freed_pinned_.insert(pfn);  // the pin holder still reaches it: not reusable yet
     return;
   }
   used_.erase(it);
   free_.push_back(pfn);
+}
+
+void FrameAllocator::release(uint64_t pfn) {
+  if (!held_.erase(pfn)) return;
+  if (freed_held_.erase(pfn)) free(pfn);
 }
 
 void FrameAllocator::pin(uint64_t pfn) {

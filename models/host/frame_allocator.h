@@ -50,6 +50,12 @@ class FrameAllocator {
   void pin(uint64_t pfn);
   void unpin(uint64_t pfn);
   uint32_t pins(uint64_t pfn) const;
+  // A frame the hypervisor has given to a guest (pKVM: host NOPAGE or
+  // SHARED_BORROWED) is not the host's to reuse: freed meanwhile, it is freed
+  // for real when the hypervisor gives it back (release).
+  void hold(uint64_t pfn) { if (used_.count(pfn)) held_.insert(pfn); }
+  void release(uint64_t pfn);
+  bool held(uint64_t pfn) const { return held_.count(pfn) != 0; }
   template <class Fn> void for_each_pinned(Fn fn) const {
     for (const auto& [pfn, n] : pins_) fn(pfn, n);
   }
@@ -80,6 +86,7 @@ class FrameAllocator {
   std::unordered_map<uint64_t, FrameUse> used_;
   std::map<uint64_t, uint32_t> pins_;           // pinned frames: pfn -> pins
   std::unordered_set<uint64_t> freed_pinned_;   // freed by their user while pinned
+  std::unordered_set<uint64_t> held_, freed_held_;  // given away by the hypervisor (and freed meanwhile)
   size_t peak_ = 0;
   std::function<void(uint64_t)> free_hook_;
   std::function<void(uint64_t, FrameUse&)> use_hook_;

@@ -41,6 +41,8 @@ class Kvm {
   int create_vm(const std::string& name, VmType type, Vm** out);
   // Closes the VMM's fd; the VM is destroyed once nothing references it.
   void close_vm(Vm* vm);
+  // A vCPU's fd is closed: the reference it held on its VM goes (the VM may go with it).
+  void vcpu_closed(Vm* vm) { put_vm(vm->id()); }
   int create_guest_memfd(Vm& vm, const std::string& name, uint64_t size, uint64_t flags,
                          std::shared_ptr<GuestMemfd>* out);
 

@@ -23,7 +23,9 @@ KvmMmu::KvmMmu(Vm& vm, std::unique_ptr<Stage2Backend> backend, HostMm& mm, Stats
       memfault_exits_(stats.counter(prefix + ".exit_memory_fault", "count",
                                     "KVM_EXIT_MEMORY_FAULT exits prepared")),
       mmio_exits_(stats.counter(prefix + ".exit_mmio", "count", "KVM_EXIT_MMIO exits prepared")),
-      huge_(stats.counter(prefix + ".huge_leaves", "count", "2 MiB stage-2 block leaves installed")) {}
+      huge_(stats.counter(prefix + ".huge_leaves", "count", "2 MiB stage-2 block leaves installed")),
+      donations_(stats.counter(prefix + ".pkvm_donations", "count",
+                               "pages pKVM donated to a protected guest on its faults")) {}
 
 void KvmMmu::remove_vcpu(Stage2TlbControl* v) {
   vcpus_.erase(std::remove(vcpus_.begin(), vcpus_.end(), v), vcpus_.end());
@@ -52,8 +54,69 @@ bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_pr
   }
 }
 
+bool KvmMmu::mmio_exit(Addr gpa, bool write, unsigned size, KvmRunState* exit) {
+  ++mmio_exits_;
+  exit->reason = ExitReason::Mmio;
+  exit->gpa = gpa;
+  exit->size = size;
+  exit->is_write = write;
+  return false;
+}
+
+// A protected VM (pKVM): all its memory is private to it unless it shares a
+// page itself, so every fault asks EL2 to donate the frame. A guest_memfd
+// page the host populated while shared becomes private in place first (the
+// host's mappings and DMI pointers go; a pinned page cannot); memory that is
+// not guest_memfd is donated from under the VMM's mapping, and only EL2 stops
+// the host from touching it afterwards.
+bool KvmMmu::resolve_protected(Addr gpa, bool write, unsigned size, KvmRunState* exit) {
+  const uint64_t gfn = gpa >> kPageShift;
+  Memslot* slot = vm_.slot_for_gfn(gfn);
+  if (!slot) return mmio_exit(gpa, write, size, exit);
+  if (write && (slot->flags() & Memslot::kReadonly)) return mmio_exit(gpa, true, size, exit);
+  if (GuestMemfd* f = slot->gmem()) {
+    const uint64_t index = slot->gmem_index(gfn);
+    if (!f->is_private(index)) {
+      uint64_t bad = 0;
+      if (int err = f->make_private(index, index + 1, &bad)) {
+        memory_fault_exit(gpa, true, exit);
+        exit->err = err;  // EAGAIN: the page has an extra reference
+        exit->message = "pKVM cannot take the page at GPA " + std::to_string(gpa & ~kPageMask) +
+                        " for the guest: guest_memfd '" + f->name() + "' offset " +
+                        std::to_string(bad << kPageShift) +
+                        " is pinned by the host, so it cannot become private (EAGAIN)";
+        return false;
+      }
+    }
+  }
+  const GfnBacking b = gfn_backing(vm_, mm_, gfn, /*is_private=*/slot->gmem() != nullptr, /*allocate=*/true);
+  if (b.out_of_memory) throw std::bad_alloc();
+  if (!b.pfn) {
+    memory_fault_exit(gpa, true, exit);
+    return false;
+  }
+  const int ret = backend_->donate(gpa & ~kPageMask, *b.pfn << kPageShift);
+  if (ret == -EHWPOISON) {
+    memory_fault_exit(gpa, true, exit);
+    exit->err = EHWPOISON;
+    exit->message = "the host reclaimed this page by force: the guest's entry is poisoned";
+    return false;
+  }
+  if (ret) {
+    exit->reason = ExitReason::None;
+    exit->err = -ret;
+    exit->message = "pKVM refused __pkvm_host_donate_guest for GPA " + std::to_string(gpa & ~kPageMask) +
+                    " (errno " + std::to_string(-ret) + ")";
+    return false;
+  }
+  ++faults_in_;
+  ++donations_;
+  return true;
+}
+
 bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
                      KvmRunState* exit) {
+  if (vm_.type() == VmType::Pkvm) return resolve_protected(gpa, write, size, exit);
   // A TD's shared alias: the GFN is the GPA without the shared bit (KVM's
   // gfn_direct_bits); the leaf goes to the alias, in the shared EPT.
   Addr alias = 0;

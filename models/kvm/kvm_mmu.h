@@ -38,6 +38,8 @@ class KvmMmu {
  private:
   bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
   bool try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p, Addr alias);
+  bool resolve_protected(Addr gpa, bool write, unsigned size, KvmRunState* exit);
+  bool mmio_exit(Addr gpa, bool write, unsigned size, KvmRunState* exit);
   void memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit);
 
   Vm& vm_;
@@ -51,6 +53,7 @@ class KvmMmu {
   uint64_t& memfault_exits_;
   uint64_t& mmio_exits_;
   uint64_t& huge_;
+  uint64_t& donations_;
 };
 
 }  // namespace cocosim

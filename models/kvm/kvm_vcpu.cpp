@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "common/hex.h"
+#include "pkvm/pkvm_hyp.h"
 
 namespace cocosim {
 
@@ -46,9 +47,63 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
   return Resolution::Exit;
 }
 
+VcpuHypervisor::Resolution KvmVcpu::pkvm_hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+  for (;;) {
+    pending_ns_ += hvc_ns_;
+    const HvcResult r = pkvm_->guest_hvc(pkvm_handle_, {fn, x1, 0, 0});
+    if (!r.to_host) {
+      *ret = r.x0;
+      if (r.x0 == pkvm::kSmcccSuccess && (fn == pkvm::kHvcMemShare || fn == pkvm::kHvcMemUnshare) &&
+          page_shared_)
+        page_shared_(x1 >> kPageShift, fn == pkvm::kHvcMemShare);
+      handled_in_kernel("hvc");
+      return Resolution::Retry;
+    }
+    if (!r.retry) {  // a call EL2 leaves to the host: KVM has no handler for it
+      *ret = pkvm::kSmcccNotSupported;
+      handled_in_kernel("hvc");
+      return Resolution::Retry;
+    }
+    // The faked data abort (DABT_LOW, WnR, level-3 translation fault, HPFAR
+    // from the IPA): KVM's abort handler maps the page, then the guest
+    // re-executes the HVC.
+    if (!mmu_.fault_in(x1 & ~kPageMask, true, false, 8, true, &run_)) {
+      run_.has_syndrome = true;
+      run_.syndrome = r.esr;
+      run_.hpfar = r.hpfar;
+      returned_to_vmm();
+      return Resolution::Exit;
+    }
+    handled_in_kernel("hvc_mem_share_fault_in");
+  }
+}
+
+VcpuHypervisor::Resolution KvmVcpu::hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
+  if (pkvm_) return pkvm_hvc(fn, x1, ret);
+  // EL2 answers a protected VM's calls only; KVM has no vendor-hypervisor
+  // memory services for the others.
+  *ret = pkvm::kSmcccNotSupported;
+  handled_in_kernel("hvc");
+  return Resolution::Retry;
+}
+
 VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_private,
                                             uint64_t* ret) {
   if (td_) return td_convert(gpa, size, to_private, ret);
+  if (pkvm_) {
+    // The portable share/unshare: MEM_SHARE / MEM_UNSHARE page by page (the
+    // ABI takes one granule per call); the first failure ends it.
+    const uint64_t fn = to_private ? pkvm::kHvcMemUnshare : pkvm::kHvcMemShare;
+    const uint64_t first = gpa & ~kPageMask;
+    for (uint64_t off = progress_; first + off < gpa + size; off += kPageSize) {
+      progress_ = off;
+      const Resolution r = pkvm_hvc(fn, first + off, ret);
+      if (r == Resolution::Exit) return r;  // resumes at this page after re-entry
+      if (*ret != pkvm::kSmcccSuccess) break;
+    }
+    progress_ = 0;
+    return Resolution::Retry;
+  }
   if (hypercall_done_) {
     hypercall_done_ = false;
     *ret = hypercall_ret_;

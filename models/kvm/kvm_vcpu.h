@@ -17,6 +17,10 @@
 #include "tdx/map_gpa.h"
 
 namespace cocosim {
+class PkvmHyp;
+}
+
+namespace cocosim {
 
 // Exits of one vCPU by reason: those KVM handled itself and re-entered the
 // guest, and those KVM_RUN returned to the VMM (named as kvm_run.exit_reason).
@@ -43,10 +47,15 @@ class KvmVcpu : public VcpuHypervisor {
   // Where the memory work of fault handling is measured (the host kernel's and
   // the hypervisor's ports), so the vCPU is charged for it.
   void set_cost_probe(std::function<double()> p) { cost_probe_ = std::move(p); }
-  double take_cost_ns() override { return cost_probe_ ? cost_probe_() : 0; }
+  double take_cost_ns() override {
+    const double ns = pending_ns_ + (cost_probe_ ? cost_probe_() : 0);
+    pending_ns_ = 0;
+    return ns;
+  }
 
   Resolution stage2_fault(const Stage2Fault& f, bool shared) override;
   Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  Resolution hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
   void ucall(Ucall kind, const std::string& text) override;
   Resolution tdcall(const TdcallRegs& in, TdcallOut* out) override;
   const char* injected_fault() const override { return injected_; }
@@ -58,6 +67,17 @@ class KvmVcpu : public VcpuHypervisor {
   bool enter_guest() { return !td_ || td_enter(); }
   // A vCPU of a TD: its faults and TDCALLs go through the TDX module.
   void set_td(KvmTdx* td) { td_ = td; }
+
+  // A protected VM's vCPU: its HVCs go to pKVM at EL2 (VM `handle`), each
+  // charged `hvc_ns`; `page_shared(gfn, shared)` follows a page the guest
+  // shared or took back in guest_memfd's state (in place).
+  void set_pkvm(PkvmHyp* hyp, uint16_t handle, double hvc_ns,
+                std::function<void(uint64_t gfn, bool shared)> page_shared) {
+    pkvm_ = hyp;
+    pkvm_handle_ = handle;
+    hvc_ns_ = hvc_ns;
+    page_shared_ = std::move(page_shared);
+  }
 
  private:
   Vm& vm_;
@@ -71,6 +91,14 @@ class KvmVcpu : public VcpuHypervisor {
   bool done_ = false, aborted_ = false;
   std::function<double()> cost_probe_;
   Stats& stats_;
+  PkvmHyp* pkvm_ = nullptr;
+  uint16_t pkvm_handle_ = 0;
+  uint64_t progress_ = 0;  // offset reached in a multi-page share or unshare
+  double hvc_ns_ = 0, pending_ns_ = 0;
+  std::function<void(uint64_t, bool)> page_shared_;
+  // One HVC at EL2, with the host's part of a MEM_SHARE of a page not faulted
+  // in yet (the faked data abort: KVM maps the page, the HVC runs again).
+  Resolution pkvm_hvc(uint64_t fn, uint64_t x1, uint64_t* ret);
   VcpuExitCounts exits_;
   // ---- TDX (Linux tdx_handle_exit and its helpers) ----
   // VP.ENTER if the vCPU is not in its TD; false: the exit is in run_.

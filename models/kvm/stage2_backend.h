@@ -41,6 +41,10 @@ class Stage2Backend {
   // replacing what was there. False: the GPA is beyond the tables.
   // Throws std::bad_alloc when no frame is left for a table.
   virtual bool map(Addr gpa, Addr pa, int depth, Perm p) = 0;
+  // A protected VM's page (pKVM): the hypervisor takes the frame from the host
+  // and maps it for the guest. 0 or a negative errno; backends whose tables
+  // KVM writes have no such call.
+  virtual int donate(Addr gpa, Addr pa) { return -95; /* -EOPNOTSUPP */ }
   // Whether the entry for `gpa` at `depth` is empty (a block may be installed there).
   virtual bool entry_empty(Addr gpa, int depth) = 0;
   // Remove every leaf of GFNs [first, end) (a block that overlaps them, whole),

@@ -165,6 +165,8 @@ int Vm::set_memory_attributes(Addr address, uint64_t size, uint64_t attributes,
     for (const Piece& p : pieces) files_agree = files_agree && p.f->range_is(p.lo, p.hi, to_private);
     if (files_agree) return 0;  // nothing changes: no zap, as KVM skips it
   }
+  for (const Piece& p : pieces)
+    if (int err = p.f->convert_guard(p.lo, p.hi, to_private)) return err;
   if (to_private)
     for (const Piece& p : pieces)
       if (int err = p.f->check_to_private(p.lo, p.hi, nullptr)) return err;

@@ -34,8 +34,9 @@ class Ownership {
   }
   // Only its owner may touch the frame: no DMI pointer, no host mapping reaches it.
   bool exclusive(uint64_t pfn) const {
-    const Owner o = of(pfn).owner;
-    return o == Owner::Guest || o == Owner::TdxModule;
+    const FrameOwner o = of(pfn);
+    return (o.owner == Owner::Guest && !o.host_may_map) || o.owner == Owner::TdxModule ||
+           (o.owner == Owner::Hypervisor && !o.host_may_map);
   }
   // pKVM's metadata of a frame the host has allocated; nullptr for a free
   // frame (it has no record: it reads as host OWNED, nothing shared).
@@ -43,13 +44,20 @@ class Ownership {
     const FrameUse* u = frames_.use(pfn);
     return u ? &u->own.pkvm : nullptr;
   }
-  // EL2's write of a frame's record: its pKVM metadata and the owner it implies.
-  void set_pkvm(uint64_t pfn, const FrameOwner& o) { frames_.set_owner(pfn, o); }
-  // A VM's private frame (owner Guest).
-  bool guest_private(uint64_t pfn) const { return of(pfn).owner == Owner::Guest; }
+  // EL2's write of a frame's record: its pKVM metadata and the owner it
+  // implies. A frame the host may no longer map loses every DMI pointer first.
+  void set_pkvm(uint64_t pfn, const FrameOwner& o);
+  // A VM's private frame (owner Guest, the host may not map it). A page a
+  // pKVM guest shares with the host stays the guest's, but is not private.
+  bool guest_private(uint64_t pfn) const {
+    const FrameOwner o = of(pfn);
+    return o.owner == Owner::Guest && !o.host_may_map;
+  }
 
   // What the record should say for a frame in use `u` now (the invariant
-  // checker compares it with the record the hooks kept).
+  // checker compares it with the record the hooks kept). Where pKVM has given
+  // the page away (host NOPAGE or SHARED_BORROWED, or the hypervisor owns
+  // it), its metadata decides; otherwise the frame's use does.
   static FrameOwner expected(const FrameUse& u);
 
  private:

@@ -10,7 +10,7 @@ namespace cocosim {
 
 using namespace pkvm;
 
-HostStage2::HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<MemoryRegion> memory,
+HostStage2::HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<MemblockRegion> memory,
                        unsigned pa_bits, Stats& stats, const std::string& prefix)
     : fmt_(pa_bits),
       pgt_(fmt_, mem, pool, 0),
@@ -22,13 +22,13 @@ HostStage2::HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<Memory
       tlbi_(stats.counter(prefix + ".host_tlbi_ipas2e1is", "count",
                           "TLBI IPAS2E1IS at VMID 0: host stage-2 pages unmapped")) {
   std::sort(memory_.begin(), memory_.end(),
-            [](const MemoryRegion& a, const MemoryRegion& b) { return a.base < b.base; });
+            [](const MemblockRegion& a, const MemblockRegion& b) { return a.base < b.base; });
 }
 
-const MemoryRegion* HostStage2::find_mem_range(Addr addr, MemRange& range) const {
+const MemblockRegion* HostStage2::find_mem_range(Addr addr, MemRange& range) const {
   range.start = 0;
   range.end = Addr{1} << fmt_.input_bits();
-  for (const MemoryRegion& r : memory_) {
+  for (const MemblockRegion& r : memory_) {
     const Addr end = r.base + r.size;
     if (addr < r.base) {
       range.end = r.base;

@@ -19,7 +19,7 @@
 namespace cocosim {
 
 // A memblock region: DRAM the host may use (everything else is MMIO).
-struct MemoryRegion {
+struct MemblockRegion {
   Addr base = 0;
   uint64_t size = 0;
   bool nomap = false;  // MEMBLOCK_NOMAP: memory, but no page of it may change hands
@@ -45,7 +45,7 @@ struct HostAccess {
 class HostStage2 {
  public:
   // Tables come from `pool` (EL2's memory); `memory` is sorted by base.
-  HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<MemoryRegion> memory,
+  HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<MemblockRegion> memory,
              unsigned pa_bits, Stats& stats, const std::string& prefix);
 
   const Arm64Stage2Format& format() const { return fmt_; }
@@ -54,7 +54,7 @@ class HostStage2 {
 
   // find_mem_range: the region holding `addr` (nullptr: MMIO) and the range
   // around it.
-  const MemoryRegion* find_mem_range(Addr addr, MemRange& range) const;
+  const MemblockRegion* find_mem_range(Addr addr, MemRange& range) const;
   bool addr_is_memory(Addr addr) const;
 
   // The host touches `pa` (`far` is the address it used). `from_el0`: a host
@@ -72,13 +72,17 @@ class HostStage2 {
   // `meta`; the host's own id empties the entries (the next access maps them).
   void set_owner(Addr addr, uint64_t size, uint8_t owner_id, uint64_t meta);
 
+  // How many host pages lost their mapping so far (each a TLBI IPAS2E1IS):
+  // a cached translation older than the last one may be stale.
+  uint64_t unmaps() const { return tlbi_; }
+
   // For observers: the raw entry where a walk for `pa` stops.
   Stage2PageTable::RawEntry entry(Addr pa, MemoryPort* via = nullptr) { return pgt_.entry(pa, via); }
 
  private:
   Arm64Stage2Format fmt_;
   Stage2PageTable pgt_;
-  std::vector<MemoryRegion> memory_;
+  std::vector<MemblockRegion> memory_;
   uint64_t& aborts_;
   uint64_t& injected_;
   uint64_t& tlbi_;

@@ -13,7 +13,7 @@ Perm perm_of(uint64_t prot) { return {bool(prot & kProtR), bool(prot & kProtW), 
 }  // namespace
 
 PkvmHyp::PkvmHyp(Arm64Arch& arch, MemoryPort& mem, Ownership& own, FrameAllocator& pool,
-                 const MemRange& hyp_memory, std::vector<MemoryRegion> memory, Stats& stats,
+                 const MemRange& hyp_memory, std::vector<MemblockRegion> memory, Stats& stats,
                  const std::string& prefix)
     : arch_(arch),
       mem_(mem),
@@ -48,6 +48,8 @@ void PkvmHyp::store(uint64_t pfn, const PkvmPage& p, int guest) {
   } else {
     o.owner = Owner::Guest;  // donated to a guest, or lent by it to the host
     o.vm = guest;
+    if (guest >= 0)
+      if (const PkvmVm* v = vm(uint16_t(guest)); v && v->owner_id >= 0) o.vm = v->owner_id;
   }
   o.host_may_map = host != PkvmPageState::NoPage;
   own_.set_pkvm(pfn, o);
@@ -81,7 +83,7 @@ bool PkvmHyp::pfn_range_is_valid(uint64_t pfn, uint64_t nr_pages) const {
 // record of it, so a frame the host has not allocated cannot change hands.
 int PkvmHyp::check_memory(Addr start, Addr end) const {
   MemRange r;
-  const MemoryRegion* reg = host_s2_.find_mem_range(start, r);
+  const MemblockRegion* reg = host_s2_.find_mem_range(start, r);
   if (!r.contains(end - 1)) return -EINVAL;
   if (!reg || reg->nomap) return -EPERM;
   for (Addr a = start; a < end; a += kPageSize)
@@ -111,7 +113,7 @@ int PkvmHyp::guest_check(PkvmVm& vm, Addr ipa, uint64_t size, PkvmPageState want
     if (e.leaf) {
       const Addr phys = f.decode(e.desc, e.depth).pa + (a & (f.level_size(e.depth) - 1));
       MemRange r;
-      const MemoryRegion* reg = host_s2_.find_mem_range(phys, r);
+      const MemblockRegion* reg = host_s2_.find_mem_range(phys, r);
       if (!reg || reg->nomap) return -EINVAL;
       s = getstate(e.desc);
     } else if (invalid_type(e.desc) == kPteGuestPoisoned) {
@@ -195,13 +197,15 @@ void PkvmHyp::poison_page(Addr phys) {
 
 // ---- VMs ----------------------------------------------------------------------
 
-std::optional<uint16_t> PkvmHyp::create_vm(bool is_protected, std::vector<Stage2TlbControl*> vcpus) {
+std::optional<uint16_t> PkvmHyp::create_vm(bool is_protected, std::vector<Stage2TlbControl*> vcpus,
+                                           int owner_id) {
   unsigned idx = 0;
   while (vms_.count(uint16_t(kFirstHandle + idx))) ++idx;
   auto v = std::make_unique<PkvmVm>();
   v->handle = uint16_t(kFirstHandle + idx);
   v->vmid = idx + 1;
   v->is_protected = is_protected;
+  v->owner_id = owner_id;
   v->vcpus = std::move(vcpus);
   try {
     v->pgt = std::make_unique<Stage2PageTable>(arch_.stage2_format(), mem_, pool_, int(v->vmid));

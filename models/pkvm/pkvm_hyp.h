@@ -43,6 +43,7 @@ struct PkvmVm {
   unsigned vmid = 0;
   bool is_protected = false;
   bool is_dying = false;  // __pkvm_start_teardown_vm ran: no vCPU can be loaded
+  int owner_id = -1;      // the host's name for it in the ownership records (KVM's VM id); -1: the handle
   std::unique_ptr<Stage2PageTable> pgt;
   std::vector<Stage2TlbControl*> vcpus;
 };
@@ -67,7 +68,7 @@ class PkvmHyp {
   // `pool` holds EL2's memory (the stage-2 tables) at `hyp_memory`; `memory`
   // is the host's DRAM (memblock). Counters go under `prefix`.
   PkvmHyp(Arm64Arch& arch, MemoryPort& mem, Ownership& own, FrameAllocator& pool,
-          const MemRange& hyp_memory, std::vector<MemoryRegion> memory, Stats& stats,
+          const MemRange& hyp_memory, std::vector<MemblockRegion> memory, Stats& stats,
           const std::string& prefix);
   ~PkvmHyp();
 
@@ -78,7 +79,8 @@ class PkvmHyp {
 
   // ---- VMs (__pkvm_init_vm, __pkvm_start/finalize_teardown_vm) ----
   // A VM's handle, or nullopt when no frame is left for its stage-2 root.
-  std::optional<uint16_t> create_vm(bool is_protected, std::vector<Stage2TlbControl*> vcpus);
+  std::optional<uint16_t> create_vm(bool is_protected, std::vector<Stage2TlbControl*> vcpus,
+                                    int owner_id = -1);
   PkvmVm* vm(uint16_t handle);
   int start_teardown_vm(uint16_t handle);
   // Drops the VM's stage-2 (VMALLS12E1IS). -EBUSY while it still maps a page:

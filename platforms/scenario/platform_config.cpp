@@ -29,7 +29,6 @@ const NotModelledYet kNotModelledYet[] = {
      "encryption ci or li has"},
     {"timing.mee", [](const PlatformConfig& p) { return p.encryption != "off"; },
      "has no effect with encryption: off (no memory encryption engine to charge)"},
-    {"timing.hvc", nullptr, "has no effect yet: pKVM at EL2 is not modelled"},
 };
 
 // Keys that mean something on one architecture only.
@@ -43,7 +42,7 @@ const ArchOnly kArchOnly[] = {{"encryption", Arch::X86Tdx},          {"gpaw", Ar
                               {"timing.mee", Arch::X86Tdx},
                               {"ipa_bits", Arch::Arm64Pkvm},         {"timing.tlb_shootdown", Arch::X86Tdx},
                               {"timing.invept", Arch::X86Tdx},       {"timing.tlbi", Arch::Arm64Pkvm},
-                              {"timing.seamcall", Arch::X86Tdx}};
+                              {"timing.seamcall", Arch::X86Tdx},     {"timing.hvc", Arch::Arm64Pkvm}};
 
 const std::vector<std::string> kTopKeys = {"arch", "cpus",    "dram", "encryption", "gpaw", "ipa_bits",
                                            "seed", "quantum", "thp",  "timing",     "tlb"};

@@ -348,6 +348,11 @@ class Loader {
       error(op_key, "'" + op + "' " + spec->unavailable);
       return false;
     }
+    if (op == "hvc" && arch_ != Arch::Arm64Pkvm) {
+      error(op_key, "'hvc' is an arm64-pkvm operation (an HVC to pKVM at EL2): this platform is " +
+                        std::string(arch_name(arch_)));
+      return false;
+    }
     std::set<std::string> present;  // given, even if invalid: no cascade of errors
     const size_t errors_before = d_.count();
     if (!fields.is_null()) {

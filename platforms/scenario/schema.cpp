@@ -70,7 +70,6 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
   return a;
 }
 
-const char* kLaterPkvm = "needs the pKVM EL2 model, which is not built yet";
 
 std::vector<OpSpec> make_steps() {
   const std::vector<std::string> kErr = {"errno"};
@@ -122,7 +121,7 @@ std::vector<OpSpec> make_steps() {
        kErr},
       {"ftruncate", {N("fd", NameKind::FdAny, true), I("size", true)}, kErr},
       {"fstat", {N("fd", NameKind::FdAny, true)}, {"errno", "st_size", "st_blksize"}},
-      {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm)}, kErr},
+      {"close", {N("fd", NameKind::FdAny), N("vm", NameKind::Vm), I("vcpu")}, kErr},
       {"fork", {D("name", NameKind::Process)}, kErr},
       {"load",
        {N("map", NameKind::Map, true), I("offset"), I("size"), LoadLength(), N("process", NameKind::Process)},
@@ -145,8 +144,8 @@ std::vector<OpSpec> make_steps() {
            frame_fields()),
        {"status", "rcx", "rdx", "r8", "message", "errno", "fault"}},
       {"hvc",
-       cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), S("prot")}, frame_fields()),
-       kErr, kLaterPkvm},
+       cat({S("call", true), N("vm", NameKind::Vm), I("gfn"), I("nr_pages"), S("prot")}, frame_fields()),
+       {"errno", "message"}},
       {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all", "fault"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
@@ -171,7 +170,7 @@ std::vector<OpSpec> make_guest_ops() {
       {"tdcall", {S("leaf", true), I("gpa"), E("level", {"4K", "2M"})},
        {"status", "mrtd", "fault", "gpa", "exit_reason", "qualification"}},
       {"tdvmcall", {S("leaf", true), I("gpa"), I("size"), B("shared")}, {"status", "fault", "next"}},
-      {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}, kLaterPkvm},
+      {"hvc", {S("call", true), I("ipa")}, {"ret", "fault"}},
       {"sync", {S("tag")}, {}},
       {"repeat", {I("count", true), {"body", Ty::Ops, true}}, {}},
   };
@@ -187,9 +186,9 @@ const ResultLimit* result_limit(const std::string& field) {
       {"poisoned", Arch::X86Tdx, "", ""},
       {"mrtd", Arch::X86Tdx, "", ""},
       {"hkid", Arch::X86Tdx, "", ""},
-      {"host_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
-      {"hyp_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
-      {"guest_state", Arch::Arm64Pkvm, kLaterPkvm, ""},
+      {"host_state", Arch::Arm64Pkvm, "", ""},
+      {"hyp_state", Arch::Arm64Pkvm, "", ""},
+      {"guest_state", Arch::Arm64Pkvm, "", ""},
       {"hpfar", Arch::Arm64Pkvm, "", "an x86-tdx exit gives the faulting address in 'gpa'"},
   };
   for (const auto& l : kLimits)

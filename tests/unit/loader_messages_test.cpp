@@ -134,9 +134,8 @@ TEST_CASE("Expectations: flag and exit lists are accepted, what cannot happen is
                         "  - inspect: {vm: s, gpa: 0, expect: {host_state: OWNED}}\n"
                         "  - inspect: {vm: s, gpa: 0, expect: {sept: MAPPED}}\n"
                         "  - KVM_RUN: {vm: s, vcpu: 0, expect: {hpfar: 0}}\n");
-  CHECK(says(arm, "t.yaml:8:39: 'host_state' needs the pKVM EL2 model, which is not built yet"));
   CHECK(says(arm, "t.yaml:9:39: 'sept' is an x86-tdx result: this platform is arm64-pkvm"));
-  CHECK(arm.errors.size() == 2);
+  CHECK(arm.errors.size() == 1);  // host_state is an arm64-pkvm result
 }
 
 TEST_CASE("Platform: keys with no effect yet are refused at the key, with the reason") {
@@ -150,8 +149,8 @@ TEST_CASE("Platform: keys with no effect yet are refused at the key, with the re
       "steps: []\n");
   INFO(all_errors(r));
   CHECK(says(r, "t.yaml:3:3: platform.cpus must be 1 for now"));
-  CHECK(says(r, "t.yaml:6:33: platform.timing.hvc has no effect yet"));
-  CHECK(r.errors.size() == 2);  // encryption, seed, timing.mee and timing.seamcall do something
+  CHECK(says(r, "t.yaml:6:33: platform.timing.hvc is arm64-pkvm only"));
+  CHECK(r.errors.size() == 2);  // encryption, seed, timing.mee and timing.seamcall do something on x86-tdx
   // Without the engine, its seed and its cost do nothing: refused.
   LoadResult off = load("platform: {arch: x86-tdx, encryption: off, seed: 3, timing: {mee: 2ns}}\nsteps: []\n");
   INFO(all_errors(off));

@@ -43,7 +43,7 @@ struct PkvmRig {
     frames.set_use_hook([this](uint64_t pfn, FrameUse& u) { own.assigned(pfn, u); });
     hyp = std::make_unique<PkvmHyp>(
         arch, mem, own, pool, MemRange{kPoolPfn << kPageShift, (kPoolPfn + kPoolPages) << kPageShift},
-        std::vector<MemoryRegion>{{kDramPfn << kPageShift, kDramPages << kPageShift, false}}, stats,
+        std::vector<MemblockRegion>{{kDramPfn << kPageShift, kDramPages << kPageShift, false}}, stats,
         "t.pkvm");
   }
   // A frame the host kernel allocated (host OWNED).
