@@ -9,8 +9,11 @@
 //  pamt-sept (a frame in one TD at one GPA, PAMT and SEPT agree), dmi-private,
 //  dmi-keyid, host-map-private (no host way into private memory), and every
 //  host read of a TD-owned line returns zeros; a refused SEAMCALL leaves PAMT
-//  and the module's state unchanged; nothing throws.
-// TDX_PLATFORM_ITERATIONS=N (default 100000) and TDX_PLATFORM_SEED=S.
+//  and the module's state unchanged, and (one SEAMCALL in 16, as the snapshot
+//  reads every SEPT page) every Secure EPT entry of both TDs and the DRAM
+//  content of every page its operands name; nothing throws.
+// --iterations N (default 100000) and --seed S (default 1); the environment
+// variables TDX_PLATFORM_ITERATIONS and TDX_PLATFORM_SEED work too.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -19,12 +22,14 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <string>
 #include <typeinfo>
 
 #include <systemc>
 
 #include "invariant_checker.h"
 #include "kvm/gfn_backing.h"
+#include "tdx/secure_ept.h"
 #include "platform.h"
 
 using namespace cocosim;
@@ -32,6 +37,7 @@ using namespace cocosim;
 namespace {
 
 Platform* g_platform = nullptr;
+uint64_t g_iterations = 0, g_seed = 0;  // 0: from the environment, else the defaults
 
 uint64_t env_or(const char* name, uint64_t dflt) {
   const char* v = std::getenv(name);
@@ -45,6 +51,35 @@ struct Td {
   KvmTdx* kvm = nullptr;
   std::shared_ptr<GuestMemfd> f;
 };
+
+// Every Secure EPT entry of every TD, read through the debug view (no time, no counters).
+std::string sept_text(Platform& p) {
+  std::ostringstream o;
+  for (Addr tdr : p.tdx->tds()) {
+    const auto view = p.tdx->td(tdr);
+    if (!view || !view->sept_root) continue;
+    SecureEpt s(p.kernel_port.debug_view(), p.tdx->config().pa_bits, view->sept_levels, view->sept_root, view->hkid);
+    o << tdr << '{';
+    s.for_each_entry([&](int level, Addr gpa, Addr, unsigned, SeptEntry e) { o << level << ':' << gpa << '=' << e.raw << ';'; });
+    o << '}';
+  }
+  return o.str();
+}
+
+// What DRAM holds (or will hold once the engine writes back) in the pages the
+// operands name, for those inside DRAM.
+std::string dram_text(Platform& p, const std::vector<uint64_t>& operands) {
+  std::string out;
+  const Addr pa_mask = (Addr{1} << p.architecture().pa_bits()) - 1;
+  for (uint64_t op : operands) {
+    const Addr pa = op & pa_mask & ~kPageMask;
+    if (!p.dram.memory().in_range(pa, kPageSize)) continue;
+    std::string page(kPageSize, '\0');
+    p.kernel_port.debug_view().read(pa, page.data(), kPageSize);
+    out += page;
+  }
+  return out;
+}
 
 std::string pamt_text(const Pamt& p) {
   std::ostringstream o;
@@ -87,13 +122,14 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
   }
   REQUIRE(checker.check().empty());
 
-  const uint64_t iterations = env_or("TDX_PLATFORM_ITERATIONS", 100000);
-  std::mt19937_64 rng(env_or("TDX_PLATFORM_SEED", 1));
+  const uint64_t iterations = g_iterations ? g_iterations : env_or("TDX_PLATFORM_ITERATIONS", 100000);
+  std::mt19937_64 rng(g_seed ? g_seed : env_or("TDX_PLATFORM_SEED", 1));
   auto pick = [&](uint64_t n) { return n ? rng() % n : 0; };
   const std::vector<uint64_t> leaves = seamcall_leaves();
   const unsigned pa_bits = p.architecture().pa_bits();
   std::map<std::string, uint64_t> statuses;
-  uint64_t seamcalls = 0, refused = 0, host_reads = 0, host_writes = 0, td_ops = 0, kvm_ops = 0, checks = 0;
+  uint64_t seamcalls = 0, refused = 0, host_reads = 0, host_writes = 0, td_ops = 0, kvm_ops = 0, checks = 0,
+           snapshots = 0;
 
   auto td_frame = [&](Td& t) -> uint64_t {  // a guest_memfd page of the TD, allocated on demand
     auto g = t.f->get_pfn(pick(kPages));
@@ -128,6 +164,7 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
     const Addr tdvpr = t.kvm->vcpu(0)->tdvpr;
     const unsigned kind = unsigned(pick(10));
     try {
+      do {  // an operation that gives up early (`continue`) still reaches the checker
       if (kind < 6) {
         // A SEAMCALL from the host.
         const uint64_t leaf = pick(5) ? leaves[pick(leaves.size())] : 5 + 64 * pick(4);
@@ -146,6 +183,9 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
             leaf == uint64_t(SeamcallLeaf::MNG_VPFLUSHDONE) || leaf == uint64_t(SeamcallLeaf::VP_FLUSH))
           if (pick(4)) continue;  // rarer: they end TDs
         const std::string before_pamt = pamt_text(*p.pamt), before_state = p.tdx->describe_state();
+        const bool snapshot = seamcalls % 16 == 0;
+        const std::vector<uint64_t> operands = {a.rcx, a.rdx, a.r8, a.r9};
+        const std::string before_sept = snapshot ? sept_text(p) : "", before_dram = snapshot ? dram_text(p, operands) : "";
         const SeamcallResult r = p.tdx->seamcall(leaf, a);
         ++seamcalls;
         ++statuses[r.status.name()];
@@ -153,6 +193,11 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
           ++refused;
           REQUIRE_MESSAGE(pamt_text(*p.pamt) == before_pamt, "refused " << r.status.name() << " changed PAMT");
           REQUIRE_MESSAGE(p.tdx->describe_state() == before_state, "refused " << r.status.name() << " changed the module");
+          if (snapshot) {
+            ++snapshots;
+            REQUIRE_MESSAGE(sept_text(p) == before_sept, "refused " << r.status.name() << " changed a Secure EPT entry");
+            REQUIRE_MESSAGE(dram_text(p, operands) == before_dram, "refused " << r.status.name() << " changed DRAM");
+          }
         }
       } else if (kind < 8) {
         // The host kernel touches a TD's private frame with KeyID 0.
@@ -197,6 +242,7 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
           t.vm->zap_gfn_range(gfn, gfn + 1 + pick(4));
         }
       }
+      } while (false);
     } catch (const std::exception& e) {
       FAIL("iteration " << it << " threw " << typeid(e).name() << ": " << std::string(e.what()));
     }
@@ -206,12 +252,13 @@ TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and T
       if (kRules.count(x.rule)) FAIL("iteration " << it << ": " << x.rule << ": " << x.detail);
   }
   MESSAGE("TDX platform random: " << iterations << " operations (" << seamcalls << " SEAMCALLs, " << refused
-          << " refused; " << host_reads << " host reads, " << host_writes << " host writes; " << td_ops
+          << " refused, " << snapshots << " of them with SEPT and DRAM snapshots; " << host_reads << " host reads, " << host_writes << " host writes; " << td_ops
           << " TD operations; " << kvm_ops << " KVM operations), " << checks
           << " checks of pamt-sept, dmi-private, dmi-keyid, host-map-private; " << statuses.size()
           << " distinct statuses");
   CHECK(seamcalls > iterations / 2);
   CHECK(refused > 0);
+  CHECK(snapshots > 0);
   CHECK(statuses.count("TDX_SUCCESS") == 1);
   for (Td& t : tds) {
     t.f.reset();
@@ -231,7 +278,15 @@ int sc_main(int argc, char** argv) {
   Platform platform(cfg, 1, stats);
   g_platform = &platform;
   sc_core::sc_start(sc_core::SC_ZERO_TIME);
-  doctest::Context ctx(argc, argv);
+  // Our own options first; the rest is doctest's.
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--iterations" && i + 1 < argc) g_iterations = std::strtoull(argv[++i], nullptr, 0);
+    else if (a == "--seed" && i + 1 < argc) g_seed = std::strtoull(argv[++i], nullptr, 0);
+    else rest.push_back(argv[i]);
+  }
+  doctest::Context ctx(int(rest.size()), rest.data());
   int rc = ctx.run();
   g_platform = nullptr;
   return rc;
