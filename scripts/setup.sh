@@ -12,6 +12,7 @@ PACKAGES=(
   doctest-dev         # unit tests
   libssl-dev          # AES-XTS, SHA-3 and SHA-384 (the memory encryption engine, MRTD)
   python3             # tests: stats files must pass python3 -m json.tool
+  python3-cryptography  # tests: the engine's ciphertext recomputed outside cocosim (tools/mee)
   clang               # scripts/test.sh: the sanitizer and fuzzing build (build-sanitize/)
   libfuzzer-14-dev    # libFuzzer for clang 14 (fuzz/)
   slurm-wlm           # cocosim sweep --slurm, and its test's one-node cluster (scripts/slurm-local.sh)

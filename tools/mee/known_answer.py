@@ -9,7 +9,8 @@ whose tweak is pa, little endian, zero-padded to 16 bytes.
 
   tools/mee/known_answer.py SEED KEYID GENERATION PA PLAINHEX
 prints the line's ciphertext in hex (as `dram_read` shows it). Needs the
-Debian package python3-cryptography; nothing in the build or ctest runs it.
+Debian package python3-cryptography (scripts/setup.sh installs it); ctest
+`mee.known_answers_outside_cocosim` checks configs/mee-ciphertext.yaml with it.
 """
 import hashlib
 import struct
