@@ -101,6 +101,7 @@ Result Vmm::kvm_run(const Step& s) {
       return r;
     }
   }
+  v->note_run();
   // `during:` holds no KVM_RUN, so no other record is made while this one is held.
   VcpuRecord& rec = report_.vcpu(a.str("vm"), id);
   rec.module = hw->basename();

@@ -55,6 +55,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
   Memslot* old = it == slots_.end() ? nullptr : it->second.get();
   if (r.memory_size == 0) {
     if (!old) return EINVAL;
+    if (pkvm_refuses_move_or_delete()) return EPERM;  // EL2 still maps the guest's pages
     return delete_slot(old);
   }
   const uint64_t first = r.guest_phys_addr >> kPageShift;
@@ -76,6 +77,11 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     if ((r.flags ^ old->flags()) & Memslot::kReadonly) return EINVAL;  // cannot toggle READONLY
     if (r.guest_phys_addr != old->gpa()) {
       if (overlaps(old)) return EEXIST;
+      if (pkvm_refuses_move_or_delete()) return EPERM;
+    }
+    // EL2 keeps no dirty log and has no read-only guest mappings.
+    if (pkvm_refuses_flags(r.flags)) return EPERM;
+    if (r.guest_phys_addr != old->gpa()) {
       zap_gfn_range(old->base_gfn(), old->base_gfn() + old->npages());
       by_gfn_.erase(old->base_gfn());
       old->move_to(r.guest_phys_addr);
@@ -85,6 +91,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     return 0;
   }
   if (overlaps(nullptr)) return EEXIST;
+  if (pkvm_refuses_flags(r.flags)) return EPERM;
   auto s = std::make_unique<Memslot>(*this, id, r.flags, r.guest_phys_addr, r.memory_size);
   if (r.userspace_pid >= 0) s->set_userspace(r.userspace_pid, r.userspace_addr);
   if (gmem) {

@@ -45,6 +45,11 @@ class Vm {
   const Architecture& arch() const { return arch_; }
 
   int set_user_memory_region(const MemoryRegion& r, bool v2);
+  // The first KVM_RUN of any vCPU. For a protected VM that is when pKVM takes
+  // the VM over (kvm_arch_vcpu_run_pid_change -> pkvm_create_hyp_vm); from then
+  // on its memslots can no longer be deleted or moved.
+  void note_run() { has_run_ = true; }
+  bool has_run() const { return has_run_; }
   int set_memory_attributes(Addr address, uint64_t size, uint64_t attributes, uint64_t flags);
   // The MMU notifier: host mappings of process `pid` in [lo, hi) changed; zap
   // every GFN whose slot reaches them through userspace_addr.
@@ -76,6 +81,11 @@ class Vm {
 
  private:
   int delete_slot(Memslot* s);
+  // pKVM's kvm_arch_prepare_memory_region(): EPERM for a change EL2 cannot follow.
+  bool pkvm_refuses_move_or_delete() const { return type_ == VmType::Pkvm && has_run_; }
+  bool pkvm_refuses_flags(uint32_t flags) const {
+    return type_ == VmType::Pkvm && (flags & (Memslot::kLogDirtyPages | Memslot::kReadonly));
+  }
 
   int id_;
   std::string name_;
@@ -87,6 +97,7 @@ class Vm {
   std::function<void(uint64_t, uint64_t)> zap_;
   int refs_ = 1;
   bool fd_open_ = true;
+  bool has_run_ = false;
 };
 
 }  // namespace cocosim

@@ -558,3 +558,31 @@ TEST_CASE("gfn_backing: shared GFNs come from the VMM's mapping, or in place fro
   CHECK(gfn_backing(*v, mm, gfn(2 * G4), true, false).pfn == in_place.pfn);
   mm.clear();
 }
+
+// pKVM's kvm_arch_prepare_memory_region(): after the first run a protected
+// VM's slots can be neither deleted nor moved; dirty logging and read-only
+// slots never. The generic checks (EINVAL, EEXIST) come first.
+TEST_CASE("vm: a protected VM's memslots are fixed once it has run") {
+  Stats stats;
+  auto arch = make_architecture(Arch::Arm64Pkvm, {}, stats, "kvm");
+  Vm v(1, "p", VmType::Pkvm, *arch);
+  CHECK(v.set_user_memory_region(plain(1, G4, P, Memslot::kReadonly), true) == EPERM);
+  CHECK(v.set_user_memory_region(plain(1, G4, P, Memslot::kLogDirtyPages), true) == EPERM);
+  REQUIRE(v.set_user_memory_region(plain(1, G4, P), true) == 0);
+  REQUIRE(v.set_user_memory_region(plain(1, 2 * G4, P), true) == 0);  // moved before the run
+  REQUIRE(v.set_user_memory_region(plain(2, G4, P), true) == 0);
+  v.note_run();
+  CHECK(v.set_user_memory_region(plain(1, 2 * G4, 0), true) == EPERM);
+  CHECK(v.set_user_memory_region(plain(1, 3 * G4, P), true) == EPERM);
+  CHECK(v.set_user_memory_region(plain(1, G4, P), true) == EEXIST);
+  CHECK(v.set_user_memory_region(plain(3, G4, 0), true) == EINVAL);
+  CHECK(v.set_user_memory_region(plain(1, 2 * G4, P, Memslot::kLogDirtyPages), true) == EPERM);
+  CHECK(v.set_user_memory_region(plain(3, 3 * G4, P), true) == 0);
+  CHECK(v.slots().size() == 3);
+
+  Vm d(2, "d", VmType::Default, *arch);  // not EL2's: KVM's generic rules only
+  REQUIRE(d.set_user_memory_region(plain(1, G4, P), true) == 0);
+  d.note_run();
+  CHECK(d.set_user_memory_region(plain(1, 2 * G4, P), true) == 0);
+  CHECK(d.set_user_memory_region(plain(1, 2 * G4, 0), true) == 0);
+}
