@@ -1,5 +1,7 @@
 #include "dram/dram.h"
 
+#include <new>
+
 namespace cocosim {
 
 Dram::Dram(sc_core::sc_module_name name, uint64_t size, sc_core::sc_time latency, Stats& stats)
@@ -41,8 +43,9 @@ void Dram::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay)
     if (trans.is_read()) ++reads_;
     else if (trans.is_write()) ++writes_;
     delay += latency_;
-    // Offer DMI only where a pointer can exist (the frame is allocated).
-    trans.set_dmi_allowed(mem_.allocated(pfn_of(trans.get_address())));
+    // Offer DMI for every frame: a pointer request gives a frame not written
+    // yet its (zeroed) storage, so pages that are only read run at DMI speed too.
+    trans.set_dmi_allowed(true);
   }
 }
 
@@ -62,7 +65,12 @@ bool Dram::get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi
     dmi.set_end_address(a);
     return false;
   }
-  uint8_t* f = mem_.frame(pfn_of(a), /*allocate=*/trans.is_write());
+  uint8_t* f = nullptr;
+  try {
+    f = mem_.frame(pfn_of(a), /*allocate=*/true);
+  } catch (const std::bad_alloc&) {
+    // No host memory for the storage: the access stays on b_transport.
+  }
   dmi.set_start_address(base);
   dmi.set_end_address(base + kPageSize - 1);
   if (!f) {

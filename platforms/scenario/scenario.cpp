@@ -348,9 +348,9 @@ class Loader {
       error(op_key, "'" + op + "' " + spec->unavailable);
       return false;
     }
-    if (op == "hvc" && arch_ != Arch::Arm64Pkvm) {
-      error(op_key, "'hvc' is an arm64-pkvm operation (an HVC to pKVM at EL2): this platform is " +
-                        std::string(arch_name(arch_)));
+    if (const OpArch* only = op_arch(op); only && only->arch != arch_) {
+      error(op_key, "'" + op + "' is an " + arch_name(only->arch) + " operation (" + only->what +
+                        "): this platform is " + arch_name(arch_));
       return false;
     }
     std::set<std::string> present;  // given, even if invalid: no cascade of errors
@@ -380,6 +380,12 @@ class Loader {
           names.push_back("note");
           error(key, "unknown field '" + k + "' for '" + op + "'" + did_you_mean(k, names) + " (expected " +
                          join(names) + ")");
+          continue;
+        }
+        if (guest && k == "shared" && arch_ != Arch::X86Tdx) {
+          // The shared alias is the GPA's shared bit, which only a TD has.
+          error(key, "'" + op + ".shared' is an x86-tdx field (a TD's shared alias): this platform is " +
+                         arch_name(arch_));
           continue;
         }
         present.insert(k);

@@ -196,6 +196,22 @@ const ResultLimit* result_limit(const std::string& field) {
   return nullptr;
 }
 
+const OpArch* op_arch(const std::string& op) {
+  static const OpArch kOps[] = {
+      {"hvc", Arch::Arm64Pkvm, "an HVC to pKVM at EL2"},
+      {"seamcall", Arch::X86Tdx, "a SEAMCALL to the TDX module"},
+      {"KVM_TDX_INIT_VM", Arch::X86Tdx, "a KVM_MEMORY_ENCRYPT_OP for a TD"},
+      {"KVM_TDX_INIT_VCPU", Arch::X86Tdx, "a KVM_MEMORY_ENCRYPT_OP for a TD"},
+      {"KVM_TDX_INIT_MEM_REGION", Arch::X86Tdx, "a KVM_MEMORY_ENCRYPT_OP for a TD"},
+      {"KVM_TDX_FINALIZE_VM", Arch::X86Tdx, "a KVM_MEMORY_ENCRYPT_OP for a TD"},
+      {"tdcall", Arch::X86Tdx, "a TD's TDCALL to the TDX module"},
+      {"tdvmcall", Arch::X86Tdx, "a TD's TDG.VP.VMCALL to the host"},
+  };
+  for (const auto& o : kOps)
+    if (op == o.op) return &o;
+  return nullptr;
+}
+
 const std::vector<OpSpec>& step_specs() {
   static const std::vector<OpSpec> specs = make_steps();
   return specs;

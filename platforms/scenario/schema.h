@@ -74,6 +74,15 @@ struct ResultLimit {
 };
 const ResultLimit* result_limit(const std::string& field);
 
+// An operation (a step or a guest op) that only one architecture has: refused
+// at validation on the other, naming what it is.
+struct OpArch {
+  const char* op;
+  Arch arch;
+  const char* what;
+};
+const OpArch* op_arch(const std::string& op);
+
 const OpSpec* step_spec(const std::string& op);
 const OpSpec* guest_spec(const std::string& op);
 const std::vector<OpSpec>& step_specs();
