@@ -43,9 +43,12 @@ void Dram::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay)
     if (trans.is_read()) ++reads_;
     else if (trans.is_write()) ++writes_;
     delay += latency_;
-    // Offer DMI for every frame: a pointer request gives a frame not written
-    // yet its (zeroed) storage, so pages that are only read run at DMI speed too.
-    trans.set_dmi_allowed(true);
+    // Offer DMI for a frame that has storage, and to a read of one that has
+    // none yet: the pointer request gives it its (zeroed) storage, so pages
+    // that are only read run at DMI speed too. A write to a frame without
+    // storage stays on b_transport, so writing zeros (a memset of fresh
+    // memory) keeps DRAM sparse; the first non-zero byte makes the storage.
+    trans.set_dmi_allowed(trans.is_read() || mem_.allocated(pfn_of(trans.get_address())));
   }
 }
 
