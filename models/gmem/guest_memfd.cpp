@@ -80,9 +80,14 @@ void GuestMemfd::invalidate_bindings(uint64_t first, uint64_t end) {
 void GuestMemfd::free_range(uint64_t first, uint64_t end) {
   auto it = folios_.lower_bound(first);
   while (it != folios_.end() && it->first < end) {
-    if (it->second.pins)
+    if (it->second.pins) {
       detached_pins_[it->second.pfn] += it->second.pins;  // the pinner keeps the frame
-    else
+      if (const FrameUse* u = frames_.use(it->second.pfn)) {
+        FrameUse d = *u;
+        d.detached = true;  // no longer the file's page at this index
+        frames_.retag(it->second.pfn, d);
+      }
+    } else
       frames_.free(it->second.pfn);
     it = folios_.erase(it);
   }

@@ -26,6 +26,9 @@ struct FrameUse {
   uint64_t index = 0;          // page index within the gmem file / anon object
   int vm = -1;                 // for stage-2 page-table and TD control frames
   FrameOwner own;              // kept by the ownership model (models/ownership)
+  // A Gmem frame punched out of its file while pinned: only the pinner's now
+  // (the host's), whatever the file's state at `index` becomes.
+  bool detached = false;
 };
 
 const char* frame_kind_name(FrameKind k);

@@ -15,7 +15,7 @@ FrameOwner by_use(const FrameUse& u) {
     case FrameKind::TdxControl: return {Owner::TdxModule, u.vm, false};
     case FrameKind::Gmem:
       // A shared page is the host's to map (in place); a private one its VM's alone.
-      if (u.gmem && u.gmem->is_private(u.index)) return {Owner::Guest, u.gmem->vm().id, false};
+      if (u.gmem && !u.detached && u.gmem->is_private(u.index)) return {Owner::Guest, u.gmem->vm().id, false};
       return {Owner::Host, -1, true};
   }
   return {};
