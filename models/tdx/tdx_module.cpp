@@ -213,6 +213,16 @@ TdxStatus TdxModule::keys_configured(const Td& td) {
   return TDX_SUCCESS;
 }
 
+// The memory leaves' common prologue, in the module's order: the TDR operand
+// (RDX), the life-cycle state, then an OP state past UNINITIALIZED.
+TdxStatus TdxModule::memory_leaf_td(uint64_t tdr, Td*& td) const {
+  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  if (!st.ok()) return st;
+  if (!(st = keys_configured(*td)).ok()) return st;
+  if (td->op == TdOpState::Uninitialized) return TDX_OP_STATE_INCORRECT;
+  return TDX_SUCCESS;
+}
+
 TdxStatus TdxModule::check_gpa(const Td& td, uint64_t reg, int min_level, int max_level, Gpa& g) const {
   const int level = int(reg & 7);
   const Addr gpa = reg & ~kPageMask;
@@ -498,10 +508,8 @@ SeamcallResult TdxModule::mng_key_freeid(uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_sept_add(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 1, td->sept->root_level(), g)).ok()) return {st};
   Addr pa = 0;
@@ -579,10 +587,8 @@ SeamcallResult TdxModule::mr_finalize(uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_page_aug(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 0, 1, g)).ok()) return {st};
   const PageSize size = g.level ? PageSize::k2M : PageSize::k4K;
@@ -601,10 +607,8 @@ SeamcallResult TdxModule::mem_page_aug(uint64_t gpa_level, uint64_t tdr, uint64_
 
 SeamcallResult TdxModule::mem_range_block(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 0, td->sept->root_level() - 1, g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);
@@ -630,10 +634,8 @@ SeamcallResult TdxModule::mem_range_block(uint64_t gpa_level, uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_range_unblock(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 0, td->sept->root_level() - 1, g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);
@@ -660,10 +662,8 @@ SeamcallResult TdxModule::mem_track(uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_page_remove(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 0, 1, g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);
@@ -686,10 +686,8 @@ SeamcallResult TdxModule::mem_page_remove(uint64_t gpa_level, uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_sept_remove(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 1, td->sept->root_level(), g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);
@@ -712,10 +710,8 @@ SeamcallResult TdxModule::mem_sept_remove(uint64_t gpa_level, uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_page_demote(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 1, 1, g)).ok()) return {st};
   Addr pa = 0;
@@ -743,10 +739,8 @@ SeamcallResult TdxModule::mem_page_demote(uint64_t gpa_level, uint64_t tdr, uint
 
 SeamcallResult TdxModule::mem_page_promote(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 1, 1, g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);
@@ -777,10 +771,8 @@ SeamcallResult TdxModule::mem_page_promote(uint64_t gpa_level, uint64_t tdr) {
 
 SeamcallResult TdxModule::mem_sept_rd(uint64_t gpa_level, uint64_t tdr) {
   Td* td = nullptr;
-  TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
+  TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
-  if (!(st = keys_configured(*td)).ok()) return {st};
-  if (td->op == TdOpState::Uninitialized) return {TDX_OP_STATE_INCORRECT};
   Gpa g;
   if (!(st = check_gpa(*td, gpa_level, 0, td->sept->root_level(), g)).ok()) return {st};
   SecureEpt::Walk w = td->sept->walk(g.gpa, g.level);

@@ -245,6 +245,7 @@ class TdxModule {
   TdxStatus check_gpa(const Td& td, uint64_t reg, int min_level, int max_level, Gpa& g) const;
   TdxStatus free_page(uint64_t reg, uint64_t operand, PageSize s, Addr& pa) const;
   static TdxStatus keys_configured(const Td& td);
+  TdxStatus memory_leaf_td(uint64_t tdr, Td*& td) const;
   SeamcallResult sept_error(TdxStatus st, const SecureEpt::Walk& w) const;
   static bool running(const Td& td);
   bool tracked(const Td& td, Addr pamt_pa) const;
