@@ -127,8 +127,12 @@ Result Inspection::inspect(const Step& s) {
     }
     r["owner"] = RValue::str(owner);
     // x86-tdx: the frame's PAMT entry (page type), as the TDX module keeps it.
-    if (p_.pamt && p_.pamt->covers(*pfn << kPageShift))
-      r["pamt"] = RValue::str(page_type_name(p_.pamt->get(*pfn << kPageShift).pt));
+    if (p_.pamt && p_.pamt->covers(*pfn << kPageShift)) {
+      const PamtEntry e = p_.pamt->get(*pfn << kPageShift);
+      r["pamt"] = RValue::str(page_type_name(e.pt));
+      // The PAMT level whose entry describes the frame (a 2 MiB page: one 2M entry).
+      if (e.pt != PageType::NDA) r["pamt_size"] = RValue::str(e.size == PageSize::k2M ? "2M" : "4K");
+    }
     pkvm_fields(*pfn);
   };
   if (a.has("vm")) {

@@ -10,8 +10,14 @@ namespace cocosim {
 int GuestMemfd::validate_create(uint64_t size, uint64_t flags, VmType type) {
   uint64_t supported = kFlagMmap;
   if (traits_of(type).allows_init_shared) supported |= kFlagInitShared;
+  if (type == VmType::Tdx) supported |= kFlagHugetlb | kHugeMask;
   if (flags & ~supported) return EINVAL;
   if (size == 0 || !page_aligned(size) || size > kMaxSize) return EINVAL;
+  if (flags & kHugeMask) {
+    // A page size needs HUGETLB, and 2 MiB is the only one modelled.
+    if (!(flags & kFlagHugetlb) || (flags & kHugeMask) != kFlagHuge2M) return EINVAL;
+  }
+  if ((flags & kFlagHugetlb) && (size & (kHugePageSize - 1))) return EINVAL;  // whole huge pages only
   return 0;
 }
 
@@ -43,12 +49,36 @@ GuestMemfd::Folio* GuestMemfd::folio(uint64_t index) {
 
 GuestMemfd::Folio* GuestMemfd::get_folio(uint64_t index) {
   if (Folio* f = folio(index)) return f;
+  if (hugetlb()) {
+    // A whole 2 MiB folio when none of its pages is in the file; a range left
+    // with some pages after a punch hole is refilled page by page.
+    const uint64_t head = index & ~(kHugePages - 1);
+    auto it = folios_.lower_bound(head);
+    if (head + kHugePages <= pages() && (it == folios_.end() || it->first >= head + kHugePages)) {
+      auto pfn = frames_.alloc_huge({FrameKind::Gmem, this, head, vm_.id});
+      if (pfn) {
+        mem_.fill(*pfn << kPageShift, 0, kHugePageSize);
+        ++stat_alloc_;
+        for (uint64_t i = 0; i < kHugePages; ++i) folios_.emplace_hint(it, head + i, Folio{*pfn + i, 0});
+        huge_heads_.insert(head);
+        return folio(index);
+      }
+      // No 2 MiB block left: fall back to a 4 KiB page, as hugetlb would fail
+      // instead; the file stays usable (documented).
+    }
+  }
   auto pfn = frames_.alloc({FrameKind::Gmem, this, index, vm_.id});
   if (!pfn) return nullptr;
   // A new folio is cleared before anyone sees it (guest_memfd zeroes on allocation).
   mem_.fill(*pfn << kPageShift, 0, kPageSize);
   ++stat_alloc_;
   return &folios_.emplace(index, Folio{*pfn, 0}).first->second;
+}
+
+std::optional<uint64_t> GuestMemfd::huge_folio_pfn(uint64_t index) const {
+  const uint64_t head = index & ~(kHugePages - 1);
+  if (!huge_heads_.count(head)) return std::nullopt;
+  return folios_.at(head).pfn;
 }
 
 std::optional<uint64_t> GuestMemfd::pfn(uint64_t index) const {
@@ -78,6 +108,9 @@ void GuestMemfd::invalidate_bindings(uint64_t first, uint64_t end) {
 }
 
 void GuestMemfd::free_range(uint64_t first, uint64_t end) {
+  // A huge folio losing any page is split: what remains is 4 KiB pages.
+  for (auto h = huge_heads_.lower_bound(first & ~(kHugePages - 1)); h != huge_heads_.end() && *h < end;)
+    h = huge_heads_.erase(h);
   auto it = folios_.lower_bound(first);
   while (it != folios_.end() && it->first < end) {
     if (it->second.pins) {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +56,16 @@ class GuestMemfd {
   // uapi values
   static constexpr uint64_t kFlagMmap = 1ull << 0;
   static constexpr uint64_t kFlagInitShared = 1ull << 1;
+  // Huge folios (the guest_memfd hugetlb series' GUEST_MEMFD_FLAG_HUGETLB),
+  // the page size in hugetlb's encoding (log2 in bits 26..31, as memfd_create's
+  // MFD_HUGE_2MB); no size means the default huge page, 2 MiB. Only 2 MiB, and
+  // only for TDs here: the file is then made of 2 MiB-aligned folios of 512
+  // contiguous frames, which KVM may map with one 2 MiB leaf.
+  static constexpr uint64_t kFlagHugetlb = 1ull << 2;
+  static constexpr unsigned kHugeShift = 26;
+  static constexpr uint64_t kHugeMask = 0x3full << kHugeShift;
+  static constexpr uint64_t kFlagHuge2M = 21ull << kHugeShift;
+  static constexpr uint64_t kHugePages = kHugePageSize >> kPageShift;  // 512
   static constexpr uint64_t kAttrPrivate = 1ull << 3;  // KVM_MEMORY_ATTRIBUTE_PRIVATE
   static constexpr uint64_t kModeZero = 1ull << 0;
   static constexpr uint64_t kModePreserve = 1ull << 1;
@@ -77,6 +89,7 @@ class GuestMemfd {
   uint64_t pages() const { return size_ >> kPageShift; }
   uint64_t flags() const { return flags_; }
   bool mmap_allowed() const { return flags_ & kFlagMmap; }
+  bool hugetlb() const { return flags_ & kFlagHugetlb; }
   const GmemVm& vm() const { return vm_; }
 
   // File operations: each returns 0 or a positive errno.
@@ -157,6 +170,10 @@ class GuestMemfd {
   // 1 for the file's own reference plus one per long-term pin; 0 when unallocated.
   uint32_t refcount(uint64_t index) const;
   size_t allocated_pages() const { return folios_.size(); }
+  // The first frame of the intact 2 MiB folio holding `index` (all 512 pages
+  // still in the file, none punched out), or nullopt: KVM's guest_memfd
+  // max_order for a fault at `index` (kvm_gmem_get_pfn).
+  std::optional<uint64_t> huge_folio_pfn(uint64_t index) const;
   // Allocated folios in [first, end): index -> pfn.
   std::vector<std::pair<uint64_t, uint64_t>> folios_in(uint64_t first, uint64_t end) const;
 
@@ -187,6 +204,7 @@ class GuestMemfd {
   std::function<int(const GuestMemfd&, uint64_t, uint64_t, bool)> guard_;
   RangeMap<GmemPageState> state_;
   std::map<uint64_t, Folio> folios_;
+  std::set<uint64_t> huge_heads_;  // first index of each intact 2 MiB folio
   std::map<uint64_t, uint32_t> detached_pins_;  // punched while pinned: pfn -> pins
   std::vector<Binding> bindings_;
   uint64_t& stat_alloc_;

@@ -24,6 +24,8 @@ KvmMmu::KvmMmu(Vm& vm, std::unique_ptr<Stage2Backend> backend, HostMm& mm, Stats
                                     "KVM_EXIT_MEMORY_FAULT exits prepared")),
       mmio_exits_(stats.counter(prefix + ".exit_mmio", "count", "KVM_EXIT_MMIO exits prepared")),
       huge_(stats.counter(prefix + ".huge_leaves", "count", "2 MiB stage-2 block leaves installed")),
+      private_huge_(stats.counter(prefix + ".private_huge_leaves", "count",
+                                  "2 MiB private leaves from guest_memfd huge folios (TDX: PAGE.AUG at 2M)")),
       donations_(stats.counter(prefix + ".pkvm_donations", "count",
                                "pages pKVM donated to a protected guest on its faults")) {}
 
@@ -42,9 +44,9 @@ void KvmMmu::memory_fault_exit(Addr gpa, bool is_private, KvmRunState* exit) {
 }
 
 bool KvmMmu::fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
-                      KvmRunState* exit) {
+                      KvmRunState* exit, int max_level) {
   try {
-    return resolve(gpa, write, exec, size, is_private, exit);
+    return resolve(gpa, write, exec, size, is_private, exit, max_level);
   } catch (const std::bad_alloc&) {
     // No frame left for the page or a table: KVM_RUN fails with ENOMEM.
     exit->reason = ExitReason::None;
@@ -115,7 +117,7 @@ bool KvmMmu::resolve_protected(Addr gpa, bool write, unsigned size, KvmRunState*
 }
 
 bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private,
-                     KvmRunState* exit) {
+                     KvmRunState* exit, int max_level) {
   if (vm_.type() == VmType::Pkvm) return resolve_protected(gpa, write, size, exit);
   // A TD's shared alias: the GFN is the GPA without the shared bit (KVM's
   // gfn_direct_bits); the leaf goes to the alias, in the shared EPT.
@@ -168,6 +170,12 @@ bool KvmMmu::resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_pri
     ++huge_;
     return true;
   }
+  if (max_level >= 1 && is_private && try_map_private_huge(*slot, b, gfn)) {
+    ++faults_in_;
+    ++huge_;
+    ++private_huge_;
+    return true;
+  }
   if (!backend_->map((gpa & ~kPageMask) | alias, pfn << kPageShift, backend_->format().levels() - 1, p)) {
     // Memslots are checked against the stage-2's input size, so this is a model bug.
     exit->reason = ExitReason::InternalError;
@@ -197,6 +205,27 @@ bool KvmMmu::try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn,
   const int depth = backend_->format().levels() - 2;
   if (!backend_->entry_empty((first << kPageShift) | alias, depth)) return false;  // 4 KiB leaves are there
   return backend_->map((first << kPageShift) | alias, backing.anon->pages.at(index) << kPageShift, depth, p);
+}
+
+// A private fault whose cap allows 2 MiB (a TD's 2 MiB ACCEPT): one 2 MiB leaf
+// when the slot covers the 2 MiB range at the file's 2 MiB alignment, every
+// GFN in it is private (kvm_max_level's attribute check), and guest_memfd
+// holds the range as one intact huge folio (its max_order); otherwise 4 KiB.
+bool KvmMmu::try_map_private_huge(const Memslot& slot, const GfnBacking& b, uint64_t gfn) {
+  constexpr uint64_t kPages = kHugePageSize >> kPageShift;
+  if (!b.gmem || b.source != GfnBacking::Source::GuestMemfd) return false;
+  if (slot.flags() & Memslot::kLogDirtyPages) return false;
+  const uint64_t first = gfn & ~(kPages - 1);
+  if (first < slot.base_gfn() || first + kPages > slot.base_gfn() + slot.npages()) return false;
+  const uint64_t index = slot.gmem_index(first);
+  if (index & (kPages - 1)) return false;  // GFN and file offset disagree on 2 MiB alignment
+  const auto pfn = b.gmem->huge_folio_pfn(index);
+  if (!pfn) return false;
+  for (uint64_t g = first; g < first + kPages; ++g)
+    if (!vm_.is_private(g)) return false;
+  const int depth = backend_->format().levels() - 2;
+  if (!backend_->entry_empty(first << kPageShift, depth)) return false;  // a table of 4 KiB leaves is there
+  return backend_->map(first << kPageShift, *pfn << kPageShift, depth, Perm::rwx());
 }
 
 void KvmMmu::zap(uint64_t first, uint64_t end) {

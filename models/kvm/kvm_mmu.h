@@ -16,6 +16,8 @@
 
 namespace cocosim {
 
+struct GfnBacking;
+
 class KvmMmu {
  public:
   KvmMmu(Vm& vm, std::unique_ptr<Stage2Backend> backend, HostMm& mm, Stats& stats,
@@ -25,7 +27,10 @@ class KvmMmu {
 
   // Resolve a stage-2 fault on `gpa`. True: a leaf was installed (retry).
   // False: `exit` says why the run must end.
-  bool fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
+  // `max_level` caps the leaf for a TD's private fault (0: 4 KiB, 1: 2 MiB):
+  // the level of the guest's TDG.MEM.PAGE.ACCEPT when that caused the exit.
+  bool fault_in(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit,
+                int max_level = 0);
 
   // Remove every mapping of GFNs [first, end) and invalidate every vCPU's TLB.
   void zap(uint64_t first, uint64_t end);
@@ -36,7 +41,9 @@ class KvmMmu {
   void set_charge(std::function<void(double ns)> c) { charge_ = std::move(c); }
 
  private:
-  bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit);
+  bool resolve(Addr gpa, bool write, bool exec, unsigned size, bool is_private, KvmRunState* exit,
+               int max_level);
+  bool try_map_private_huge(const Memslot& slot, const GfnBacking& b, uint64_t gfn);
   bool try_map_huge(const Memslot& slot, const Vma& backing, uint64_t gfn, Perm p, Addr alias);
   bool resolve_protected(Addr gpa, bool write, unsigned size, KvmRunState* exit);
   bool mmio_exit(Addr gpa, bool write, unsigned size, KvmRunState* exit);
@@ -53,6 +60,7 @@ class KvmMmu {
   uint64_t& memfault_exits_;
   uint64_t& mmio_exits_;
   uint64_t& huge_;
+  uint64_t& private_huge_;
   uint64_t& donations_;
 };
 

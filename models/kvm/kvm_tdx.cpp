@@ -27,7 +27,9 @@ KvmTdx::KvmTdx(Architecture& arch, TdxModule& module, Services services, MemoryP
       seamcall_count_(stats.counter("platform.kvm.tdx.seamcalls", "count",
                                     "SEAMCALLs KVM made for its TDs")),
       removed_(stats.counter("platform.kvm.tdx.pages_removed", "count",
-                             "private pages zapped (BLOCK, TRACK, kick, REMOVE, WBINVD, clear)")) {}
+                             "private pages zapped (BLOCK, TRACK, kick, REMOVE, WBINVD, clear)")),
+      demoted_(stats.counter("platform.kvm.tdx.pages_demoted", "count",
+                             "2 MiB private leaves split for a partial zap (BLOCK, TRACK, kick, DEMOTE)")) {}
 
 KvmTdx::~KvmTdx() { teardown(); }
 
@@ -275,6 +277,15 @@ Stage2Backend::ZapResult KvmTdx::zap(uint64_t first_gfn, uint64_t end_gfn,
   std::vector<Leaf> victims;
   const Addr lo = first_gfn << kPageShift, hi = end_gfn << kPageShift;
   if (s && private_leaves_) {
+    // A 2 MiB leaf the range covers only in part is split first, so that only
+    // the range's 4 KiB pages go and the rest stays mapped and accepted.
+    std::vector<Addr> partial;
+    s->for_each_entry([&](int level, Addr g, Addr, unsigned, SeptEntry e) {
+      if (level != 1 || !sept_holds_page(e.state())) return;
+      const Addr end = g + SecureEpt::level_size(1);
+      if (end > lo && g < hi && (g < lo || end > hi)) partial.push_back(g);
+    });
+    for (Addr g : partial) res.cost_ns += split_huge(g, vcpus);
     s->for_each_entry([&](int level, Addr g, Addr, unsigned, SeptEntry e) {
       if (level > 1 || !sept_holds_page(e.state())) return;
       const Addr end = g + SecureEpt::level_size(level);
@@ -290,11 +301,7 @@ Stage2Backend::ZapResult KvmTdx::zap(uint64_t first_gfn, uint64_t end_gfn,
       if (r.status.ok()) blocked[i] = true;
       else bug("TDH.MEM.RANGE.BLOCK", r.status);
     }
-    // tdx_track: TRACK, then kick every vCPU out of the TD so the epoch completes.
-    SeamcallResult t = call(module_.mem_track(tdr_));
-    for (auto& [id, v] : vcpus_) leave(id);
-    if (!t.status.ok()) t = call(module_.mem_track(tdr_));  // the kick drained the old epoch
-    if (!t.status.ok()) bug("TDH.MEM.TRACK", t.status);
+    track();
     uint64_t glo = ~uint64_t{0}, ghi = 0;
     for (const Leaf& l : victims) {
       glo = std::min(glo, l.gpa >> kPageShift);
@@ -330,6 +337,48 @@ Stage2Backend::ZapResult KvmTdx::zap(uint64_t first_gfn, uint64_t end_gfn,
     if (slo < shi) res.cost_ns += arch_.invalidate_stage2(vcpus, slo, shi);
   }
   return res;
+}
+
+// tdx_track: TRACK, then kick every vCPU out of the TD so the epoch completes.
+bool KvmTdx::track() {
+  SeamcallResult t = call(module_.mem_track(tdr_));
+  for (auto& [id, v] : vcpus_) leave(id);
+  if (!t.status.ok()) t = call(module_.mem_track(tdr_));  // the kick drained the old epoch
+  if (!t.status.ok()) bug("TDH.MEM.TRACK", t.status);
+  return t.status.ok();
+}
+
+// The TDX huge-page series' tdx_sept_split_private_spte: the module demotes
+// only a blocked 2 MiB leaf whose block is tracked, so BLOCK at 2M, TRACK and
+// kick, then DEMOTE with a new Secure EPT page: 512 4 KiB leaves over the same
+// frames, in the 2 MiB leaf's (unblocked) state; PAMT's 2M entry becomes 512.
+double KvmTdx::split_huge(Addr gpa, const std::vector<Stage2TlbControl*>& vcpus) {
+  SeamcallResult r = call(module_.mem_range_block(gl(gpa, 1), tdr_));
+  if (!r.status.ok()) {
+    bug("TDH.MEM.RANGE.BLOCK", r.status);
+    return 0;
+  }
+  if (!track()) return 0;
+  const double cost = arch_.invalidate_stage2(vcpus, gpa >> kPageShift, (gpa + kHugePageSize) >> kPageShift);
+  Addr page;
+  try {
+    page = alloc_control_page();
+  } catch (const std::bad_alloc&) {
+    dead_ = true;  // KVM_BUG_ON: the split cannot go on, so neither can the zap
+    if (bug_.empty()) bug_ = "out of memory for the Secure EPT page of TDH.MEM.PAGE.DEMOTE";
+    return cost;
+  }
+  r = call(module_.mem_page_demote(gl(gpa, 1), tdr_, page));
+  if (!r.status.ok()) {
+    control_.pop_back();
+    frames_.free(pfn_of(page));
+    bug("TDH.MEM.PAGE.DEMOTE", r.status);
+    return cost;
+  }
+  sept_pages_.push_back(page);
+  private_leaves_ += 511;  // one 2 MiB leaf became 512
+  ++demoted_;
+  return cost;
 }
 
 std::optional<Stage2Leaf> KvmTdx::lookup(Addr gpa, MemoryPort* via) {

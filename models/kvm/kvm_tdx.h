@@ -107,6 +107,8 @@ class KvmTdx final : public Stage2Backend {
   // SEPT.ADD for every missing table above `level` on the way to `gpa`.
   bool sept_path(Addr gpa, int level, std::string* why);
   void teardown();
+  bool track();
+  double split_huge(Addr gpa, const std::vector<Stage2TlbControl*>& vcpus);
   void bug(const char* leaf, TdxStatus st);
 
   Architecture& arch_;
@@ -130,6 +132,7 @@ class KvmTdx final : public Stage2Backend {
   double seamcall_ns_ = 0, cost_ns_ = 0;
   uint64_t& seamcall_count_;
   uint64_t& removed_;
+  uint64_t& demoted_;
 };
 
 }  // namespace cocosim

@@ -191,8 +191,10 @@ bool KvmVcpu::td_ept_violation(Addr gpa, int level, bool write) {
                       " which the Secure EPT maps: the guest took a #VE while the previous VEINFO was unread");
     return false;
   }
-  (void)level;  // guest_memfd hands out 4 KiB pages: KVM maps at most that (a 2 MiB ACCEPT then sees a size mismatch)
-  if (mmu_.fault_in(gpa, write, false, 8, /*is_private=*/true, &run_)) {
+  // The level KVM may map at: the ACCEPT's level for an EEQ-ACCEPT exit, 4 KiB
+  // for any other access (Linux's TDX huge-page series: the guest's ACCEPT
+  // decides, so a 4 KiB ACCEPT never meets a 2 MiB PENDING leaf).
+  if (mmu_.fault_in(gpa, write, false, 8, /*is_private=*/true, &run_, level)) {
     handled_in_kernel("ept_violation");
     return true;
   }

@@ -15,7 +15,7 @@ const char* name_kind_str(NameKind k) {
 }
 
 namespace vocab {
-const Vocab kGmemFlags = {{"MMAP", 1ull << 0}, {"INIT_SHARED", 1ull << 1}};
+const Vocab kGmemFlags = {{"MMAP", 1ull << 0}, {"INIT_SHARED", 1ull << 1}, {"HUGETLB", 1ull << 2}, {"HUGE_2MB", 21ull << 26}};
 const Vocab kMemslotFlags = {
     {"LOG_DIRTY_PAGES", 1ull << 0}, {"READONLY", 1ull << 1}, {"GUEST_MEMFD", 1ull << 2}};
 const Vocab kAttributes = {{"PRIVATE", 1ull << 3}};
@@ -149,7 +149,7 @@ std::vector<OpSpec> make_steps() {
       {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all", "fault"}},
       {"inspect",
        {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
-       {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "sept", "host_state", "hyp_state",
+       {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "pamt_size", "sept", "host_state", "hyp_state",
         "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "hkid", "slot",
         "stage2", "stage2_size", "vm_state"}},
   };
@@ -181,6 +181,7 @@ std::vector<OpSpec> make_guest_ops() {
 const ResultLimit* result_limit(const std::string& field) {
   static const ResultLimit kLimits[] = {
       {"pamt", Arch::X86Tdx, "", ""},
+      {"pamt_size", Arch::X86Tdx, "", ""},
       {"sept", Arch::X86Tdx, "", ""},
       {"td_bit", Arch::X86Tdx, "", ""},
       {"poisoned", Arch::X86Tdx, "", ""},

@@ -51,7 +51,7 @@ struct OpSpec {
 };
 
 namespace vocab {
-extern const Vocab kGmemFlags;      // MMAP, INIT_SHARED
+extern const Vocab kGmemFlags;      // MMAP, INIT_SHARED, HUGETLB, HUGE_2MB
 extern const Vocab kMemslotFlags;   // LOG_DIRTY_PAGES, READONLY, GUEST_MEMFD
 extern const Vocab kAttributes;     // PRIVATE
 extern const Vocab kContentModes;   // ZERO, PRESERVE
