@@ -589,3 +589,39 @@ TEST_CASE("GuestMemfd: a non-positive length or negative offset is EINVAL whatev
   CHECK(f->fallocate(PH, -int64_t(P), int64_t(P)) == EINVAL);
   CHECK(f->fallocate(K | 0x10, 0, -1) == EINVAL);
 }
+
+// ---- HUGETLB (2 MiB folios, TDs only) ---------------------------------------
+
+TEST_CASE("GuestMemfd: HUGETLB is a tdx flag, 2 MiB pages only, whole pages only") {
+  const uint64_t kHuge = GuestMemfd::kFlagHugetlb, k2M = GuestMemfd::kFlagHuge2M;
+  CHECK(GuestMemfd::validate_create(kHugePageSize, kHuge, VmType::Tdx) == 0);
+  CHECK(GuestMemfd::validate_create(kHugePageSize, kHuge | k2M | kMmap, VmType::Tdx) == 0);
+  CHECK(GuestMemfd::validate_create(kHugePageSize, kHuge, VmType::SwProtected) == EINVAL);
+  CHECK(GuestMemfd::validate_create(kHugePageSize, k2M, VmType::Tdx) == EINVAL);  // a size without HUGETLB
+  CHECK(GuestMemfd::validate_create(kHugePageSize, kHuge | (30ull << GuestMemfd::kHugeShift), VmType::Tdx) ==
+        EINVAL);  // 1 GiB pages are not modelled
+  CHECK(GuestMemfd::validate_create(kHugePageSize + P, kHuge, VmType::Tdx) == EINVAL);
+}
+
+TEST_CASE("GuestMemfd: a HUGETLB file allocates 2 MiB folios; a punch hole splits one") {
+  Rig r;
+  auto f = r.make(1024, GuestMemfd::kFlagHugetlb, VmType::Tdx);
+  const auto g = f->get_pfn(600);  // inside the second 2 MiB
+  REQUIRE(g.err == 0);
+  const auto head = f->huge_folio_pfn(600);
+  REQUIRE(head);
+  CHECK((*head & 511) == 0);
+  CHECK(g.pfn == *head + (600 - 512));
+  CHECK(f->allocated_pages() == 512);
+  for (uint64_t i = 512; i < 1024; ++i) CHECK(f->pfn(i) == *head + (i - 512));
+  CHECK_FALSE(f->huge_folio_pfn(0));  // the first 2 MiB was never touched
+  const size_t used = r.frames.in_use();
+  REQUIRE(f->fallocate(K | PH, int64_t(700 * P), int64_t(P)) == 0);
+  CHECK_FALSE(f->huge_folio_pfn(600));  // split: no longer one folio
+  CHECK(r.frames.in_use() == used - 1);
+  CHECK(f->pfn(701) == *head + (701 - 512));  // the rest stays where it was
+  const auto again = f->get_pfn(700);  // refilled with a 4 KiB page
+  REQUIRE(again.err == 0);
+  CHECK(r.frames.in_use() == used);
+  CHECK_FALSE(f->huge_folio_pfn(700));
+}
