@@ -603,7 +603,7 @@ TEST_CASE("GuestMemfd: HUGETLB is a tdx flag, 2 MiB pages only, whole pages only
   CHECK(GuestMemfd::validate_create(kHugePageSize + P, kHuge, VmType::Tdx) == EINVAL);
 }
 
-TEST_CASE("GuestMemfd: a HUGETLB file allocates 2 MiB folios; a punch hole splits one") {
+TEST_CASE("GuestMemfd: a HUGETLB file allocates 2 MiB folios, and a punch hole splits one") {
   Rig r;
   auto f = r.make(1024, GuestMemfd::kFlagHugetlb, VmType::Tdx);
   const auto g = f->get_pfn(600);  // inside the second 2 MiB
