@@ -385,8 +385,18 @@ std::optional<Stage2Leaf> KvmTdx::lookup(Addr gpa, MemoryPort* via) {
   if (!is_private_gpa(gpa)) return shared_.lookup(gpa, via);
   const auto view = module_.td(tdr_);
   if (!view || !view->sept_root) return std::nullopt;
-  SecureEpt s(via ? *via : hyp_, module_.config().pa_bits, view->sept_levels, view->sept_root, view->hkid);
-  SecureEpt::Walk w = s.walk(gpa, 0);
+  // KVM's own question (no `via`) is answered by its mirror of the Secure EPT,
+  // i.e. the module's walk with the TD's key: the host's KeyID-0 reads of the
+  // encrypted SEPT pages would return zeros. Observers pass their debug view.
+  SecureEpt::Walk w;
+  if (via) {
+    SecureEpt s(*via, module_.config().pa_bits, view->sept_levels, view->sept_root, view->hkid);
+    w = s.walk(gpa, 0);
+  } else if (SecureEpt* mirror = module_.sept(tdr_)) {
+    w = mirror->walk(gpa, 0);
+  } else {
+    return std::nullopt;
+  }
   const SeptState st = w.entry.state();
   if (!(w.reached || w.entry.leaf()) || !sept_holds_page(st)) return std::nullopt;
   Stage2Leaf l;
