@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "kvm/direct_stage2.h"
 #include "kvm/gfn_backing.h"
@@ -662,15 +663,32 @@ std::vector<Violation> InvariantChecker::check_incremental() {
     std::map<uint64_t, std::pair<const Vm*, uint64_t>> private_owner;
     std::vector<GuestRef> guest_refs;
     if (refs != mapped_by_.end()) {
+      // In the full check's order (VM or EL2 handle, then GPA), so messages
+      // that name two entries name them alike.
+      struct Ordered {
+        int vm, handle;
+        uint64_t gfn;
+        const TableOwner* o;
+      };
+      std::vector<Ordered> ordered;
       for (const Ref& r : refs->second) {
         auto o = owners.find(r.table);
         if (o == owners.end()) continue;
-        if (o->second.vm) s2_page(*o->second.vm, o->second.protected_vm, r.gfn, pfn, private_owner, out);
-        if (o->second.pkvm_handle >= 0) {
-          const auto e = o->second.table->entry(r.gfn << kPageShift, &dbg);
-          guest_refs.push_back({uint16_t(o->second.pkvm_handle), r.gfn, uint8_t(pkvm::getstate(e.desc))});
-        }
+        ordered.push_back({o->second.vm ? o->second.vm->id() : -1, o->second.pkvm_handle, r.gfn, &o->second});
       }
+      std::sort(ordered.begin(), ordered.end(), [](const Ordered& a, const Ordered& b) {
+        return std::tie(a.vm, a.gfn) < std::tie(b.vm, b.gfn);
+      });
+      for (const Ordered& r : ordered)
+        if (r.o->vm) s2_page(*r.o->vm, r.o->protected_vm, r.gfn, pfn, private_owner, out);
+      std::sort(ordered.begin(), ordered.end(), [](const Ordered& a, const Ordered& b) {
+        return std::tie(a.handle, a.gfn) < std::tie(b.handle, b.gfn);
+      });
+      for (const Ordered& r : ordered)
+        if (r.handle >= 0) {
+          const auto e = r.o->table->entry(r.gfn << kPageShift, &dbg);
+          guest_refs.push_back({uint16_t(r.handle), r.gfn, uint8_t(pkvm::getstate(e.desc))});
+        }
     }
     if (p_.pkvm) {
       if (!guest_refs.empty()) pkvm_refs(pfn, guest_refs, out);
