@@ -415,9 +415,11 @@ int checker_one(const std::string& arch, uint64_t size, uint64_t steps) {
   const uint64_t leaves = mmu->stage2().leaves();
   InvariantChecker incremental(platform), full(platform);
   if (!incremental.enable_incremental()) return 1;
+  const long rss0 = rss_kib();
   t0 = now_s();
   size_t found = incremental.check_incremental().size();  // the first is whole: learns who maps what
   const double index_s = now_s() - t0;
+  const long index_kib = rss_kib() - rss0;
   const uint64_t first_gfn = (4ull << 30) >> kPageShift, pages = size >> kPageShift;
   double inc_s = 0;
   for (uint64_t i = 0; i < steps; ++i) {
@@ -436,9 +438,9 @@ int checker_one(const std::string& arch, uint64_t size, uint64_t steps) {
   }
   const double inc_step = inc_s / double(steps);
   std::printf("  %8.3f GiB mapped (%9llu leaves)   incremental %9.1f us/step (%7.1f raw TLM page writes)"
-              "   full %10.1f us/step (%9.1f)   first (index) %7.2f s   RSS %6.0f MiB\n",
+              "   full %10.1f us/step (%9.1f)   first (index) %7.2f s, %6.1f MiB   RSS %6.0f MiB\n",
               double(size) / double(1ull << 30), (unsigned long long)leaves, inc_step * 1e6, inc_step / raw_page_s,
-              full_s * 1e6, full_s / raw_page_s, index_s, peak_rss_kib() / 1024.0);
+              full_s * 1e6, full_s / raw_page_s, index_s, index_kib / 1024.0, peak_rss_kib() / 1024.0);
   std::fflush(stdout);
   return 0;
 }
