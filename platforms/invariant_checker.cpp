@@ -538,7 +538,9 @@ void InvariantChecker::rebuild_index() {
 
 std::vector<Violation> InvariantChecker::check_incremental() {
   if (!journal_ && !enable_incremental()) return check();
-  if (!indexed_) return check();  // learns who maps what (and clears the journal)
+  // The first time, and after a table went whole (a VM destroyed), the full
+  // check learns who maps what again (and clears the journal).
+  if (!indexed_ || journal_->table_gone_) return check();
   std::vector<Violation> out;
   ChangeJournal& j = *journal_;
   MemoryPort& dbg = p_.kernel_port.debug_view();

@@ -68,6 +68,9 @@ class ChangeJournal {
   void vcpu_dmi(uint64_t page) { vcpu_dmi_.push_back(page); }
   // The engine stopped holding a frame's plaintext for a KeyID.
   void keyid_frame(uint64_t pfn, unsigned keyid) { keyid_frames_.push_back({pfn, keyid}); }
+  // A stage-2 table was destroyed whole (its VM is gone): whatever indexes
+  // its entries must be rebuilt.
+  void table_gone() { table_gone_ = true; }
   // The TDX module wrote its own state (Secure EPT, TD control pages, PAMT).
   void tdx() { tdx_ = true; }
 
@@ -80,15 +83,17 @@ class ChangeJournal {
   std::vector<uint64_t> vcpu_dmi_;
   std::vector<std::pair<uint64_t, unsigned>> keyid_frames_;
   bool tdx_ = false;
+  bool table_gone_ = false;
 
   bool empty() const {
     return frames_.empty() && leaves_.empty() && gmem_.empty() && attrs_.empty() && vms_.empty() &&
-           granted_.empty() && revoked_.empty() && vcpu_dmi_.empty() && keyid_frames_.empty() && !tdx_;
+           granted_.empty() && revoked_.empty() && vcpu_dmi_.empty() && keyid_frames_.empty() && !tdx_ && !table_gone_;
   }
   void clear() {
     frames_.clear(), leaves_.clear(), gmem_.clear(), attrs_.clear(), vms_.clear();
     granted_.clear(), revoked_.clear(), vcpu_dmi_.clear(), keyid_frames_.clear();
     tdx_ = false;
+    table_gone_ = false;
   }
 
  private:

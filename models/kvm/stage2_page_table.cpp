@@ -21,6 +21,7 @@ Stage2PageTable::Stage2PageTable(const Stage2Format& fmt, MemoryPort& mem, Frame
 }
 
 Stage2PageTable::~Stage2PageTable() {
+  CC_JOURNAL(table_gone());  // its leaves go without being unmapped one by one
   for (uint64_t pfn : tables_) frames_.free(pfn);
 }
 
