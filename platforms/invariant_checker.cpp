@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <tuple>
+#include <unordered_set>
 
 #include "kvm/direct_stage2.h"
 #include "kvm/gfn_backing.h"
@@ -549,21 +550,21 @@ std::vector<Violation> InvariantChecker::check_incremental() {
   for (const auto& [vid, vm] : p_.kvm.vms()) any_td |= p_.td(vid) != nullptr;
   bool rerun_tds = j.tdx_;
 
-  std::set<uint64_t> dirty;  // frames whose rules run again
+  std::vector<uint64_t> dirty;  // frames whose rules run again (sorted and made unique below)
   auto mark_frames = [&](uint64_t first, uint64_t n) {
-    for (uint64_t i = 0; i < n; ++i) dirty.insert(first + i);
+    for (uint64_t i = 0; i < n; ++i) dirty.push_back(first + i);
   };
   for (const auto& [first, n] : j.frames_) mark_frames(first, n);
 
   // Stage-2 entries: the frame each mapped before and maps now.
-  std::set<std::pair<const void*, uint64_t>> touched;
+  std::vector<std::pair<const void*, uint64_t>> touched;
   for (const ChangeJournal::Leaf& l : j.leaves_) {
     for (uint64_t i = 0; i < l.pages; ++i) {
       if (l.had_old) {
         unindex_leaf(l.table, l.gfn + i, l.old_pfn + i);
-        dirty.insert(l.old_pfn + i);
+        dirty.push_back(l.old_pfn + i);
       }
-      touched.insert({l.table, l.gfn + i});
+      touched.push_back({l.table, l.gfn + i});
     }
   }
   // The page a KVM VM maps at `gfn` now (no alias: TDs are re-run whole).
@@ -572,6 +573,8 @@ std::vector<Violation> InvariantChecker::check_incremental() {
     if (!leaf) return std::nullopt;
     return (leaf->pa + ((gfn << kPageShift) - leaf->gpa)) >> kPageShift;
   };
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   for (const auto& [table, gfn] : touched) {
     auto o = owners.find(table);
     if (o == owners.end()) {  // a TD's shared EPT, or a table already gone
@@ -579,12 +582,12 @@ std::vector<Violation> InvariantChecker::check_incremental() {
       continue;
     }
     if (o->second.host_s2) {  // pKVM's host stage-2 maps frame = GFN
-      dirty.insert(gfn);
+      dirty.push_back(gfn);
       continue;
     }
     if (auto pfn = lookup_pfn(*o->second.table, gfn)) {
       index_leaf(table, gfn, *pfn);
-      dirty.insert(*pfn);
+      dirty.push_back(*pfn);
     }
   }
 
@@ -608,14 +611,14 @@ std::vector<Violation> InvariantChecker::check_incremental() {
           [&](const Stage2Leaf& l) {
             for (uint64_t off = 0; off < l.size; off += kPageSize) {
               const uint64_t g = (l.gpa + off) >> kPageShift;
-              if (g >= first && g < end) dirty.insert((l.pa + off) >> kPageShift);
+              if (g >= first && g < end) dirty.push_back((l.pa + off) >> kPageShift);
             }
           },
           &dbg);
       return;
     }
     for (uint64_t g = first; g < end; ++g)
-      if (auto pfn = lookup_pfn(*o->table, g)) dirty.insert(*pfn);
+      if (auto pfn = lookup_pfn(*o->table, g)) dirty.push_back(*pfn);
   };
   for (const auto& a : j.attrs_) mark_gfns(a.vm, a.first, a.end);
   for (int vid : j.vms_) mark_gfns(vid, 0, ~uint64_t{0});
@@ -643,6 +646,8 @@ std::vector<Violation> InvariantChecker::check_incremental() {
   for (const auto& [vid, vm] : p_.kvm.vms())
     if (const KvmTdx* t = p_.td(vid); t && t->hkid()) keyids.push_back(t->hkid());
   const DmiRegistry& reg = p_.phys_bus.dmi_registry();
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
   for (uint64_t pfn : dirty) {
     const FrameUse* u = p_.frames.use(pfn);
     if (u) owner_frame(pfn, *u, out);
@@ -719,10 +724,12 @@ std::vector<Violation> InvariantChecker::check_incremental() {
       if (gmem_dirty.count(key)) host_grant(hv_page, g.below, out);
     }
   // vCPU DMI pages cached since, or whose grant was revoked since.
-  std::set<uint64_t> vcpu_pages(j.vcpu_dmi_.begin(), j.vcpu_dmi_.end());
+  std::vector<uint64_t> vcpu_pages(j.vcpu_dmi_.begin(), j.vcpu_dmi_.end());
+  std::sort(vcpu_pages.begin(), vcpu_pages.end());
+  vcpu_pages.erase(std::unique(vcpu_pages.begin(), vcpu_pages.end()), vcpu_pages.end());
   for (size_t k = 0; k < p_.vcpus.size(); ++k) {
     const auto& v = p_.vcpus[k];
-    std::set<uint64_t> seen;
+    std::unordered_set<uint64_t> seen;
     auto check_page = [&](uint64_t page) {
       if (v->dmi_page(page) && seen.insert(page).second) vcpu_dmi_page(k, page, out);
     };
