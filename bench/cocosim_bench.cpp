@@ -28,7 +28,14 @@
 //                                           (MEM_SHARE/MEM_UNSHARE on a pkvm VM)
 //   cocosim_bench host [-n N]               VMM accesses/s with and without the host
 //                                           stage-2 (arm64-pkvm)
+//   cocosim_bench checker [--arch A] [-n N] the invariant checker's cost per step,
+//                                           incremental and full, with 64 MiB, 1 GiB
+//                                           and 16 GiB mapped (each its own process)
+//   cocosim_bench sweep-pool [-n N] [-j J] [--scenario F]
+//                                           `cocosim sweep` of N points (default 200)
+//                                           on the local pool vs N plain `cocosim run`
 // One mode per process: SystemC elaborates once per process.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -348,7 +355,9 @@ int memset_one(const std::string& arch, uint64_t size, bool guest, unsigned byte
   raw_init.memset_pages(raw_len, uint8_t(byte ? byte : 1));
   const double raw_s_per_gib = (now_s() - t0) / (double(raw_len) / double(1ull << 30));
   raw_mem.reset(0);
+  const long rss_before = rss_kib();
   sc_core::sc_start();
+  const long rss_after = rss_kib();
   RunSummary s = runner.summary();
   if (s.failed || s.violations || !s.finished) {
     std::cerr << "cocosim_bench: the memset scenario failed\n";
@@ -356,10 +365,163 @@ int memset_one(const std::string& arch, uint64_t size, bool guest, unsigned byte
   }
   const double t = guest ? s.op_wall_s.at("KVM_RUN") : s.op_wall_s.at("memset");
   const double gib = double(size) / double(1ull << 30);
-  std::printf("  %-6s %9.3f GiB  byte %u  %8.2f s  %7.3f s/GiB   raw TLM %7.3f s/GiB   ratio %6.2f   RSS %7.0f MiB\n",
+  // RSS growth over the run against the bytes touched (written bytes only:
+  // zeros leave DRAM sparse), then the process's end and peak RSS.
+  std::printf("  %-6s %9.3f GiB  byte %u  %8.2f s  %7.3f s/GiB   raw TLM %7.3f s/GiB   ratio %6.2f   "
+              "RSS growth/touched %6.3f   RSS %7.0f MiB (peak %7.0f)\n",
               guest ? "guest" : "host", gib, byte, t, t / gib, raw_s_per_gib, (t / gib) / raw_s_per_gib,
-              peak_rss_kib() / 1024.0);
+              double(rss_after - rss_before) * 1024.0 / double(size), rss_after / 1024.0, peak_rss_kib() / 1024.0);
   std::fflush(stdout);
+  return 0;
+}
+
+// The invariant checker's cost per step with `size` of a default guest's
+// memory mapped in its stage-2 (a guest memset of zeros faults it all in,
+// 4 KiB leaves) on a 64 GiB platform: each step unmaps one page (a zap, as
+// an MMU notifier does) and is checked, incrementally and in full. The raw
+// baseline: one 4 KiB b_transport to a plain TLM target, in this process.
+int checker_one(const std::string& arch, uint64_t size, uint64_t steps) {
+  std::ostringstream y;
+  y << "platform: {arch: " << arch << ", dram: 64GiB}\n"
+    << "programs:\n  p:\n    - memset: {gpa: 4GiB, length: " << size << ", byte: 0}\n"
+    << "steps:\n"
+    << "  - mmap: {anonymous: true, name: mem, length: " << size << "}\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 1, guest_phys_addr: 4GiB, memory_size: " << size
+    << ", userspace_addr: mem}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: p}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_DONE}}\n";
+  Scenario sc = load(y.str());
+  Stats stats;
+  Platform platform(sc.platform, 1, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  runner.set_check_mode(CheckMode::Off);  // the bench checks by hand below
+  bench::RawMemory raw_mem("raw_memory", 0);
+  bench::RawInitiator raw_init("raw_initiator");
+  raw_init.socket.bind(raw_mem.socket);
+  sc_core::sc_start();
+  RunSummary s = runner.summary();
+  if (s.failed || !s.finished) {
+    std::cerr << "cocosim_bench: the checker scenario failed\n";
+    return 1;
+  }
+  constexpr uint64_t kRawPages = 4096;
+  double t0 = now_s();
+  raw_mem.reset(kRawPages * kPageSize);
+  raw_init.memset_pages(kRawPages * kPageSize, 1);
+  const double raw_page_s = (now_s() - t0) / double(kRawPages);
+  raw_mem.reset(0);
+
+  const Vm* vm = platform.kvm.vms().begin()->second.get();
+  KvmMmu* mmu = platform.mmu(vm->id());
+  const uint64_t leaves = mmu->stage2().leaves();
+  InvariantChecker incremental(platform), full(platform);
+  if (!incremental.enable_incremental()) return 1;
+  const long rss0 = rss_kib();
+  t0 = now_s();
+  size_t found = incremental.check_incremental().size();  // the first is whole: learns who maps what
+  const double index_s = now_s() - t0;
+  const long index_kib = rss_kib() - rss0;
+  const uint64_t first_gfn = (4ull << 30) >> kPageShift, pages = size >> kPageShift;
+  double inc_s = 0;
+  for (uint64_t i = 0; i < steps; ++i) {
+    mmu->zap(first_gfn + (i * 7919) % pages, first_gfn + (i * 7919) % pages + 1);
+    t0 = now_s();
+    found += incremental.check_incremental().size();
+    inc_s += now_s() - t0;
+  }
+  const unsigned full_runs = size >= (4ull << 30) ? 2 : 5;
+  t0 = now_s();
+  for (unsigned i = 0; i < full_runs; ++i) found += full.check().size();
+  const double full_s = (now_s() - t0) / full_runs;
+  if (found) {
+    std::cerr << "cocosim_bench: the checker found violations in a clean run\n";
+    return 1;
+  }
+  const double inc_step = inc_s / double(steps);
+  std::printf("  %8.3f GiB mapped (%9llu leaves)   incremental %9.1f us/step (%7.1f raw TLM page writes)"
+              "   full %10.1f us/step (%9.1f)   first (index) %7.2f s, %6.1f MiB   RSS %6.0f MiB\n",
+              double(size) / double(1ull << 30), (unsigned long long)leaves, inc_step * 1e6, inc_step / raw_page_s,
+              full_s * 1e6, full_s / raw_page_s, index_s, index_kib / 1024.0, peak_rss_kib() / 1024.0);
+  std::fflush(stdout);
+  return 0;
+}
+
+int checker_table(const std::string& arch, uint64_t steps) {
+  std::printf("invariant checker per step on %s, 64 GiB platform, one default VM, one page unmapped per step "
+              "(%llu steps; raw TLM: one 4 KiB b_transport to a plain target)\n",
+              arch.c_str(), (unsigned long long)steps);
+  std::fflush(stdout);
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return 1;
+  const std::string self(exe, size_t(len));
+  for (uint64_t size : {64ull << 20, 1ull << 30, 16ull << 30}) {
+    const std::string cmd = self + " checker --arch " + arch + " --size " + std::to_string(size) + " -n " +
+                            std::to_string(steps);
+    if (std::system(cmd.c_str()) != 0) return 1;
+  }
+  return 0;
+}
+
+// The local pool's scale: `cocosim sweep` of `points` small points (the
+// scenario once per value of platform.timing.dram) with -j `jobs`, against the
+// same points as plain `cocosim run` processes one after another (fork/exec,
+// as a shell loop would run them). Overhead per point: the core-seconds the
+// pool spends per point beyond what a plain run takes.
+int run_process(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (FILE* f = std::freopen("/dev/null", "w", stdout)) (void)f;
+    ::execv(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int sweep_pool(const std::string& scenario, uint64_t points, unsigned jobs) {
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return 1;
+  std::string cocosim(exe, size_t(len));
+  cocosim = cocosim.substr(0, cocosim.rfind('/') + 1) + "cocosim";
+  char tmpl[] = "/tmp/cocosim-pool-XXXXXX";
+  if (!::mkdtemp(tmpl)) return 1;
+  const std::string dir = tmpl;
+  std::string values;
+  for (uint64_t i = 1; i <= points; ++i) values += (i > 1 ? "," : "") + std::to_string(i) + "ns";
+  // Sequential plain runs first (they also warm the page cache for both).
+  double t0 = now_s();
+  for (uint64_t i = 1; i <= points; ++i)
+    if (run_process({cocosim, "run", scenario, "--set", "platform.timing.dram=" + std::to_string(i) + "ns",
+                     "--stats", dir + "/plain.json"}) != 0) {
+      std::cerr << "cocosim_bench: cocosim run " << scenario << " failed\n";
+      return 1;
+    }
+  const double plain_s = now_s() - t0;
+  t0 = now_s();
+  const int rc = run_process({cocosim, "sweep", scenario, "--param", "platform.timing.dram=" + values, "-j",
+                              std::to_string(jobs), "--out", dir + "/sweep"});
+  const double pool_s = now_s() - t0;
+  std::system(("rm -rf '" + dir + "'").c_str());
+  if (rc != 0) {
+    std::cerr << "cocosim_bench: cocosim sweep failed (exit " << rc << ")\n";
+    return 1;
+  }
+  const double n = double(points);
+  std::printf("local pool, %llu points of %s, -j %u (plain: the same points as `cocosim run` processes one after "
+              "another)\n", (unsigned long long)points, scenario.c_str(), jobs);
+  std::printf("  sweep  %7.2f s   %7.1f points/s   plain %7.2f s   %7.1f points/s   ratio %.2f\n", pool_s, n / pool_s,
+              plain_s, n / plain_s, plain_s / pool_s);
+  std::printf("  per point: plain run %.1f ms, pool %.1f ms of wall (x %u jobs = %.1f ms of core time), "
+              "overhead %.1f ms\n", 1e3 * plain_s / n, 1e3 * pool_s / n, jobs, 1e3 * pool_s * jobs / n,
+              1e3 * (pool_s * jobs - plain_s) / n);
   return 0;
 }
 
@@ -650,6 +812,8 @@ int sc_main(int argc, char** argv) {
   uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
   bool guest = false;
+  std::string scenario = "configs/quickstart.yaml";
+  unsigned jobs = 2;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--arch" && i + 1 < argc) arch = argv[++i];
@@ -659,14 +823,18 @@ int sc_main(int argc, char** argv) {
     else if (a == "--max-touched" && i + 1 < argc) max_touched = std::strtoull(argv[++i], nullptr, 0) << 30;
     else if (a == "--byte" && i + 1 < argc) byte = unsigned(std::strtoul(argv[++i], nullptr, 0)) & 0xff;
     else if (a == "--guest") guest = true;
+    else if (a == "--scenario" && i + 1 < argc) scenario = argv[++i];
+    else if (a == "-j" && i + 1 < argc) jobs = unsigned(std::strtoul(argv[++i], nullptr, 0));
     else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
-             a == "td-convert" || a == "share" || a == "host")
+             a == "td-convert" || a == "share" || a == "host" || a == "checker" ||
+             a == "sweep-pool")
       mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host\n"
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|checker|sweep-pool\n"
                    "                     [--arch x86-tdx|arm64-pkvm] [--type default|sw_protected|pkvm|tdx] [-n N]\n"
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
-                   "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n";
+                   "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n"
+                   "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n";
       return 2;
     }
   }
@@ -677,6 +845,11 @@ int sc_main(int argc, char** argv) {
     const uint64_t size = std::strtoull(size_arg.c_str(), nullptr, 0);
     return size ? memset_one(arch, size, guest, byte) : memset_table(arch, max_touched);
   }
+  if (mode == "checker") {
+    const uint64_t size = std::strtoull(size_arg.c_str(), nullptr, 0);
+    return size ? checker_one(arch, size, n ? n : 1000) : checker_table(arch, n ? n : 1000);
+  }
+  if (mode == "sweep-pool") return sweep_pool(scenario, n ? n : 200, jobs ? jobs : 2);
   if (mode == "mee") return mee(n ? n : 2000000);
   if (mode == "td") return td(n ? n : 2000000);
   if (mode == "td-convert") {

@@ -26,8 +26,8 @@ namespace {
 
 const char* kUsage =
     "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
-    "                        [--check step|end|off] [--max-steps N] [--max-sim-time T]\n"
-    "                        [--timeout T] [-v]\n"
+    "                        [--check step|end|off] [--check-full-every N] [--max-steps N]\n"
+    "                        [--max-sim-time T] [--timeout T] [-v]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
@@ -52,8 +52,11 @@ const char* kUsage =
     "          version, platform, verdict, times per step and vCPU in integer ps,\n"
     "          exits by reason, every counter with unit and description, rates;\n"
     "          written whole or not at all, never over the scenario file\n"
-    "  --check when the invariant checker runs: after every step (default), once\n"
-    "          at the end (long stress runs), or off\n"
+    "  --check when the invariant checker runs: after every step (default: each\n"
+    "          step checks what it changed, the last step everything), once at\n"
+    "          the end (long stress runs), or off\n"
+    "  --check-full-every N  with --check step, check everything every N steps\n"
+    "          (default 0: only after the last)\n"
     "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
     "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
     "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
@@ -68,6 +71,7 @@ struct Options {
   std::vector<std::string> sets;
   bool verbose = false;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
+  uint64_t full_check_every = 0;
   cocosim::RunLimits limits;
 };
 
@@ -140,6 +144,15 @@ int parse_args(int argc, char** argv, Options& o) {
         std::cerr << "cocosim: --check must be step, end or off, not '" << *v << "'\n";
         return 2;
       }
+    } else if (arg == "--check-full-every") {
+      auto v = value("a number of steps");
+      if (!v) return 2;
+      auto n = cocosim::parse_int_expr(*v);
+      if (!n.value) {
+        std::cerr << "cocosim: --check-full-every must be a number of steps, not '" << *v << "'\n";
+        return 2;
+      }
+      o.full_check_every = uint64_t(*n.value);
     } else if (arg == "--max-steps") {
       auto v = value("a number of steps");
       if (!v) return 2;
@@ -266,6 +279,7 @@ int sc_main(int argc, char** argv) {
     cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
     cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
     runner.set_check_mode(o.check);
+    runner.set_full_check_every(o.full_check_every);
     runner.set_limits(o.limits);
     cocosim::LimitWatch::catch_signals();
     try {

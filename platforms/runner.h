@@ -19,13 +19,17 @@
 
 namespace cocosim {
 
-// When the invariant checker runs: after every step (the default), once at
-// the end of the run (for long stress runs), or never.
+// When the invariant checker runs: after every step (the default; each step
+// checks what it changed, and the whole platform is checked after the last
+// step and every `full_every` steps), once at the end of the run (for long
+// stress runs), or never.
 enum class CheckMode { Step, End, Off };
 
 class Runner : public sc_core::sc_module {
  public:
   void set_check_mode(CheckMode m) { check_mode_ = m; }
+  // With CheckMode::Step: the full check every N steps (0: only after the last).
+  void set_full_check_every(uint64_t n) { full_every_ = n; }
   void set_limits(const RunLimits& l) { watch_ = LimitWatch(l); }
   Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, std::ostream& out,
          bool verbose);
@@ -36,7 +40,8 @@ class Runner : public sc_core::sc_module {
   // Execute, charge, report and check one step (also one of a KVM_RUN's `during`).
   void run_step(const Step& s);
   Result execute(const Step& s);
-  void check_invariants(const Step& s);
+  // The incremental check (--check step), then the full one when `full`.
+  void check_invariants(const Step& s, bool full, bool incremental);
   // Ends the run here if a limit is reached or a signal came (never returns then).
   void check_limits(const Step& s);
 
@@ -49,6 +54,8 @@ class Runner : public sc_core::sc_module {
   InvariantChecker checker_;
   std::set<std::string> reported_violations_;
   CheckMode check_mode_ = CheckMode::Step;
+  uint64_t full_every_ = 0;
+  uint64_t checks_ = 0;  // step checks so far
   LimitWatch watch_{RunLimits{0, 0, 0}};  // none unless set (the CLI sets its defaults)
 };
 

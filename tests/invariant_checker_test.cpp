@@ -2,6 +2,8 @@
 // one ownership rule behind the models' backs and expects the checker to name
 // it. One platform for the whole process (SystemC elaborates once), so every
 // test builds its own VM and file and leaves the platform clean.
+// Every check runs the full and the incremental checker (dual_checker.h):
+// the incremental one must name each broken rule in the same check.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -10,6 +12,7 @@
 
 #include <systemc>
 
+#include "dual_checker.h"
 #include "invariant_checker.h"
 #include "platform.h"
 
@@ -27,7 +30,7 @@ bool has_rule(const std::vector<Violation>& v, const std::string& rule) {
 
 struct Fixture {
   Platform& p = *g_platform;
-  InvariantChecker checker{p};
+  DualChecker checker{p, [](const std::string& why) { FAIL_CHECK(why); }};
   Vm* vm = nullptr;
   std::shared_ptr<GuestMemfd> f;
   int pid = 0;
@@ -300,7 +303,7 @@ TEST_CASE("platform: KeyID bits above the PA width pass the bus and are stripped
 // A TD built through KVM's TDX side (no vCPU thread needed): one measured page at GPA 0.
 struct TdFixture {
   Platform& p = *g_platform;
-  InvariantChecker checker{p};
+  DualChecker checker{p, [](const std::string& why) { FAIL_CHECK(why); }};
   Vm* vm = nullptr;
   KvmTdx* td = nullptr;
   std::shared_ptr<GuestMemfd> f;

@@ -16,6 +16,7 @@
 #include <systemc>
 #include <tlm_utils/simple_initiator_socket.h>
 
+#include "dual_checker.h"
 #include "invariant_checker.h"
 #include "platform.h"
 
@@ -308,7 +309,7 @@ TEST_CASE("HKIDs: one per TD, freed and reused with a fresh key; held plaintext 
 TEST_CASE("the invariant checker holds KeyID DMI pointers to the frames the engine holds for them") {
   Td td;
   Platform& p = td.p;
-  InvariantChecker checker(p);
+  DualChecker checker{p, [](const std::string& why) { FAIL_CHECK(why); }};
   const Addr pa = 0x4060000;
   uint64_t x = 1;
   g_td->access(true, td.at(pa), &x, 8);

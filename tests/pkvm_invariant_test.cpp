@@ -3,6 +3,7 @@
 // rule behind EL2's back, expects the checker to name it, then repairs the
 // state and leaves the platform clean for the next test (one platform per
 // process: SystemC elaborates once).
+// Every check runs the full and the incremental checker (dual_checker.h).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -10,6 +11,7 @@
 
 #include <systemc>
 
+#include "dual_checker.h"
 #include "invariant_checker.h"
 #include "pkvm/pkvm_defs.h"
 #include "platform.h"
@@ -30,7 +32,7 @@ bool has_rule(const std::vector<Violation>& v, const std::string& rule) {
 struct Fixture {
   Platform& p = *g_platform;
   PkvmHyp& hyp = *g_platform->pkvm;
-  InvariantChecker checker{p};
+  DualChecker checker{p, [](const std::string& why) { FAIL_CHECK(why); }};
   uint16_t vm = 0;
   uint64_t pfn = 0;
   static constexpr uint64_t kGfn = 0x10000;

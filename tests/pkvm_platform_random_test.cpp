@@ -20,6 +20,7 @@
 
 #include <systemc>
 
+#include "dual_checker.h"
 #include "invariant_checker.h"
 #include "pkvm/pkvm_defs.h"
 #include "platform.h"
@@ -40,7 +41,6 @@ struct Snapshot {
 struct Rig {
   Platform& p;
   PkvmHyp& hyp;
-  InvariantChecker checker{p};
   Vm* vm = nullptr;
   uint16_t handle = 0;
   KvmVcpu* kv = nullptr;
@@ -50,6 +50,8 @@ struct Rig {
   Vma* gmap = nullptr;
   std::vector<uint64_t> anon_pfns;
   uint64_t ops = 0, calls = 0, refused = 0, guest_calls = 0, faults = 0, violations = 0;
+  // Full and incremental checks after every operation, held to the same answer.
+  DualChecker checker{p, [this](const std::string& why) { fail("full and incremental checks disagree: " + why); }};
   uint64_t vmm_accesses = 0, kernel_accesses = 0, conversions = 0, teardowns = 0;
   std::set<uint64_t> pins;
   std::set<uint64_t> ffa_;  // pages shared through FF-A

@@ -32,6 +32,7 @@
 
 #include <systemc>
 
+#include "dual_checker.h"
 #include "invariant_checker.h"
 #include "kvm/gfn_backing.h"
 #include "kvm/kvm_mmu.h"
@@ -99,7 +100,8 @@ std::string pamt_text(const Pamt& p) {
 TEST_CASE("TDX platform random: legal and illegal SEAMCALLs, host accesses and TD activity keep the invariants") {
   Platform& p = *g_platform;
   REQUIRE(p.tdx);
-  InvariantChecker checker(p);
+  // Full and incremental checks after every operation, held to the same answer.
+  DualChecker checker{p, [](const std::string& why) { FAIL_CHECK("full and incremental checks disagree: " << why); }};
   constexpr uint64_t kPages = 64;
   std::vector<Td> tds(2);
   FrameUse kernel_use;

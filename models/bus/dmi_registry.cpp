@@ -1,5 +1,7 @@
 #include "bus/dmi_registry.h"
 
+#include "common/change_journal.h"
+
 namespace cocosim {
 
 namespace {
@@ -15,6 +17,7 @@ std::map<Addr, Addr>::iterator first_overlap(std::map<Addr, Addr>& m, Addr lo) {
 }  // namespace
 
 void DmiRegistry::record(unsigned initiator, Addr lo, Addr hi) {
+  CC_JOURNAL(dmi_granted(lo, hi));
   auto& m = grants_[initiator];
   // Merge with overlapping or adjacent grants to keep the map small.
   Addr nlo = lo, nhi = hi;
@@ -28,6 +31,7 @@ void DmiRegistry::record(unsigned initiator, Addr lo, Addr hi) {
 }
 
 std::vector<unsigned> DmiRegistry::revoke(Addr lo, Addr hi) {
+  CC_JOURNAL(dmi_revoked(lo, hi));
   std::vector<unsigned> hit;
   for (auto& [init, m] : grants_) {
     bool touched = false;

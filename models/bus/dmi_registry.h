@@ -2,6 +2,7 @@
 // that an invalidation reaches only the initiators that hold the range, and the
 // invariant checker asks it whether any pointer reaches a given frame.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -20,6 +21,16 @@ class DmiRegistry {
   // Whether `initiator` holds a grant covering all of [lo, hi].
   bool holds(unsigned initiator, Addr lo, Addr hi) const;
   size_t grants() const;
+  // fn(initiator, lo, hi) for the part of every grant that overlaps [lo, hi].
+  template <typename Fn>
+  void for_each_in(Addr lo, Addr hi, Fn fn) const {
+    for (const auto& [init, m] : grants_) {
+      auto it = m.upper_bound(lo);
+      if (it != m.begin()) --it;
+      for (; it != m.end() && it->first <= hi; ++it)
+        if (it->second >= lo) fn(init, std::max(lo, it->first), std::min(hi, it->second));
+    }
+  }
   // fn(initiator, lo, hi) for every grant.
   template <typename Fn>
   void for_each(Fn fn) const {

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <unordered_map>
 
+#include "common/change_journal.h"
 #include "common/types.h"
 
 namespace cocosim {
@@ -15,7 +16,10 @@ class DmiCache {
     auto it = pages_.find(page);
     return it == pages_.end() ? nullptr : it->second;
   }
-  void insert(uint64_t page, uint8_t* p) { pages_[page] = p; }
+  void insert(uint64_t page, uint8_t* p) {
+    pages_[page] = p;
+    CC_JOURNAL(vcpu_dmi(page));
+  }
   // Drop every page number in [first, last].
   void invalidate(uint64_t first, uint64_t last) {
     if (last - first < pages_.size()) {

@@ -1,5 +1,7 @@
 #include "gmem/gmem_mmap_target.h"
 
+#include "common/change_journal.h"
+
 #include <algorithm>
 #include <csignal>
 
@@ -41,6 +43,7 @@ GmemMmapTarget::File* GmemMmapTarget::file_of(Addr a) {
 void GmemMmapTarget::map_pte(File& f, uint64_t index, int pid) {
   auto& pids = f.ptes[index];
   if (std::find(pids.begin(), pids.end(), pid) == pids.end()) pids.push_back(pid);
+  if (f.gmem) CC_JOURNAL(gmem_pages(f.gmem->id(), index, index + 1));
 }
 
 void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {

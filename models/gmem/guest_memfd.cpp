@@ -1,5 +1,7 @@
 #include "gmem/guest_memfd.h"
 
+#include "common/change_journal.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -167,6 +169,10 @@ void GuestMemfd::convert(uint64_t first, uint64_t end, bool to_private, uint64_t
       ownership_hook_(it->second.pfn, to_private);
   invalidate_bindings(first, end);
   state_.set(first, end, to_private ? GmemPageState::Private : GmemPageState::Shared);
+  if (ChangeJournal* j = ChangeJournal::active()) {
+    j->gmem_pages(id_, first, end);
+    for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it) j->frames(it->second.pfn);
+  }
   ++stat_conversions_;
   // The mode covers the whole requested range, changed or not, allocated pages only.
   if (mode & kModeZero) {

@@ -81,6 +81,7 @@ void FrameAllocator::free(uint64_t pfn) {
   auto it = used_.find(pfn);
   if (it == used_.end()) return;
   if (free_hook_) free_hook_(pfn);  // while the use is still known (who maps it)
+  CC_JOURNAL(frames(pfn));
   if (held_.count(pfn)) {
     freed_held_.insert(pfn);  // a guest has it: freed when the hypervisor gives it back
     it->second.gmem = nullptr;  // its file lets go of it (and may be gone before the hypervisor is done)
@@ -96,16 +97,19 @@ void FrameAllocator::free(uint64_t pfn) {
 
 void FrameAllocator::release(uint64_t pfn) {
   if (!held_.erase(pfn)) return;
+  CC_JOURNAL(frames(pfn));
   if (freed_held_.erase(pfn)) free(pfn);
 }
 
 void FrameAllocator::pin(uint64_t pfn) {
   if (used_.count(pfn)) ++pins_[pfn];
+  CC_JOURNAL(frames(pfn));
 }
 
 void FrameAllocator::unpin(uint64_t pfn) {
   auto it = pins_.find(pfn);
   if (it == pins_.end()) return;
+  CC_JOURNAL(frames(pfn));
   if (--it->second) return;
   pins_.erase(it);
   if (freed_pinned_.erase(pfn)) free(pfn);

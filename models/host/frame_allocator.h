@@ -10,6 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/change_journal.h"
 #include "common/frame_owner.h"
 #include "common/types.h"
 
@@ -56,7 +57,10 @@ class FrameAllocator {
   // A frame the hypervisor has given to a guest (pKVM: host NOPAGE or
   // SHARED_BORROWED) is not the host's to reuse: freed meanwhile, it is freed
   // for real when the hypervisor gives it back (release).
-  void hold(uint64_t pfn) { if (used_.count(pfn)) held_.insert(pfn); }
+  void hold(uint64_t pfn) {
+    if (used_.count(pfn)) held_.insert(pfn);
+    CC_JOURNAL(frames(pfn));
+  }
   void release(uint64_t pfn);
   bool held(uint64_t pfn) const { return held_.count(pfn) != 0; }
   template <class Fn> void for_each_pinned(Fn fn) const {
@@ -68,6 +72,7 @@ class FrameAllocator {
   void set_owner(uint64_t pfn, const FrameOwner& o) {
     auto it = used_.find(pfn);
     if (it != used_.end()) it->second.own = o;
+    CC_JOURNAL(frames(pfn));
   }
   // Called for every frame as it is allocated or retagged, so its owner record
   // can be set before anyone uses it.
@@ -95,6 +100,7 @@ class FrameAllocator {
   std::function<void(uint64_t, FrameUse&)> use_hook_;
   FrameUse& record(uint64_t pfn, const FrameUse& use) {
     FrameUse& u = used_[pfn] = use;
+    CC_JOURNAL(frames(pfn));
     if (use_hook_) use_hook_(pfn, u);
     return u;
   }

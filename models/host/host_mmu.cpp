@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "common/access_extension.h"
+#include "common/change_journal.h"
+#include "gmem/gmem_mmap_target.h"
 
 namespace cocosim {
 
@@ -79,6 +81,10 @@ void HostMmu::record_grant(Addr hv_page, bool to_gmem, Addr below_page) {
   auto old = grants_.find(hv_page);
   if (old != grants_.end()) return;
   grants_.emplace(hv_page, DmiGrant{to_gmem, below_page});
+  if (to_gmem)
+    CC_JOURNAL(gmem_pages(GmemMmapTarget::file_id(below_page),
+                          GmemMmapTarget::file_offset(below_page) >> kPageShift,
+                          (GmemMmapTarget::file_offset(below_page) >> kPageShift) + 1));
   (to_gmem ? file_to_host_ : phys_to_host_).emplace(below_page, hv_page);
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/change_journal.h"
+
 namespace cocosim {
 
 KernelPort::KernelPort(sc_core::sc_module_name name, Initiator who, SecurityState security)
@@ -32,6 +34,7 @@ void KernelPort::read(Addr pa, void* dst, size_t len) {
 }
 
 void KernelPort::write(Addr pa, const void* src, size_t len) {
+  if (security_ == SecurityState::Seam) CC_JOURNAL(tdx());  // Secure EPT, TD control pages
   access(tlm::TLM_WRITE_COMMAND, pa, static_cast<uint8_t*>(const_cast<void*>(src)), len);
 }
 

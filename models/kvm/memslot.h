@@ -42,7 +42,7 @@ class Memslot : public GmemBinding {
 
   GuestMemfd* gmem() const { return gmem_; }
   uint64_t gmem_first() const { return gmem_first_; }  // file page of base_gfn
-  void bind_gmem(GuestMemfd* f, uint64_t first_page) { gmem_ = f, gmem_first_ = first_page; }
+  void bind_gmem(GuestMemfd* f, uint64_t first_page);
   bool had_gmem() const { return flags_ & kGuestMemfd; }
   uint64_t gmem_index(uint64_t gfn) const { return gmem_first_ + (gfn - base_gfn()); }
   uint64_t gfn_of_index(uint64_t index) const { return base_gfn() + (index - gmem_first_); }

@@ -1,5 +1,7 @@
 #include "kvm/stage2_page_table.h"
 
+#include "common/change_journal.h"
+
 #include <algorithm>
 #include <array>
 #include <new>
@@ -19,6 +21,7 @@ Stage2PageTable::Stage2PageTable(const Stage2Format& fmt, MemoryPort& mem, Frame
 }
 
 Stage2PageTable::~Stage2PageTable() {
+  CC_JOURNAL(table_gone());  // its leaves go without being unmapped one by one
   for (uint64_t pfn : tables_) frames_.free(pfn);
 }
 
@@ -53,9 +56,11 @@ bool Stage2PageTable::map(Addr gpa, Addr pa, int depth, Perm p, uint64_t sw_bits
   if (!fmt_.leaf_allowed(depth) || gpa > fmt_.max_input()) return false;
   const Addr ea = entry_addr(table_for(gpa, depth), gpa, depth);
   const Descriptor old = fmt_.decode(mem_.read64(ea), depth);
-  if (old.valid && old.table) free_subtree(old.pa, depth + 1);  // a block replaces a table
-  if (!old.valid || old.table) ++leaves_;
   const uint64_t size = fmt_.level_size(depth);
+  if (old.valid && old.table) free_subtree(old.pa, depth + 1, gpa & ~(size - 1));  // a block replaces a table
+  if (!old.valid || old.table) ++leaves_;
+  CC_JOURNAL(leaf(this, (gpa & ~(size - 1)) >> kPageShift, size >> kPageShift, old.pa >> kPageShift,
+                  old.valid && !old.table));
   mem_.write64(ea, fmt_.make_leaf(pa & ~(size - 1), depth, p) | sw_bits);
   return true;
 }
@@ -64,7 +69,9 @@ bool Stage2PageTable::annotate(Addr gpa, uint64_t annotation) {
   const int last = fmt_.levels() - 1;
   if (gpa > fmt_.max_input() || fmt_.decode(annotation, last).valid) return false;
   const Addr ea = entry_addr(table_for(gpa, last), gpa, last);
-  if (fmt_.decode(mem_.read64(ea), last).valid) --leaves_;
+  const Descriptor old = fmt_.decode(mem_.read64(ea), last);
+  if (old.valid) --leaves_;
+  CC_JOURNAL(leaf(this, gpa >> kPageShift, 1, old.pa >> kPageShift, old.valid));
   mem_.write64(ea, annotation);
   return true;
 }
@@ -107,6 +114,7 @@ uint64_t Stage2PageTable::unmap_in(Addr table, int depth, Addr base, Addr lo, Ad
     // rest of it faults back in. No table is needed to zap anything.
     mem_.write64(ea, 0);
     --leaves_;
+    CC_JOURNAL(leaf(this, ebase >> kPageShift, size >> kPageShift, desc.pa >> kPageShift, true));
     ++removed;
     if (cleared) cleared(ebase >> kPageShift, (eend >> kPageShift) + 1);
   }
@@ -158,14 +166,19 @@ Addr Stage2PageTable::split_block(const Descriptor& block, int depth) {
   return next;
 }
 
-void Stage2PageTable::free_subtree(Addr table, int depth) {
+void Stage2PageTable::free_subtree(Addr table, int depth, Addr base) {
+  const uint64_t size = fmt_.level_size(depth);
   std::array<uint64_t, 512> e;
   mem_.read(table, e.data(), kPageSize);
   for (unsigned i = 0; i < 512; ++i) {
     Descriptor d = fmt_.decode(e[i], depth);
     if (!d.valid) continue;
-    if (d.table) free_subtree(d.pa, depth + 1);
-    else --leaves_;
+    if (d.table) {
+      free_subtree(d.pa, depth + 1, base + i * size);
+    } else {
+      --leaves_;
+      CC_JOURNAL(leaf(this, (base + i * size) >> kPageShift, size >> kPageShift, d.pa >> kPageShift, true));
+    }
   }
   tables_.erase(table >> kPageShift);
   frames_.free(table >> kPageShift);

@@ -72,7 +72,7 @@ class Stage2PageTable {
   // A table of next-level leaves that translate exactly as `block` did.
   Addr split_block(const Descriptor& block, int depth);
   // Free a table and everything below it (a block replaces it).
-  void free_subtree(Addr table, int depth);
+  void free_subtree(Addr table, int depth, Addr base);
   void leaves_in(MemoryPort& m, Addr table, int depth, Addr base,
                  const std::function<void(const Stage2Leaf&)>& fn);
 

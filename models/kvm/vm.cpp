@@ -29,6 +29,7 @@ bool Vm::is_private(uint64_t gfn) const {
 int Vm::delete_slot(Memslot* s) {
   zap_gfn_range(s->base_gfn(), s->base_gfn() + s->npages());
   by_gfn_.erase(s->base_gfn());
+  CC_JOURNAL(vm(id_));
   slots_.erase(s->id());
   return 0;
 }
@@ -114,6 +115,7 @@ int Vm::set_user_memory_region(const MemoryRegion& r, bool v2) {
     }
   }
   by_gfn_[first] = s.get();
+  CC_JOURNAL(vm(id_));
   slots_.emplace(id, std::move(s));
   return 0;
 }
@@ -180,6 +182,7 @@ int Vm::set_memory_attributes(Addr address, uint64_t size, uint64_t attributes,
 
   zap_gfn_range(first, end);
   attrs_.set(first, end, to_private);
+  CC_JOURNAL(attributes(id_, first, end));
   for (const Piece& p : pieces) p.f->convert(p.lo, p.hi, to_private, 0, /*notify_bindings=*/false);
   return 0;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "arch/architecture.h"
+#include "common/change_journal.h"
 #include "common/range_map.h"
 #include "kvm/memslot.h"
 #include "kvm/vm_type.h"
@@ -62,6 +63,7 @@ class Vm {
   // Called by bound guest_memfds: attributes follow the file's conversions.
   void set_private(uint64_t first_gfn, uint64_t end_gfn, bool priv) {
     attrs_.set(first_gfn, end_gfn, priv);
+    CC_JOURNAL(attributes(id_, first_gfn, end_gfn));
   }
   Memslot* slot_for_gfn(uint64_t gfn) const;
   const std::map<int, std::unique_ptr<Memslot>>& slots() const { return slots_; }

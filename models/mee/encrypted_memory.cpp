@@ -1,5 +1,7 @@
 #include "mee/encrypted_memory.h"
 
+#include "common/change_journal.h"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -64,6 +66,7 @@ void EncryptedMemory::release(uint64_t pfn) {
   auto it = held_.find(pfn);
   if (it == held_.end()) return;
   Held& h = it->second;
+  CC_JOURNAL(keyid_frame(pfn, h.keyid));
   // The owner stops writing before its lines leave: revoke its pointer first.
   if (revoke_) revoke_(pfn, h.keyid);
   const Addr base = pfn << kPageShift;

@@ -1,5 +1,7 @@
 #include "ownership/pamt.h"
 
+#include "common/change_journal.h"
+
 #include <stdexcept>
 
 namespace cocosim {
@@ -51,6 +53,8 @@ void Pamt::assign(Addr pa, PageSize s, PageType pt, uint64_t owner_pfn, uint64_t
   if (!covers(pa, page_size_bytes(s)) || !free(pa, s) || pt == PageType::NDA)
     throw std::logic_error("PAMT: assigning a block that is not free");
   const PamtEntry e{pt, owner_pfn, bepoch, s};
+  CC_JOURNAL(frames(pfn_of(pa), page_size_bytes(s) >> kPageShift));
+  CC_JOURNAL(tdx());
   if (s == PageSize::k2M)
     e2m_[block_of(pa)] = e;
   else
@@ -58,6 +62,8 @@ void Pamt::assign(Addr pa, PageSize s, PageType pt, uint64_t owner_pfn, uint64_t
 }
 
 void Pamt::release(Addr pa, PageSize s) {
+  CC_JOURNAL(frames(pfn_of(pa), page_size_bytes(s) >> kPageShift));
+  CC_JOURNAL(tdx());
   const size_t n = s == PageSize::k2M ? e2m_.erase(block_of(pa)) : e4k_.erase(pfn_of(pa));
   if (n != 1) throw std::logic_error("PAMT: releasing a block without an entry of that size");
 }
@@ -74,6 +80,8 @@ void Pamt::set_bepoch(Addr pa, uint64_t bepoch) {
 }
 
 void Pamt::demote(Addr pa2m) {
+  CC_JOURNAL(frames(pfn_of(pa2m), 512));
+  CC_JOURNAL(tdx());
   auto b = e2m_.find(block_of(pa2m));
   if (b == e2m_.end()) throw std::logic_error("PAMT: demoting a block without a 2 MiB entry");
   PamtEntry e = b->second;
@@ -84,6 +92,8 @@ void Pamt::demote(Addr pa2m) {
 }
 
 void Pamt::promote(Addr pa2m) {
+  CC_JOURNAL(frames(pfn_of(pa2m), 512));
+  CC_JOURNAL(tdx());
   const uint64_t first = pfn_of(pa2m);
   auto it = e4k_.find(first);
   if (it == e4k_.end()) throw std::logic_error("PAMT: promoting a block without 4 KiB entries");

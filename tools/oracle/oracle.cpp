@@ -38,7 +38,7 @@ Judgement Oracle::judge(const GeneratedScenario& s) {
   }
   const std::string stats[2] = {dir_ + "/step.json", dir_ + "/end.json"};
   for (const auto& f : stats) std::remove(f.c_str());
-  auto outcomes = run_children({{cocosim_, "run", file, "--check", "step", "--stats", stats[0]},
+  auto outcomes = run_children({{cocosim_, "run", file, "--check", "step", "--check-full-every", "5", "--stats", stats[0]},
                                 {cocosim_, "run", file, "--check", "end", "--stats", stats[1]}},
                                timeout_s_);
   runs_ += 2;
@@ -66,6 +66,14 @@ Judgement Oracle::judge(const GeneratedScenario& s) {
   auto verdict = [](const RunOutcome& o) {
     return o.kind == K::Runaway && o.exit_code == 1 ? K::Violation : o.kind == K::Runaway ? K::Clean : o.kind;
   };
+  // The incremental check after each step must name whatever the full
+  // check (every 5 steps and at the end) finds.
+  static const std::string kMiss = "the incremental checks missed ";
+  if (const size_t at = j.step.output.find(kMiss); at != std::string::npos) {
+    j.failed = true;
+    j.signature = "incremental check missed " + j.step.output.substr(at + kMiss.size(), j.step.output.find(' ', at + kMiss.size()) - at - kMiss.size());
+    return j;
+  }
   if (verdict(j.step) != verdict(j.end)) {
     j.failed = true;
     j.signature = std::string("mismatch step=") + kind_name(verdict(j.step)) + " end=" + kind_name(verdict(j.end));
