@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/sim_time.h"
+#include "common/trace.h"
 #include "op_table.h"
 
 namespace cocosim {
@@ -36,6 +37,7 @@ void Runner::thread() {
 }
 
 void Runner::check_limits(const Step& s) {
+  if (tick_) tick_();
   auto why = watch_.reached(uint64_t(summary_.steps) + 1);
   if (!why) return;
   summary_.stopped = why;
@@ -52,6 +54,11 @@ void Runner::run_step(const Step& s) {
   // Recorded where the step starts: a KVM_RUN's `during` steps finish first.
   const size_t index = summary_.step_times.size();
   summary_.step_times.push_back({s.label(), s.op, 0, 0});
+  ++step_serial_;
+  if (trace::on()) {
+    trace::g_sink->record(name(), "step", step_serial_, 32, nullptr);
+    trace::g_sink->note(trace::Cat::Kvm, name(), "step " + s.label() + " " + s.op);
+  }
   Result r = execute(s);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary_.op_wall_s[s.op] += wall;
@@ -64,6 +71,7 @@ void Runner::run_step(const Step& s) {
   summary_.step_times[index].wall_s = wall;
   report_.step(s, r);
   if (check_mode_ == CheckMode::Step) check_invariants(s);
+  if (after_step_) after_step_();
 }
 
 void Runner::check_invariants(const Step& s) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/hex.h"
+
 namespace cocosim {
 
 // A walk never hands time back half-way: the host must not change the tables
@@ -78,8 +80,10 @@ void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
     advance(timing_.vm_exit);  // VM entry
+    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 1, 2, "in_guest"));
     exec_->run(*this);
     ++exits_;
+    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 0, 2, "out"));
     local_ += timing_.vm_exit;  // VM exit
     sync();
     running_ = false;
@@ -170,6 +174,7 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
           machine_check_ = false;
           if (hv_->machine_check() == VcpuHypervisor::Resolution::Injected) {
             fault_ = "MC";
+            COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "fault_MC", "machine check at gpa " + hex(gpa)));
             return Outcome::Fault;
           }
           return Outcome::Exit;
@@ -177,6 +182,10 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
         break;
       }
       advance(timing_.vm_exit);
+      COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(),
+                          t.fault.kind == Stage2Fault::Kind::Translation ? "fault_translation" : "fault_permission",
+                          std::string(write ? "write" : "read") + " gpa " + hex(gpa) + " level " +
+                              std::to_string(t.fault.level)));
       VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
       local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
       if (r == VcpuHypervisor::Resolution::Retry) continue;
@@ -186,6 +195,7 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
       }
       if (r == VcpuHypervisor::Resolution::Injected) {
         fault_ = hv_->injected_fault();
+        COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), ("fault_" + fault_).c_str(), "injected at gpa " + hex(gpa)));
         return Outcome::Fault;
       }
       return Outcome::Exit;
@@ -229,20 +239,25 @@ void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
 void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }
 
 void Vcpu::invept_single_context() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "INVEPT single-context"));
   tlb_.flush_all();
   flush_micro();
 }
 void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush",
+                      "TLBI IPAS2E1IS gfn " + hex(first_gfn) + ".." + hex(end_gfn)));
   tlb_.flush_gfns(first_gfn, end_gfn);
   flush_micro();
 }
 void Vcpu::tlbi_vmalle1is() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLE1IS"));
   // Stage-1 entries only: this TLB caches the combined stage-2 translation of
   // the guest's physical pages, which VMALLE1IS leaves, but the micro-TLB
   // stands for the vCPU's whole translation path and goes.
   flush_micro();
 }
 void Vcpu::tlbi_vmalls12e1is() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLS12E1IS"));
   tlb_.flush_all();
   flush_micro();
 }

@@ -16,6 +16,7 @@
 #include "common/dmi_cache.h"
 #include "common/memory_port.h"
 #include "common/stats.h"
+#include "common/trace.h"
 #include "cpu/executor.h"
 #include "cpu/stage2_mmu.h"
 #include "cpu/tlb.h"
@@ -88,6 +89,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void start();
   void wait_exit();
   bool running() const { return running_; }
+  // How far this vCPU's local time runs ahead of the kernel's (temporal decoupling).
+  const sc_core::sc_time& local_time() const { return local_; }
   // The event notified when the guest leaves (for a timed wait on it).
   const sc_core::sc_event& exit_event() const { return exit_ev_; }
 
@@ -124,6 +127,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // whose frame is the last one used through DMI never leaves this function.
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override {
     if (shared) gpa |= shared_alias_;
+    COCOSIM_PROBE(value(trace::Cat::Mmu, name(), "gpa", gpa, 64, nullptr));
     // The micro-TLB: the last page translated, with its DMI pointer (one
     // compare); then the TLB and the last DMI page.
     const uint64_t gfn = gpa >> kPageShift;

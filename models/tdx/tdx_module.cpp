@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/trace.h"
 #include "arch/architecture.h"
 #include "mee/key_ids.h"
 
@@ -270,6 +271,7 @@ bool TdxModule::is_tlb_tracked(Addr tdr, uint64_t bepoch) const {
 // ---- TD management ----
 
 SeamcallResult TdxModule::seamcall(uint64_t leaf, const SeamcallArgs& a) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", leaf, 8, seamcall_leaf_name(leaf) ? seamcall_leaf_name(leaf) : "unknown"));
   switch (SeamcallLeaf(leaf)) {
     case SeamcallLeaf::VP_ENTER: return vp_enter(a.rcx);
     case SeamcallLeaf::MNG_ADDCX: return mng_addcx(a.rcx, a.rdx);
