@@ -404,9 +404,9 @@ int sc_main(int argc, char** argv) {
         if (w - last_progress >= 0.5) {
           last_progress = w;
           const auto& rs = runner.summary();
-          std::fprintf(stderr, "\r\033[Kcocosim: step %d of %zu, simulated %.3f us, %.0f steps/s",
+          std::fprintf(stderr, "\r\033[Kcocosim: step %d of %zu, simulated %.3f ms, %.0f steps/s",
                        rs.steps, sc.steps.size(),
-                       double(cocosim::to_ps(sc_core::sc_time_stamp())) / 1e6,
+                       double(cocosim::to_ps(sc_core::sc_time_stamp())) / 1e9,
                        w > 0 ? rs.steps / w : 0.0);
           std::fflush(stderr);
         }
@@ -432,6 +432,9 @@ int sc_main(int argc, char** argv) {
                                                       : "run of " + o.file;
       if (!tracer.write_vcd(vcd_path, sim_ps, how, &trace_error))
         trace_error = "cannot write the VCD to " + vcd_path + ": " + trace_error;
+      else if (tracer.vcd()->dropped())
+        std::cerr << "cocosim: " << vcd_path << " holds the first " << tracer.vcd()->max_changes()
+                  << " value changes only (memory limit); the file says so\n";
     }
   }
   if (!o.trace_file.empty()) trace_out.close();

@@ -16,7 +16,7 @@ void VcdWriter::change(uint64_t time_ps, unsigned id, uint64_t v) {
     ++dropped_;
     return;
   }
-  changes_.push_back({time_ps, seq_++, id, v});
+  changes_.push_back({time_ps, v, id});
 }
 
 unsigned VcdWriter::event(const std::string& scope, const std::string& name) {
@@ -111,9 +111,8 @@ void VcdWriter::write(std::ostream& out, uint64_t end_ps, const std::string& com
   out << "$end\n";
 
   std::vector<Change> sorted = changes_;
-  std::sort(sorted.begin(), sorted.end(), [](const Change& a, const Change& b) {
-    return a.time_ps != b.time_ps ? a.time_ps < b.time_ps : a.seq < b.seq;
-  });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Change& a, const Change& b) { return a.time_ps < b.time_ps; });
   // Per timestamp only the last value of each signal is written.
   std::vector<uint64_t> last(signals_.size(), 0);
   size_t i = 0;

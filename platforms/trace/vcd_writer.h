@@ -20,9 +20,9 @@ namespace cocosim {
 
 class VcdWriter {
  public:
-  // At most this many changes are kept (about 24 bytes each); later ones are
-  // dropped and the file says so in a $comment.
-  static constexpr size_t kDefaultMaxChanges = size_t{40} << 20;
+  // At most this many changes are kept (24 bytes each: 192 MiB); later ones
+  // are dropped and the file says so in a $comment.
+  static constexpr size_t kDefaultMaxChanges = size_t{8} << 20;
 
   explicit VcdWriter(size_t max_changes = kDefaultMaxChanges) : max_changes_(max_changes) {}
 
@@ -48,13 +48,15 @@ class VcdWriter {
   const std::vector<Signal>& signals() const { return signals_; }
   // Whether the memory limit dropped changes.
   bool dropped() const { return dropped_ > 0; }
+  size_t max_changes() const { return max_changes_; }
 
  private:
+  // Kept in report order; a stable sort by time keeps it for ties, so the
+  // last report at a time wins.
   struct Change {
     uint64_t time_ps;
-    uint64_t seq;  // report order: ties keep it, so the last report wins
-    unsigned id;
     uint64_t value;
+    unsigned id;
   };
   static std::string id_code(unsigned id);
   std::vector<Signal> signals_;
@@ -62,7 +64,6 @@ class VcdWriter {
   std::vector<Change> changes_;
   size_t max_changes_;
   uint64_t dropped_ = 0;
-  uint64_t seq_ = 0;
 };
 
 }  // namespace cocosim
