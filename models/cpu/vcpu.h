@@ -127,7 +127,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // whose frame is the last one used through DMI never leaves this function.
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override {
     if (shared) gpa |= shared_alias_;
-    COCOSIM_PROBE(value(trace::Cat::Mmu, name(), "gpa", gpa, 64, nullptr));
+    if (trace::on()) trace_gpa(gpa);  // the hot path: a call by value, out of line
     // The micro-TLB: the last page translated, with its DMI pointer (one
     // compare); then the TLB and the last DMI page.
     const uint64_t gfn = gpa >> kPageShift;
@@ -180,6 +180,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     micro_writable_ = write || mmu_.tlb_hit_pfn(gfn << kPageShift, true) == pfn;
     return true;
   }
+  void count_injected(const std::string& fault);
+  [[gnu::cold, gnu::noinline]] void trace_gpa(Addr gpa);
   void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
@@ -226,6 +228,9 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   uint64_t& exits_;
   uint64_t& dmi_accesses_;
   uint64_t& transactions_;
+  uint64_t& translation_faults_;
+  uint64_t& permission_faults_;
+  Stats& stats_;  // faults the hypervisor injects, counted by name as they come
 };
 
 }  // namespace cocosim
