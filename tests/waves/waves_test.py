@@ -259,6 +259,12 @@ elif CASE == "gem5_stats":
     acc = sum(int(m.group(1)) for m in re.finditer(r"^platform\.vcpu0\.guest_ops +(\d+)", text, re.M))
     if acc != stats(js)["counters"]["platform.vcpu0.guest_ops"]["value"]:
         fail(f"interval blocks sum to {acc} guest ops, the JSON says otherwise")
+    # The snapshots only look: the JSON is the one a run without them writes.
+    plain = os.path.join(WORK, "g5-plain.json")
+    run(["run", config("private-mem-kvm-exits-tdx.yaml"), "-q", "--stats", plain])
+    d = run(["diff", plain, js], expect_rc=None)
+    if d.returncode != 0:
+        fail("--stats-interval changed the run:\n" + d.stdout)
     run(["run", config("pkvm-mem-share.yaml"), "--stats-interval", "10us"], expect_rc=2)
     print(f"ok: {begins} blocks")
 
