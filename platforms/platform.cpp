@@ -450,7 +450,10 @@ void Platform::publish_counters() {
 
 uint64_t Platform::now_ps() const {
   uint64_t t = to_ps(sc_core::sc_time_stamp());
-  const sc_core::sc_object* caller = sc_core::sc_get_current_process_handle().get_parent_object();
+  // Outside any process (start_of_simulation callbacks) there is no caller.
+  const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+  if (!h.valid()) return t;
+  const sc_core::sc_object* caller = h.get_parent_object();
   for (const auto& v : vcpus)
     if (caller == v.get()) t += to_ps(v->local_time());
   return t;
