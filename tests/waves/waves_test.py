@@ -199,7 +199,8 @@ elif CASE == "text_trace":
     tf = os.path.join(WORK, "mapgpa.trace")
     run(["run", config("tdx-mapgpa-conversions.yaml"), "-q", "--trace", "kvm,tdx", "--trace-file", tf])
     text = open(tf).read()
-    for want in ("auto: KVM_HC_MAP_GPA_RANGE", "platform.tdx: status=TDX_SUCCESS"):
+    for want in ("auto: KVM_HC_MAP_GPA_RANGE", "platform.tdx: status=TDX_SUCCESS",
+                 "platform.tdx: leaf=TDH.MNG.CREATE", "platform.tdx: leaf=TDH.MEM.PAGE.AUG"):
         if want not in text:
             fail(f"no '{want}' line in {tf}")
     print(f"ok: {len(lines)} lines, from {times[0]} to {times[-1]} ps")
