@@ -69,7 +69,10 @@ void Runner::run_step(const Step& s) {
   summary_.op_sim_ps[s.op] += sim_ps;
   summary_.step_times[index].simulated_ps = sim_ps;
   summary_.step_times[index].wall_s = wall;
+  const int failed_before = summary_.failed;
   report_.step(s, r);
+  if (summary_.failed > failed_before)
+    COCOSIM_PROBE(pulse(trace::Cat::Kvm, name(), "expectation_failed", "step " + s.label() + " " + s.op));
   if (check_mode_ == CheckMode::Step) check_invariants(s);
   if (after_step_) after_step_();
 }
@@ -77,7 +80,10 @@ void Runner::run_step(const Step& s) {
 void Runner::check_invariants(const Step& s) {
   for (const Violation& v : checker_.check()) {
     const std::string key = v.rule + v.detail;
-    if (reported_violations_.insert(key).second) report_.violation(s, v);
+    if (reported_violations_.insert(key).second) {
+      COCOSIM_PROBE(pulse(trace::Cat::Kvm, name(), "invariant_violation", v.rule + ": " + v.detail));
+      report_.violation(s, v);
+    }
   }
 }
 

@@ -153,6 +153,8 @@ elif CASE == "vcd_when_run_fails":
     sig, comments = read_vcd(vcd)
     if not sig.get("platform.vcpu0.run_state"):
         fail("the failed run's VCD has no vCPU activity")
+    if not sig.get("vmm.expectation_failed"):
+        fail("the failed expectation is not an event in the VCD")
     print("ok: a failed run leaves a complete VCD")
 
 elif CASE == "vcd_when_interrupted":
