@@ -62,10 +62,7 @@ void write_gtkw(std::ostream& out, const std::string& dumpfile,
   out << "[signals_width] 320\n";
   out << "[sst_expanded] 1\n";
   out << "[sst_vpaned_height] 200\n";
-  // Zoom so that the whole run fits (GTKWave's zoom is log2 of time per pixel, negated).
-  int zoom = 0;
-  for (uint64_t span = end_ps / 1000; span > 1; span >>= 1) --zoom;
-  out << "*" << zoom << ".000000 0\n";
+  out << "[*] the run ends at " << end_ps << " ps: Time > Zoom > Zoom Best Fit shows it all\n";
 
   std::map<std::string, std::vector<size_t>> groups;
   for (size_t i = 0; i < signals.size(); ++i) groups[group_of(signals[i].scope)].push_back(i);

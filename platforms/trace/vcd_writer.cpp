@@ -105,9 +105,10 @@ void VcdWriter::write(std::ostream& out, uint64_t end_ps, const std::string& com
     }
   };
   declare(root);
+  // Nothing reported yet: unknown (x) until a model reports a value.
   out << "$enddefinitions $end\n#0\n$dumpvars\n";
   for (unsigned id = 0; id < signals_.size(); ++id)
-    if (!signals_[id].event) out << bits(0, signals_[id].width) << id_code(id) << '\n';
+    if (!signals_[id].event) out << (signals_[id].width == 1 ? "x" : "bx ") << id_code(id) << '\n';
   out << "$end\n";
 
   std::vector<Change> sorted = changes_;
@@ -115,6 +116,7 @@ void VcdWriter::write(std::ostream& out, uint64_t end_ps, const std::string& com
                    [](const Change& a, const Change& b) { return a.time_ps < b.time_ps; });
   // Per timestamp only the last value of each signal is written.
   std::vector<uint64_t> last(signals_.size(), 0);
+  std::vector<bool> known(signals_.size(), false);
   size_t i = 0;
   uint64_t t_last = 0;
   while (i < sorted.size()) {
@@ -125,13 +127,14 @@ void VcdWriter::write(std::ostream& out, uint64_t end_ps, const std::string& com
     for (size_t k = i; k < j; ++k) final_values[sorted[k].id] = sorted[k].value;
     bool stamped = false;
     for (const auto& [id, v] : final_values) {
-      if (v == last[id] && !signals_[id].event) continue;
+      if (known[id] && v == last[id] && !signals_[id].event) continue;
       if (!stamped) {
         if (t != 0) out << '#' << t << '\n';
         stamped = true;
       }
       out << bits(v, signals_[id].width) << id_code(id) << '\n';
-      if (!signals_[id].event) last[id] = v;
+      last[id] = v;
+      known[id] = true;
     }
     if (stamped) t_last = t;
     i = j;

@@ -36,7 +36,8 @@ class VcdWriter {
   // The event `id` happens at time_ps.
   void trigger(uint64_t time_ps, unsigned id) { change(time_ps, id, 1); }
 
-  // Writes the whole dump: header, declarations, initial values, changes.
+  // Writes the whole dump: header, declarations, initial values (x: not
+  // reported yet), changes.
   // `end_ps` closes the dump with a last timestamp (the end of the run).
   void write(std::ostream& out, uint64_t end_ps, const std::string& comment) const;
 

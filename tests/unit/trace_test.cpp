@@ -32,6 +32,8 @@ TEST_CASE("VCD: scopes nest by dots, changes come out sorted by time, last repor
   CHECK(v.find("$scope module platform $end\n$scope module bus $end") != std::string::npos);
   CHECK(v.find("$var wire 64 ! gpa $end") != std::string::npos);
   CHECK(v.find("$var event 1 # to_private $end") != std::string::npos);
+  // Unknown until reported; events have no value to dump.
+  CHECK(v.find("$dumpvars\nbx !\nx\"\n$end\n") != std::string::npos);
   const size_t t3 = v.find("#3000\n1\"\n"), t4 = v.find("#4000\n1#\n"),
                t5 = v.find("#5000\nb10000000000000 !\n");
   REQUIRE(t3 != std::string::npos);

@@ -70,8 +70,9 @@ def read_vcd(path):
             t = int(line[1:])
         elif line[0] == "b":
             v, code = line[1:].split()
-            changes[ids[code]].append((t, int(v, 2)))
-        else:
+            if "x" not in v:  # x: not reported yet
+                changes[ids[code]].append((t, int(v, 2)))
+        elif line[0] != "x":
             changes[ids[line[1:]]].append((t, int(line[0])))
     return changes, comments
 
