@@ -340,7 +340,15 @@ int sc_main(int argc, char** argv) {
   }
   if (!vcd_path.empty()) outputs.push_back({"the VCD", vcd_path});
   if (!o.trace_file.empty()) outputs.push_back({"the trace", o.trace_file});
-  for (const auto& [what, path] : outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [what, path] = outputs[i];
+    for (size_t j = 0; j < i; ++j)
+      if (std::filesystem::absolute(outputs[j].second).lexically_normal() ==
+          std::filesystem::absolute(path).lexically_normal()) {
+        std::cerr << "cocosim: " << what << " and " << outputs[j].first << " would both go to " << path
+                  << "\n";
+        return 2;
+      }
     const std::string problem = cocosim::output_path_problem(path, {o.file});
     if (!problem.empty()) {
       std::cerr << "cocosim: cannot write " << what << " to " << path << ": " << problem << "\n";

@@ -1,5 +1,6 @@
 #include "trace/tracer.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -93,6 +94,13 @@ std::string stem(const std::string& path) {
   return path.substr(0, dot);
 }
 
+// The save file names files by absolute path: GTKWave opens it from anywhere.
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
 bool write_text(const std::string& path, const std::function<void(std::ostream&)>& fill,
                 std::string* err) {
   return write_whole(
@@ -121,14 +129,16 @@ bool Tracer::write_vcd(const std::string& vcd_path, uint64_t end_ps, const std::
   // GTKWave reads them by the path in the save file: the VCD's own directory.
   const std::string base = stem(vcd_path);
   std::map<std::string, std::string> filters;
-  for (const auto& [signal, names] : labels_) {
-    const std::string path = base + "." + signal + ".filter";
-    if (!write_text(path, [&](std::ostream& o) { write_gtkw_filter(o, names); }, err)) return false;
-    filters[signal] = path;
+  for (const auto& entry : labels_) {
+    const std::string path = base + "." + entry.first + ".filter";
+    if (!write_text(path, [&](std::ostream& o) { write_gtkw_filter(o, entry.second); }, err))
+      return false;
+    filters[entry.first] = absolute(path);
   }
   return write_text(
       base + ".gtkw",
-      [&](std::ostream& o) { write_gtkw(o, vcd_path, vcd_->signals(), filters, end_ps); }, err);
+      [&](std::ostream& o) { write_gtkw(o, absolute(vcd_path), vcd_->signals(), filters, end_ps); },
+      err);
 }
 
 }  // namespace cocosim
