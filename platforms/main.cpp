@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <cstdio>
-#include <filesystem>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -58,7 +58,8 @@ const char* kUsage =
     "  --stats write run statistics as JSON to PATH (also trace.stats in the file):\n"
     "          version, platform, verdict, times per step and vCPU in integer ps,\n"
     "          exits by reason, every counter with unit and description, rates;\n"
-    "          written whole or not at all, never over the scenario file\n"
+    "          written whole or not at all, never over the scenario file; beside it\n"
+    "          PATH without .json plus .txt: the same in gem5's text layout\n"
     "  --check when the invariant checker runs: after every step (default), once\n"
     "          at the end (long stress runs), or off\n"
     "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
@@ -74,8 +75,8 @@ const char* kUsage =
     "  --trace-file PATH  the --trace lines go to PATH instead\n"
     "  --stats-interval T with --stats: a text block of the counters every T of\n"
     "          simulated time in the gem5-style text file beside the JSON\n"
-    "  --no-dmi  no DMI pointers: every access is a b_transport (exact bus traces;\n"
-    "          the same simulated results, slower)\n"
+    "  --no-dmi  no DMI pointers: every access is a b_transport (exact bus traces,\n"
+    "          slower; docs/debugging.md says where simulated times still differ)\n"
     "  sweep   run the scenario once per point of a parameter grid, each point its\n"
     "          own `cocosim run` process, on this machine or on Slurm; writes\n"
     "          results.csv and plots (docs/sweep.md)\n";
