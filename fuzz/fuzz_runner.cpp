@@ -118,7 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ++g_inputs;
   const std::string text(reinterpret_cast<const char*>(data), size);
   cocosim::LoadResult r = cocosim::load_scenario_text("fuzz.yaml", text, std::nullopt);
-  if (!r.scenario || !r.scenario->vcd_path.empty()) return 0;  // main refuses trace.vcd too
+  if (!r.scenario || !r.scenario->vcd_path.empty()) return 0;  // the fuzzer writes no waveform files
   if (count_steps(r.scenario->steps) > kMaxSteps) return 0;
   ++g_runs;
 

@@ -1,8 +1,12 @@
 // The cocosim command line: `cocosim run FILE`, `cocosim check FILE`,
 // `cocosim config FILE` and `cocosim diff A.json B.json`.
+#include <unistd.h>
+
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -20,6 +24,8 @@
 #include "scenario/scenario.h"
 #include "stats_diff.h"
 #include "stats_json.h"
+#include "stats_text.h"
+#include "trace/tracer.h"
 #include "sweep/sweep_command.h"
 
 namespace {
@@ -27,7 +33,8 @@ namespace {
 const char* kUsage =
     "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
     "                        [--check step|end|off] [--check-full-every N] [--max-steps N]\n"
-    "                        [--max-sim-time T] [--timeout T] [-v]\n"
+    "                        [--max-sim-time T] [--timeout T] [-v | --quiet] [--vcd [PATH]]\n"
+    "                        [--trace CATS] [--trace-file PATH] [--stats-interval T] [--no-dmi]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
@@ -51,7 +58,8 @@ const char* kUsage =
     "  --stats write run statistics as JSON to PATH (also trace.stats in the file):\n"
     "          version, platform, verdict, times per step and vCPU in integer ps,\n"
     "          exits by reason, every counter with unit and description, rates;\n"
-    "          written whole or not at all, never over the scenario file\n"
+    "          written whole or not at all, never over the scenario file; beside it\n"
+    "          PATH without .json plus .txt: the same in gem5's text layout\n"
     "  --check when the invariant checker runs: after every step (default: each\n"
     "          step checks what it changed, the last step everything), once at\n"
     "          the end (long stress runs), or off\n"
@@ -61,6 +69,17 @@ const char* kUsage =
     "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
     "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
     "  -v      print every step with its results and simulated time (in ps)\n"
+    "  --quiet print only the verdict (the summary line)\n"
+    "  --vcd   write waveforms (VCD) to PATH (also trace.vcd in the file); without\n"
+    "          PATH to waves/SCENARIO.vcd; a GTKWave save file (.gtkw) and translate\n"
+    "          filters (.filter) are written beside it (docs/debugging.md)\n"
+    "  --trace one line per event of the categories, a comma-separated list of\n"
+    "          bus, gmem, kvm, tdx, pkvm, mmu, guest (or all), to stdout\n"
+    "  --trace-file PATH  the --trace lines go to PATH instead\n"
+    "  --stats-interval T with --stats: a text block of the counters every T of\n"
+    "          simulated time in the gem5-style text file beside the JSON\n"
+    "  --no-dmi  no DMI pointers: every access is a b_transport (exact bus traces,\n"
+    "          slower; docs/debugging.md says where simulated times still differ)\n"
     "  sweep   run the scenario once per point of a parameter grid, each point its\n"
     "          own `cocosim run` process, on this machine or on Slurm; writes\n"
     "          results.csv and plots (docs/sweep.md)\n";
@@ -70,10 +89,32 @@ struct Options {
   std::optional<cocosim::Arch> arch;
   std::vector<std::string> sets;
   bool verbose = false;
+  bool quiet = false;
+  bool no_dmi = false;
+  bool vcd = false;  // --vcd given (with or without a path)
+  std::string vcd_path, trace_file;
+  unsigned trace_mask = 0;
+  double stats_interval_ns = 0;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
   uint64_t full_check_every = 0;
   cocosim::RunLimits limits;
 };
+
+// `--vcd x.yaml` means the default path for scenario x.yaml, not a VCD named x.yaml.
+bool looks_like_scenario(const std::string& a) {
+  auto ends = [&](const std::string& e) {
+    return a.size() >= e.size() && a.compare(a.size() - e.size(), e.size(), e) == 0;
+  };
+  return ends(".yaml") || ends(".yml");
+}
+
+// waves/NAME.vcd for scenario path/NAME.yaml.
+std::string default_vcd_path(const std::string& scenario) {
+  std::string base = scenario.substr(scenario.find_last_of('/') + 1);
+  const size_t dot = base.find_last_of('.');
+  if (dot != std::string::npos && dot > 0) base = base.substr(0, dot);
+  return "waves/" + base + ".vcd";
+}
 
 // --timeout takes seconds without a unit (30 = 30 s), or a time with one.
 std::optional<double> parse_wall_seconds(const std::string& v) {
@@ -132,8 +173,39 @@ int parse_args(int argc, char** argv, Options& o) {
       if (!v) return 2;
       o.stats = *v;
     } else if (arg == "--vcd") {
-      std::cerr << "cocosim: --vcd is not available yet: waveform tracing is still to be built\n";
-      return 2;
+      o.vcd = true;
+      // The path is optional: the next word is it unless it is an option or the scenario.
+      if (i + 1 < argc && argv[i + 1][0] != '-' && !looks_like_scenario(argv[i + 1]))
+        o.vcd_path = argv[++i];
+    } else if (arg == "--trace") {
+      auto v = value("categories, e.g. bus,gmem,kvm");
+      if (!v) return 2;
+      std::string bad;
+      auto mask = cocosim::Tracer::parse_categories(*v, &bad);
+      if (!mask) {
+        std::cerr << "cocosim: --trace: unknown category '" << bad << "'; valid: "
+                  << cocosim::Tracer::category_list() << "\n";
+        return 2;
+      }
+      o.trace_mask = *mask;
+    } else if (arg == "--trace-file") {
+      auto v = value("a path");
+      if (!v) return 2;
+      o.trace_file = *v;
+    } else if (arg == "--stats-interval") {
+      auto v = value("a simulated time");
+      if (!v) return 2;
+      auto ns = cocosim::parse_time_ns(*v);
+      if (!ns || *ns <= 0) {
+        std::cerr << "cocosim: --stats-interval must be a time above 0 such as 10us or 1ms, not '"
+                  << *v << "'\n";
+        return 2;
+      }
+      o.stats_interval_ns = *ns;
+    } else if (arg == "--no-dmi") {
+      o.no_dmi = true;
+    } else if (arg == "-q" || arg == "--quiet") {
+      o.quiet = true;
     } else if (arg == "--check") {
       auto v = value("step, end or off");
       if (!v) return 2;
@@ -199,6 +271,14 @@ int parse_args(int argc, char** argv, Options& o) {
     std::cerr << "cocosim: " << o.command << " needs a scenario FILE\n" << kUsage;
     return 2;
   }
+  if (o.quiet && o.verbose) {
+    std::cerr << "cocosim: -v and --quiet contradict each other: choose one\n";
+    return 2;
+  }
+  if (!o.trace_file.empty() && !o.trace_mask) {
+    std::cerr << "cocosim: --trace-file needs --trace CATEGORIES (which events to write)\n";
+    return 2;
+  }
   return -1;
 }
 
@@ -242,10 +322,6 @@ int sc_main(int argc, char** argv) {
     return 2;
   }
   cocosim::Scenario& sc = *lr.scenario;
-  if (!sc.vcd_path.empty()) {
-    std::cerr << o.file << ": trace.vcd is not available yet: waveform tracing is still to be built\n";
-    return 2;
-  }
   if (o.command == "config") {
     std::cout << cocosim::platform_yaml(sc.platform);
     return 0;
@@ -256,12 +332,48 @@ int sc_main(int argc, char** argv) {
     return 0;
   }
   const std::string stats_path = o.stats.empty() ? sc.stats_path : o.stats;
+  const std::string stats_text_path = stats_path.empty() ? "" : cocosim::gem5_text_path(stats_path);
+  std::string vcd_path = !o.vcd_path.empty() ? o.vcd_path
+                         : o.vcd            ? default_vcd_path(o.file)
+                                            : sc.vcd_path;
+  if (o.vcd && o.vcd_path.empty()) {
+    std::error_code ec;  // the default directory is made when missing
+    std::filesystem::create_directories("waves", ec);
+  }
+  if (o.stats_interval_ns > 0 && stats_path.empty()) {
+    std::cerr << "cocosim: --stats-interval needs --stats PATH (or trace.stats): the blocks go "
+                 "into the text file beside it\n";
+    return 2;
+  }
+  // Found out now, not after the run: nothing the run makes may be lost. The
+  // files themselves are only written at the end, whole (no empty or stale file).
+  std::vector<std::pair<std::string, std::string>> outputs;  // what, path
   if (!stats_path.empty()) {
-    // Found out now, not after the run: the statistics must not be lost. The
-    // file itself is only written at the end, whole (no empty or stale file).
-    const std::string problem = cocosim::output_path_problem(stats_path, {o.file});
+    outputs.push_back({"stats", stats_path});
+    outputs.push_back({"stats", stats_text_path});
+  }
+  if (!vcd_path.empty()) outputs.push_back({"the VCD", vcd_path});
+  if (!o.trace_file.empty()) outputs.push_back({"the trace", o.trace_file});
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& [what, path] = outputs[i];
+    for (size_t j = 0; j < i; ++j)
+      if (std::filesystem::absolute(outputs[j].second).lexically_normal() ==
+          std::filesystem::absolute(path).lexically_normal()) {
+        std::cerr << "cocosim: " << what << " and " << outputs[j].first << " would both go to " << path
+                  << "\n";
+        return 2;
+      }
+    const std::string problem = cocosim::output_path_problem(path, {o.file});
     if (!problem.empty()) {
-      std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << problem << "\n";
+      std::cerr << "cocosim: cannot write " << what << " to " << path << ": " << problem << "\n";
+      return 2;
+    }
+  }
+  std::ofstream trace_out;
+  if (!o.trace_file.empty()) {
+    trace_out.open(o.trace_file, std::ios::trunc);
+    if (!trace_out) {
+      std::cerr << "cocosim: cannot write the trace to " << o.trace_file << "\n";
       return 2;
     }
   }
@@ -269,31 +381,90 @@ int sc_main(int argc, char** argv) {
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   sc_core::sc_report_handler::set_actions("/IEEE_Std_1666/deprecated", sc_core::SC_DO_NOTHING);
 
-  std::cout << "cocosim: " << o.file << (sc.name.empty() ? "" : " (" + sc.name + ")") << " on "
-            << cocosim::arch_name(sc.platform.arch) << std::endl;  // shown before a long run
+  // --quiet: the run's report goes nowhere; only the verdict is printed.
+  std::ostream null_out(nullptr);
+  std::ostream& report_out = o.quiet ? null_out : std::cout;
+  report_out << "cocosim: " << o.file << (sc.name.empty() ? "" : " (" + sc.name + ")") << " on "
+             << cocosim::arch_name(sc.platform.arch) << std::endl;  // shown before a long run
+  // A progress line on a terminal only (never in a log or a pipe).
+  const bool progress = !o.quiet && isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
   const auto wall0 = std::chrono::steady_clock::now();
+  auto wall_now = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  };
   cocosim::Stats stats;
   cocosim::RunSummary summary;
+  std::vector<cocosim::StatsSnapshot> intervals;
   std::string internal_error;
+  uint64_t sim_ps = 0;
+  std::string trace_error;
   {
     cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
-    cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
+    if (o.no_dmi) platform.disable_dmi();
+    cocosim::Tracer tracer([&platform] { return platform.now_ps(); });
+    if (!vcd_path.empty()) tracer.enable_vcd();
+    if (o.trace_mask) tracer.enable_text(o.trace_file.empty() ? &std::cout : &trace_out, o.trace_mask);
+    cocosim::Runner runner("vmm", sc, platform, report_out, o.verbose);
     runner.set_check_mode(o.check);
     runner.set_full_check_every(o.full_check_every);
     runner.set_limits(o.limits);
+    // Per-step levels in the waveform: each VM's private and shared frames.
+    if (tracer.vcd_enabled()) runner.set_after_step([&platform] { platform.trace_page_counts(); });
+    const uint64_t interval_ps = uint64_t(o.stats_interval_ns * 1000 + 0.5);
+    uint64_t next_dump_ps = interval_ps;
+    double last_progress = 0;
+    runner.set_tick([&] {
+      if (interval_ps) {
+        const uint64_t now = cocosim::to_ps(sc_core::sc_time_stamp());
+        if (now >= next_dump_ps) {
+          platform.publish_counters();
+          intervals.push_back({now, wall_now(), stats.all()});
+          while (next_dump_ps <= now) next_dump_ps += interval_ps;
+        }
+      }
+      if (progress) {
+        const double w = wall_now();
+        if (w - last_progress >= 0.5) {
+          last_progress = w;
+          const auto& rs = runner.summary();
+          std::fprintf(stderr, "\r\033[Kcocosim: step %d of %zu, simulated %.3f ms, %.0f steps/s",
+                       rs.steps, sc.steps.size(),
+                       double(cocosim::to_ps(sc_core::sc_time_stamp())) / 1e9,
+                       w > 0 ? rs.steps / w : 0.0);
+          std::fflush(stderr);
+        }
+      }
+    });
+    tracer.install();
     cocosim::LimitWatch::catch_signals();
     try {
       sc_core::sc_start();
     } catch (const std::exception& e) {
       internal_error = e.what();
     }
+    tracer.uninstall();
+    if (progress && last_progress > 0) std::fprintf(stderr, "\r\033[K");
     summary = runner.summary();
     platform.record_gauges();
+    sim_ps = cocosim::to_ps(sc_core::sc_time_stamp());
+    // The waveform is written however the run ended (a failed expectation, a
+    // violation, a limit, SIGINT, an internal error).
+    if (!vcd_path.empty()) {
+      const std::string how = !internal_error.empty() ? "internal error: " + internal_error
+                              : summary.stopped       ? "stopped by " + summary.stopped->what
+                                                      : "run of " + o.file;
+      if (!tracer.write_vcd(vcd_path, sim_ps, how, &trace_error))
+        trace_error = "cannot write the VCD to " + vcd_path + ": " + trace_error;
+      else if (tracer.vcd()->dropped())
+        std::cerr << "cocosim: " << vcd_path << " holds the first " << tracer.vcd()->max_changes()
+                  << " value changes only (memory limit); the file says so\n";
+    }
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-  const uint64_t sim_ps = cocosim::to_ps(sc_core::sc_time_stamp());
+  if (!o.trace_file.empty()) trace_out.close();
+  const double wall = wall_now();
 
   cocosim::print_summary(std::cout, o.file, summary, internal_error, sim_ps);
+  if (!trace_error.empty()) std::cerr << "cocosim: " << trace_error << "\n";
 
   const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
                   summary.violations == 0;
@@ -310,11 +481,23 @@ int sc_main(int argc, char** argv) {
     auto write = [&](const std::string& tmp, std::string* e) {
       return cocosim::write_stats(tmp, cocosim::StatsFormat::Json, report, e);
     };
-    if (!cocosim::write_whole(stats_path, write, &err)) {
-      std::cerr << "cocosim: cannot write stats to " << stats_path << ": " << err << "\n";
-      return summary.stopped ? summary.stopped->exit_code : 1;
+    auto write_text = [&](const std::string& tmp, std::string* e) {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << cocosim::format_gem5_text(report, intervals);
+      out.close();
+      if (!out && e) *e = "write failed";
+      return bool(out);
+    };
+    for (const auto& [path, fn] :
+         {std::pair<std::string, std::function<bool(const std::string&, std::string*)>>{stats_path, write},
+          {stats_text_path, write_text}}) {
+      if (!cocosim::write_whole(path, fn, &err)) {
+        std::cerr << "cocosim: cannot write stats to " << path << ": " << err << "\n";
+        return summary.stopped ? summary.stopped->exit_code : 1;
+      }
     }
   }
+  if (!trace_error.empty()) return summary.stopped ? summary.stopped->exit_code : 1;
   if (summary.stopped) return summary.stopped->exit_code;
   return ok ? 0 : 1;
 }

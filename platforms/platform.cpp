@@ -1,5 +1,8 @@
 #include "platform.h"
 
+#include "common/sim_time.h"
+#include "common/trace.h"
+
 #include "kvm/direct_stage2.h"
 #include "kvm/pkvm_stage2.h"
 #include "arch/arm64_arch.h"
@@ -428,6 +431,47 @@ void Platform::record_gauges() {
   stats_.counter("platform.dram.frames_allocated", "frames",
                  "DRAM frames holding data at the end (sparse memory)") =
       dram.memory().allocated_frames();
+  std::map<Owner, uint64_t> by_owner;
+  frames.for_each_used([&](uint64_t, const FrameUse& u) {
+    ++by_owner[u.own.owner];
+    if (u.own.owner == Owner::Guest && u.own.host_may_map) ++by_owner[Owner::None];
+  });
+  for (Owner o : {Owner::Host, Owner::Guest, Owner::Hypervisor, Owner::TdxModule})
+    stats_.counter(std::string("platform.frames.") + owner_kind_name(o), "frames",
+                   std::string("frames in use at the end owned by ") + owner_kind_name(o)) = by_owner[o];
+  stats_.counter("platform.frames.guest_shared", "frames",
+                 "of the guest's frames at the end, those the host may map too (shared)") =
+      by_owner[Owner::None];
+}
+
+void Platform::publish_counters() {
+  for (auto& v : vcpus) v->publish_stats();
+}
+
+uint64_t Platform::now_ps() const {
+  uint64_t t = to_ps(sc_core::sc_time_stamp());
+  // Outside any process (start_of_simulation callbacks) there is no caller.
+  const sc_core::sc_process_handle h = sc_core::sc_get_current_process_handle();
+  if (!h.valid()) return t;
+  const sc_core::sc_object* caller = h.get_parent_object();
+  for (const auto& v : vcpus)
+    if (caller == v.get()) t += to_ps(v->local_time());
+  return t;
+}
+
+void Platform::trace_page_counts() const {
+  // Per VM: frames it owns that only it may touch, and those the host may map too.
+  std::map<int, std::pair<uint64_t, uint64_t>> by_vm;
+  frames.for_each_used([&](uint64_t, const FrameUse& u) {
+    if (u.own.owner != Owner::Guest) return;
+    auto& [priv, shared] = by_vm[u.own.vm];
+    ++(u.own.host_may_map ? shared : priv);
+  });
+  for (const auto& [vm, counts] : by_vm) {
+    const std::string scope = "platform.kvm.vm" + std::to_string(vm);
+    trace::g_sink->record(scope, "private_pages", counts.first, 32, nullptr);
+    trace::g_sink->record(scope, "shared_pages", counts.second, 32, nullptr);
+  }
 }
 
 double Platform::take_port_delay_ns() {

@@ -120,8 +120,19 @@ class Platform : public sc_core::sc_module {
   // thread's fault handling takes its own share, the VMM's steps the rest).
   double take_port_delay_ns();
   void charge_ns(double ns) { control_ns_ += ns; }
-  // Levels that are read once at the end of a run (frames in use, DRAM backed).
+  // Levels that are read once at the end of a run (frames in use, DRAM
+  // backed, frames by owner).
   void record_gauges();
+  // Folds the vCPUs' fast-path counts into their counters (reads nothing
+  // else, changes nothing simulated): before a --stats-interval snapshot.
+  void publish_counters();
+  // --no-dmi: no initiator gets a DMI pointer; every access is a b_transport.
+  void disable_dmi() { phys_bus.set_dmi_enabled(false); }
+  // The simulated time of the calling SystemC process in ps, a vCPU's local
+  // time ahead of the kernel included (the trace's clock).
+  uint64_t now_ps() const;
+  // Tracing on: each VM's private and shared frame counts as waveforms.
+  void trace_page_counts() const;
 
   Stats& stats_;
   PlatformConfig cfg_;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/sim_time.h"
+#include "common/trace.h"
 #include "op_table.h"
 
 namespace cocosim {
@@ -35,6 +36,7 @@ void Runner::thread() {
 }
 
 void Runner::check_limits(const Step& s) {
+  if (tick_) tick_();
   auto why = watch_.reached(uint64_t(summary_.steps) + 1);
   if (!why) return;
   summary_.stopped = why;
@@ -51,6 +53,11 @@ void Runner::run_step(const Step& s) {
   // Recorded where the step starts: a KVM_RUN's `during` steps finish first.
   const size_t index = summary_.step_times.size();
   summary_.step_times.push_back({s.label(), s.op, 0, 0});
+  ++step_serial_;
+  if (trace::on()) {
+    trace::g_sink->record(name(), "step", step_serial_, 32, nullptr);
+    trace::g_sink->note(trace::Cat::Kvm, name(), "step " + s.label() + " " + s.op);
+  }
   Result r = execute(s);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   summary_.op_wall_s[s.op] += wall;
@@ -61,17 +68,24 @@ void Runner::run_step(const Step& s) {
   summary_.op_sim_ps[s.op] += sim_ps;
   summary_.step_times[index].simulated_ps = sim_ps;
   summary_.step_times[index].wall_s = wall;
+  const int failed_before = summary_.failed;
   report_.step(s, r);
+  if (summary_.failed > failed_before)
+    COCOSIM_PROBE(pulse(trace::Cat::Kvm, name(), "expectation_failed", "step " + s.label() + " " + s.op));
   if (check_mode_ == CheckMode::Step) {
     ++checks_;
     check_invariants(s, full_every_ && checks_ % full_every_ == 0, true);
   }
+  if (after_step_) after_step_();
 }
 
 void Runner::check_invariants(const Step& s, bool full, bool incremental) {
   for (const Violation& v : incremental ? checker_.check_incremental() : std::vector<Violation>{}) {
     const std::string key = v.rule + v.detail;
-    if (reported_violations_.insert(key).second) report_.violation(s, v);
+    if (reported_violations_.insert(key).second) {
+      COCOSIM_PROBE(pulse(trace::Cat::Kvm, name(), "invariant_violation", v.rule + ": " + v.detail));
+      report_.violation(s, v);
+    }
   }
   if (!full) return;
   // After incremental checks, the full check must find nothing new: what it
@@ -80,6 +94,7 @@ void Runner::check_invariants(const Step& s, bool full, bool incremental) {
   for (const Violation& v : checker_.check()) {
     const std::string key = v.rule + v.detail;
     if (!reported_violations_.insert(key).second) continue;
+    COCOSIM_PROBE(pulse(trace::Cat::Kvm, name(), "invariant_violation", v.rule + ": " + v.detail));
     report_.violation(s, v);
     if (after_incremental) report_.note(s, "the incremental checks missed " + v.rule + " (found by the full check)");
   }

@@ -2,6 +2,7 @@
 // step goes through the dispatch table (op_table.h) to the VMM or the
 // inspection, is reported (report.h), then the invariant checker runs.
 #pragma once
+#include <functional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -34,6 +35,11 @@ class Runner : public sc_core::sc_module {
   Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, std::ostream& out,
          bool verbose);
   const RunSummary& summary() const { return summary_; }
+  // Called between steps and at every poll while a vCPU runs (progress line,
+  // --stats-interval snapshots), and after every step (per-step levels in the
+  // waveform). Observers only: they change nothing simulated.
+  void set_tick(std::function<void()> f) { tick_ = std::move(f); }
+  void set_after_step(std::function<void()> f) { after_step_ = std::move(f); }
 
  private:
   void thread();
@@ -57,6 +63,8 @@ class Runner : public sc_core::sc_module {
   uint64_t full_every_ = 0;
   uint64_t checks_ = 0;  // step checks so far
   LimitWatch watch_{RunLimits{0, 0, 0}};  // none unless set (the CLI sets its defaults)
+  std::function<void()> tick_, after_step_;
+  unsigned step_serial_ = 0;  // steps started, `during` ones included (the trace's vmm.step)
 };
 
 }  // namespace cocosim

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+
+#include "common/trace.h"
 
 #include "tdx/map_gpa.h"
 #include "tdx/tdx_module.h"
@@ -204,6 +207,14 @@ Outcome ScriptedExecutor::td_call(const GuestOp& op, GuestEnv& env, Result& r) {
   return Outcome::Ok;
 }
 
+unsigned ScriptedExecutor::op_code(const std::string& op) {
+  static const char* const kOps[] = {"load", "store", "memset", "sweep", "share", "unshare",
+                                     "hvc", "tdcall", "tdvmcall", "sync", "repeat"};
+  for (unsigned i = 0; i < std::size(kOps); ++i)
+    if (op == kOps[i]) return i + 1;
+  return 0;
+}
+
 void ScriptedExecutor::run(GuestEnv& env) {
   if (aborted_) return env.ucall_abort(abort_message_);
   for (;;) {
@@ -228,15 +239,22 @@ void ScriptedExecutor::run(GuestEnv& env) {
       stack_.push_back({&op.body, 0, 0, count});
       continue;
     }
+    if (trace::on()) {
+      trace::g_sink->record(scope_, "op_index", f.pc, 32, nullptr);
+      trace::g_sink->value(trace::Cat::Guest, scope_, "op", op_code(op.op), 8, op.op.c_str());
+      trace::g_sink->note(trace::Cat::Guest, scope_, name_ + "[" + std::to_string(f.pc) + "]: " + describe(op));
+    }
     if (op.op == "sync") {
       ++f.pc;  // resume after the sync
       ++completed_;
+      if (ops_counter_) ++*ops_counter_;
       return env.ucall_sync(op.args.str("tag"));
     }
     Result r;
     if (execute(op, env, r) == Outcome::Exit) return;  // resume this op on re-entry
     progress_ = 0;
     ++completed_;
+    if (ops_counter_) ++*ops_counter_;
     // Expectations, or without them: no fault, and a hypercall that succeeded.
     std::string why;
     if (op.expect.present) {

@@ -19,6 +19,12 @@ class ScriptedExecutor : public Executor {
   // The GPA bit a `tdvmcall` with `shared: true` sets (the TD's shared bit).
   void set_shared_bit(uint64_t bit) { shared_bit_hint_ = bit; }
   uint64_t ops_completed() const { return completed_; }
+  // Where the op it runs is traced (its vCPU module's path), and the counter
+  // of ops it completes (the vCPU module's guest_ops).
+  void observe(std::string trace_scope, uint64_t* ops_counter) {
+    scope_ = std::move(trace_scope);
+    ops_counter_ = ops_counter;
+  }
   uint64_t expectations_passed() const { return passed_; }
   uint64_t expectations_failed() const { return failed_; }
 
@@ -50,6 +56,10 @@ class ScriptedExecutor : public Executor {
   std::string abort_message_;
   uint64_t completed_ = 0, passed_ = 0, failed_ = 0;
   uint64_t shared_bit_hint_ = uint64_t{1} << 47;
+  std::string scope_ = "guest";
+  uint64_t* ops_counter_ = nullptr;
+  // A number for each op name, the same in every program (the VCD's `op` signal).
+  static unsigned op_code(const std::string& op);
 };
 
 }  // namespace cocosim

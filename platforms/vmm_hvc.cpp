@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "common/errno_names.h"
+#include "common/trace.h"
 #include "inspection.h"
 #include "report.h"
 #include "vmm.h"
@@ -88,6 +90,8 @@ Result Vmm::hvc(const Step& s) {
     r["message"] = RValue::str(std::string("hyp_panic: ") + e.what());
     return r;
   }
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "ret", uint32_t(ret), 32,
+                      ret ? ("-" + errno_name(-ret)).c_str() : "0"));
   return errno_result(-ret);
 }
 

@@ -6,10 +6,12 @@
 
 #include "common/hex.h"
 #include "common/sim_time.h"
+#include "common/trace.h"
 #include "report.h"
 #include "scenario/int_expr.h"
 #include "scenario/schema.h"
 #include "vmm.h"
+
 
 namespace cocosim {
 
@@ -175,6 +177,10 @@ Result Vmm::kvm_run(const Step& s) {
       have_last_fault = true;
       std::string why;
       err = convert_memory(*v, st.gpa, st.size, to_private, &why);
+      COCOSIM_PROBE(note(trace::Cat::Kvm, kv->trace_scope(),
+                         std::string("auto: ") + exit_name(st.reason) + " gpa " + hex(st.gpa) + " size " +
+                             hex(st.size) + (to_private ? " -> private" : " -> shared") +
+                             (err ? " failed: " + why : std::string())));
       if (err) {
         // QEMU's kvm_cpu_exec() fails the vCPU when the conversion fails.
         stopped = "QEMU: " + why;
@@ -189,6 +195,9 @@ Result Vmm::kvm_run(const Step& s) {
       std::string why;
       int e = convert_memory(*v, st.args[0], st.args[1] << kPageShift,
                              st.args[2] & KvmRunState::kMapGpaRangeEncrypted, &why);
+      COCOSIM_PROBE(note(trace::Cat::Kvm, kv->trace_scope(),
+                         std::string("auto: KVM_HC_MAP_GPA_RANGE gpa ") + hex(st.args[0]) + " pages " +
+                             std::to_string(st.args[1]) + " ret " + std::to_string(e ? -EINVAL : 0)));
       ret = e ? uint64_t(-int64_t(EINVAL)) : 0;  // QEMU answers a failed conversion with -EINVAL
       ++rec.handled_by_vmm[exit_name(st.reason)];
       continue;

@@ -18,6 +18,9 @@ PACKAGES=(
   slurm-wlm           # cocosim sweep --slurm, and its test's one-node cluster (scripts/slurm-local.sh)
   munge               # Slurm's authentication, a private munged per test cluster
   gnuplot-nox         # cocosim sweep --plot: PNG and SVG plots of results.csv
+  gtkwave             # tests: vcd2fst reads every VCD the suite writes; viewing --vcd output
+  xvfb                # scripts/gtkwave-screenshot.sh: GTKWave headless (xvfb-run)
+  imagemagick         # scripts/gtkwave-screenshot.sh: the screen grab (import)
 )
 
 missing=()

@@ -2,6 +2,10 @@
 
 #include <stdexcept>
 
+#include "common/access_extension.h"
+#include "common/hex.h"
+#include "common/trace.h"
+
 namespace cocosim {
 
 Bus::Bus(sc_core::sc_module_name name, Stats& stats)
@@ -24,7 +28,7 @@ void Bus::map(unsigned port, Addr base, uint64_t size, Addr target_offset,
     throw std::invalid_argument(std::string(this->name()) + ": region '" + name + "' overlaps");
 }
 
-void Bus::b_transport(int, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
+void Bus::b_transport(int id, tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
   ++transactions_;
   const Addr a = trans.get_address();
   Addr ta = 0;
@@ -34,9 +38,29 @@ void Bus::b_transport(int, tlm::tlm_generic_payload& trans, sc_core::sc_time& de
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }
+  if (trace::on()) trace_transaction(id, trans);
   trans.set_address(ta);
   init[r->port]->b_transport(trans, delay);
   trans.set_address(a);
+}
+
+void Bus::trace_transaction(int port, const tlm::tlm_generic_payload& trans) {
+  AccessExtension* ext = nullptr;
+  trans.get_extension(ext);
+  const Addr a = trans.get_address();
+  const unsigned keyid = tag_mask_ ? unsigned((a & tag_mask_) >> __builtin_ctzll(tag_mask_)) : 0;
+  const char* who = ext ? initiator_name(ext->who) : "unmarked";
+  const bool write = trans.is_write();
+  trace::Sink& t = *trace::g_sink;
+  t.record(name(), "addr", a & ~tag_mask_, 64, nullptr);
+  t.record(name(), "cmd", write ? 1 : 0, 1, write ? "write" : "read");
+  t.record(name(), "initiator", unsigned(port), 8, nullptr);
+  t.record(name(), "initiator_kind", ext ? unsigned(ext->who) : 255, 8, who);
+  t.record(name(), "keyid", keyid, 16, nullptr);
+  t.note(trace::Cat::Bus, name(),
+         std::string(write ? "write " : "read ") + hex(a & ~tag_mask_) + " len " +
+             std::to_string(trans.get_data_length()) + " from port " + std::to_string(port) + " (" +
+             who + ") keyid " + std::to_string(keyid));
 }
 
 unsigned int Bus::transport_dbg(int, tlm::tlm_generic_payload& trans) {
@@ -51,6 +75,10 @@ unsigned int Bus::transport_dbg(int, tlm::tlm_generic_payload& trans) {
 }
 
 bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi) {
+  if (!dmi_enabled_) {
+    dmi.allow_none();
+    return false;
+  }
   const Addr a = trans.get_address();
   Addr ta = 0;
   const BusRegion* r = route(a, &ta);
@@ -80,12 +108,17 @@ bool Bus::get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_d
     return false;
   }
   dmi_.record(static_cast<unsigned>(id), dmi.get_start_address(), dmi.get_end_address());
+  COCOSIM_PROBE(pulse(trace::Cat::Bus, name(), "dmi_grant",
+                      "port " + std::to_string(id) + " " + hex(dmi.get_start_address()) + ".." +
+                          hex(dmi.get_end_address())));
   return true;
 }
 
 void Bus::invalidate(Addr lo, Addr hi) {
   for (unsigned holder : dmi_.revoke(lo, hi)) {
     ++invalidations_;
+    COCOSIM_PROBE(pulse(trace::Cat::Bus, name(), "dmi_invalidate",
+                        "port " + std::to_string(holder) + " " + hex(lo) + ".." + hex(hi)));
     targ[holder]->invalidate_direct_mem_ptr(lo, hi);
   }
 }

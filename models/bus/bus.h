@@ -31,6 +31,8 @@ class Bus : public sc_core::sc_module {
   // Map [base, base+size) to target port `port`, which sees addresses from `target_offset`.
   void map(unsigned port, Addr base, uint64_t size, Addr target_offset, const std::string& name);
   void set_dmi_policy(DmiPolicy p) { dmi_policy_ = std::move(p); }
+  // false: no DMI pointer at all, every access is a b_transport (--no-dmi).
+  void set_dmi_enabled(bool on) { dmi_enabled_ = on; }
   // Decode only the low `bits` of an address; the bits above (a KeyID) ride
   // along to the target, whose slot interprets them.
   void set_decode_bits(unsigned bits) { tag_mask_ = bits >= 64 ? 0 : ~((Addr{1} << bits) - 1); }
@@ -46,6 +48,8 @@ class Bus : public sc_core::sc_module {
   bool get_direct_mem_ptr(int id, tlm::tlm_generic_payload& trans, tlm::tlm_dmi& dmi);
   unsigned int transport_dbg(int id, tlm::tlm_generic_payload& trans);
   void invalidate_direct_mem_ptr(int port, sc_dt::uint64 start, sc_dt::uint64 end);
+  // The waveform and text trace of one transaction (tracing on only).
+  void trace_transaction(int port, const tlm::tlm_generic_payload& trans);
 
   // The region an address decodes to, and the address its target sees.
   const BusRegion* route(Addr a, Addr* target_addr) const {
@@ -58,6 +62,7 @@ class Bus : public sc_core::sc_module {
   Addr tag_mask_ = 0;
   DmiRegistry dmi_;
   DmiPolicy dmi_policy_;
+  bool dmi_enabled_ = true;
   uint64_t& transactions_;
   uint64_t& decode_errors_;
   uint64_t& dmi_refused_;

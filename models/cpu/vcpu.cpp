@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/hex.h"
+
 namespace cocosim {
 
 // A walk never hands time back half-way: the host must not change the tables
@@ -31,7 +33,12 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Architecture& arch, VcpuTiming ti
       dmi_accesses_(stats.counter(std::string(this->name()) + ".dmi_accesses", "count",
                                   "guest data accesses served by a DMI pointer (no bus transaction)")),
       transactions_(stats.counter(std::string(this->name()) + ".bus_transactions", "count",
-                                  "b_transport calls (guest data and page-walk reads without DMI)")) {
+                                  "b_transport calls (guest data and page-walk reads without DMI)")),
+      translation_faults_(stats.counter(std::string(this->name()) + ".faults.translation", "count",
+                                        "stage-2 translation faults taken to the hypervisor (no entry)")),
+      permission_faults_(stats.counter(std::string(this->name()) + ".faults.permission", "count",
+                                       "stage-2 permission faults taken to the hypervisor")),
+      stats_(stats) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
   const std::string me = this->name();
   stats.rate(me + ".dmi_access_rate", me + ".dmi_accesses", {me + ".accesses"},
@@ -78,8 +85,10 @@ void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
     advance(timing_.vm_exit);  // VM entry
+    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 1, 2, "in_guest"));
     exec_->run(*this);
     ++exits_;
+    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 0, 2, "out"));
     local_ += timing_.vm_exit;  // VM exit
     sync();
     running_ = false;
@@ -170,6 +179,8 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
           machine_check_ = false;
           if (hv_->machine_check() == VcpuHypervisor::Resolution::Injected) {
             fault_ = "MC";
+            count_injected(fault_);
+            COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "fault_MC", "machine check at gpa " + hex(gpa)));
             return Outcome::Fault;
           }
           return Outcome::Exit;
@@ -177,6 +188,11 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
         break;
       }
       advance(timing_.vm_exit);
+      ++(t.fault.kind == Stage2Fault::Kind::Translation ? translation_faults_ : permission_faults_);
+      COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(),
+                          t.fault.kind == Stage2Fault::Kind::Translation ? "fault_translation" : "fault_permission",
+                          std::string(write ? "write" : "read") + " gpa " + hex(gpa) + " level " +
+                              std::to_string(t.fault.level)));
       VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
       local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
       if (r == VcpuHypervisor::Resolution::Retry) continue;
@@ -186,6 +202,8 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
       }
       if (r == VcpuHypervisor::Resolution::Injected) {
         fault_ = hv_->injected_fault();
+        count_injected(fault_);
+        COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), ("fault_" + fault_).c_str(), "injected at gpa " + hex(gpa)));
         return Outcome::Fault;
       }
       return Outcome::Exit;
@@ -206,12 +224,22 @@ Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
              : Outcome::Ok;
 }
 
+void Vcpu::trace_gpa(Addr gpa) {
+  trace::g_sink->value(trace::Cat::Mmu, name(), "gpa", gpa, 64, nullptr);
+}
+
+void Vcpu::count_injected(const std::string& fault) {
+  ++stats_.counter(std::string(name()) + ".faults.injected." + fault, "count",
+                   "faults delivered to the guest: " + fault);
+}
+
 Outcome Vcpu::tdcall(const TdcallRegs& in, TdcallOut* out) {
   advance(timing_.vm_exit);  // a TDCALL is a transition into the TDX module
   const auto r = hv_->tdcall(in, out);
   local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
   if (r == VcpuHypervisor::Resolution::Injected) {
     fault_ = hv_->injected_fault();
+    count_injected(fault_);
     return Outcome::Fault;
   }
   return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
@@ -229,20 +257,25 @@ void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
 void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }
 
 void Vcpu::invept_single_context() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "INVEPT single-context"));
   tlb_.flush_all();
   flush_micro();
 }
 void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush",
+                      "TLBI IPAS2E1IS gfn " + hex(first_gfn) + ".." + hex(end_gfn)));
   tlb_.flush_gfns(first_gfn, end_gfn);
   flush_micro();
 }
 void Vcpu::tlbi_vmalle1is() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLE1IS"));
   // Stage-1 entries only: this TLB caches the combined stage-2 translation of
   // the guest's physical pages, which VMALLE1IS leaves, but the micro-TLB
   // stands for the vCPU's whole translation path and goes.
   flush_micro();
 }
 void Vcpu::tlbi_vmalls12e1is() {
+  COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLS12E1IS"));
   tlb_.flush_all();
   flush_micro();
 }

@@ -16,6 +16,7 @@
 #include "common/dmi_cache.h"
 #include "common/memory_port.h"
 #include "common/stats.h"
+#include "common/trace.h"
 #include "cpu/executor.h"
 #include "cpu/stage2_mmu.h"
 #include "cpu/tlb.h"
@@ -88,6 +89,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void start();
   void wait_exit();
   bool running() const { return running_; }
+  // How far this vCPU's local time runs ahead of the kernel's (temporal decoupling).
+  const sc_core::sc_time& local_time() const { return local_; }
   // The event notified when the guest leaves (for a timed wait on it).
   const sc_core::sc_event& exit_event() const { return exit_ev_; }
 
@@ -124,6 +127,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   // whose frame is the last one used through DMI never leaves this function.
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) override {
     if (shared) gpa |= shared_alias_;
+    if (trace::on()) trace_gpa(gpa);  // the hot path: a call by value, out of line
     // The micro-TLB: the last page translated, with its DMI pointer (one
     // compare); then the TLB and the last DMI page.
     const uint64_t gfn = gpa >> kPageShift;
@@ -176,6 +180,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     micro_writable_ = write || mmu_.tlb_hit_pfn(gfn << kPageShift, true) == pfn;
     return true;
   }
+  void count_injected(const std::string& fault);
+  [[gnu::cold, gnu::noinline]] void trace_gpa(Addr gpa);
   void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
@@ -222,6 +228,9 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   uint64_t& exits_;
   uint64_t& dmi_accesses_;
   uint64_t& transactions_;
+  uint64_t& translation_faults_;
+  uint64_t& permission_faults_;
+  Stats& stats_;  // faults the hypervisor injects, counted by name as they come
 };
 
 }  // namespace cocosim

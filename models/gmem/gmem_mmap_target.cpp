@@ -6,6 +6,8 @@
 #include <csignal>
 
 #include "common/access_extension.h"
+#include "common/hex.h"
+#include "common/trace.h"
 
 namespace cocosim {
 
@@ -55,6 +57,8 @@ void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_ti
   GuestMemfd::HostFault r = f ? f->gmem->host_fault(index) : GuestMemfd::HostFault{SIGBUS, 0};
   if (r.signal) {
     ++sigbus_;
+    COCOSIM_PROBE(pulse(trace::Cat::Gmem, name(), "sigbus",
+                        (f ? f->gmem->name() : std::string("?")) + " offset " + hex(offset)));
     if (ext) ext->signal = r.signal;
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
@@ -104,6 +108,8 @@ bool GmemMmapTarget::get_direct_mem_ptr(tlm::tlm_generic_payload& trans, tlm::tl
   if (ok) {
     auto* ext = trans.get_extension<AccessExtension>();
     map_pte(*f, index, ext ? ext->process : 0);
+    COCOSIM_PROBE(pulse(trace::Cat::Gmem, name(), "dmi_grant",
+                        f->gmem->name() + " page " + std::to_string(index)));
   }
   return ok;
 }
@@ -124,6 +130,8 @@ void GmemMmapTarget::unmap_range(GuestMemfd& gf, uint64_t first, uint64_t end) {
   auto& ptes = it->second.ptes;
   ptes.erase(ptes.lower_bound(first), ptes.lower_bound(end));
   ++unmaps_;
+  COCOSIM_PROBE(pulse(trace::Cat::Gmem, name(), "dmi_revoke",
+                      gf.name() + " pages " + std::to_string(first) + ".." + std::to_string(end)));
   // unmap_mapping_range: every process's PTEs and the DMI pointers derived from them.
   socket->invalidate_direct_mem_ptr(file_address(gf.id(), first << kPageShift),
                                     file_address(gf.id(), end << kPageShift) - 1);

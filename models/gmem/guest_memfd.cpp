@@ -1,6 +1,7 @@
 #include "gmem/guest_memfd.h"
 
 #include "common/change_journal.h"
+#include "common/trace.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -105,7 +106,11 @@ std::vector<std::pair<uint64_t, uint64_t>> GuestMemfd::folios_in(uint64_t first,
 void GuestMemfd::invalidate_bindings(uint64_t first, uint64_t end) {
   for (const Binding& b : bindings_) {
     uint64_t lo = std::max(first, b.first), hi = std::min(end, b.end);
-    if (lo < hi) b.slot->gmem_invalidate(lo, hi);
+    if (lo < hi) {
+      COCOSIM_PROBE(pulse(trace::Cat::Gmem, "platform.gmem." + name_, "invalidate",
+                          "pages " + std::to_string(lo) + ".." + std::to_string(hi)));
+      b.slot->gmem_invalidate(lo, hi);
+    }
   }
 }
 
@@ -174,6 +179,9 @@ void GuestMemfd::convert(uint64_t first, uint64_t end, bool to_private, uint64_t
     for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it) j->frames(it->second.pfn);
   }
   ++stat_conversions_;
+  COCOSIM_PROBE(pulse(trace::Cat::Gmem, "platform.gmem." + name_, to_private ? "to_private" : "to_shared",
+                      "pages " + std::to_string(first) + ".." + std::to_string(end) +
+                          (to_private ? " -> private" : " -> shared")));
   // The mode covers the whole requested range, changed or not, allocated pages only.
   if (mode & kModeZero) {
     for (auto it = folios_.lower_bound(first); it != folios_.end() && it->first < end; ++it) {

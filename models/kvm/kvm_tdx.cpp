@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "common/trace.h"
+
 namespace cocosim {
 
 namespace {
@@ -34,6 +36,7 @@ KvmTdx::KvmTdx(Architecture& arch, TdxModule& module, Services services, MemoryP
 KvmTdx::~KvmTdx() { teardown(); }
 
 SeamcallResult KvmTdx::call(const SeamcallResult& r) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "status", r.status.value, 64, r.status.name().c_str()));
   ++seamcalls_;
   ++seamcall_count_;
   cost_ns_ += seamcall_ns_;

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "common/hex.h"
+#include "common/trace.h"
 #include "pkvm/pkvm_hyp.h"
 
 namespace cocosim {
@@ -51,6 +52,7 @@ VcpuHypervisor::Resolution KvmVcpu::pkvm_hvc(uint64_t fn, uint64_t x1, uint64_t*
   for (;;) {
     pending_ns_ += hvc_ns_;
     const HvcResult r = pkvm_->guest_hvc(pkvm_handle_, {fn, x1, 0, 0});
+    COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "guest_hvc_ret", r.x0, 64, nullptr));
     if (!r.to_host) {
       *ret = r.x0;
       if (r.x0 == pkvm::kSmcccSuccess && (fn == pkvm::kHvcMemShare || fn == pkvm::kHvcMemUnshare) &&
@@ -150,14 +152,20 @@ void KvmVcpu::ucall(Ucall kind, const std::string& text) {
 }
 
 void KvmVcpu::handled_in_kernel(const char* why) {
+  COCOSIM_PROBE(note(trace::Cat::Kvm, trace_scope(), std::string("exit handled in KVM: ") + why));
   ++exits_.in_kernel[why];
   ++stats_.counter(std::string("platform.kvm.exits.in_kernel.") + why, "count",
                    std::string("exits KVM handled without returning to the VMM: ") + why);
 }
 
+std::string KvmVcpu::trace_scope() const {
+  return "platform.kvm.vm" + std::to_string(vm_.id()) + ".vcpu" + std::to_string(id_);
+}
+
 void KvmVcpu::returned_to_vmm() {
   if (td_) td_->leave(id_);  // whatever brought the vCPU out, it is out of its TD now
   const char* why = exit_name(run_.reason);
+  COCOSIM_PROBE(value(trace::Cat::Kvm, trace_scope(), "exit_reason", unsigned(run_.reason), 4, why));
   ++exits_.to_vmm[why];
   ++stats_.counter(std::string("platform.kvm.exits.to_vmm.") + why, "count",
                    std::string("KVM_RUN returns to the VMM with ") + why);

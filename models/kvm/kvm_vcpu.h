@@ -37,6 +37,8 @@ class KvmVcpu : public VcpuHypervisor {
   KvmVcpu(Vm& vm, KvmMmu& mmu, int id, Stats& stats) : vm_(vm), mmu_(mmu), id_(id), stats_(stats) {}
 
   int id() const { return id_; }
+  // Where its waveforms and trace lines go: platform.kvm.vmV.vcpuI.
+  std::string trace_scope() const;
   Vm& vm() { return vm_; }
   const KvmRunState& run_state() const { return run_; }
   const VcpuExitCounts& exit_counts() const { return exits_; }

@@ -3,13 +3,19 @@
 #include <cerrno>
 #include <vector>
 
+#include "common/errno_names.h"
+#include "common/trace.h"
+
 namespace cocosim {
 
 int PkvmStage2::donate(Addr gpa, Addr pa) {
   // The host took this page back by force: the guest's entry is POISONED
   // (__pkvm_vcpu_in_poison_fault), and KVM does not map it again.
   if (hyp_.guest_state(handle_, gpa >> kPageShift) == PkvmPageState::Poison) return -EHWPOISON;
-  return hyp_.host_donate_guest(pa >> kPageShift, gpa >> kPageShift, handle_);
+  const int ret = hyp_.host_donate_guest(pa >> kPageShift, gpa >> kPageShift, handle_);
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "ret", uint32_t(ret), 32,
+                      ret ? ("-" + errno_name(-ret)).c_str() : "0"));
+  return ret;
 }
 
 Stage2Backend::ZapResult PkvmStage2::zap(uint64_t, uint64_t, const std::vector<Stage2TlbControl*>&) {
@@ -23,8 +29,12 @@ uint64_t PkvmStage2::teardown() {
     for (uint64_t g = l.gpa >> kPageShift; g < (l.gpa + l.size) >> kPageShift; ++g) gfns.push_back(g);
   });
   uint64_t n = 0;
-  for (uint64_t g : gfns)
-    if (hyp_.host_reclaim_page_guest(g, handle_) == 0) ++n;
+  for (uint64_t g : gfns) {
+    const int ret = hyp_.host_reclaim_page_guest(g, handle_);
+    COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "ret", uint32_t(ret), 32,
+                        ret ? ("-" + errno_name(-ret)).c_str() : "0"));
+    if (ret == 0) ++n;
+  }
   hyp_.finalize_teardown_vm(handle_);
   return n;
 }

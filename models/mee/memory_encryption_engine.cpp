@@ -1,5 +1,8 @@
 #include "mee/memory_encryption_engine.h"
 
+#include "common/hex.h"
+#include "common/trace.h"
+
 #include <cstring>
 #include <stdexcept>
 
@@ -30,6 +33,7 @@ MemoryEncryptionEngine::MemoryEncryptionEngine(MemoryPort& dram, Integrity integ
     : dram_(dram),
       integrity_(integrity),
       seed_(seed),
+      scope_(prefix),
       keys_(num_keyids),
       generation_(num_keyids, 0),
       ctx_(num_keyids),
@@ -143,6 +147,7 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::read_line(uint64_t pa, u
     // Consuming poison is a machine check for whoever reads: the TD, or the
     // host kernel (Linux's tdx_dump_mce_info covers the host's case).
     ++machine_checks_;
+    COCOSIM_PROBE(pulse(trace::Cat::Bus, scope_, "poison_consumed", "line " + hex(pa) + " keyid " + std::to_string(keyid)));
     o.machine_check = true;
     out.fill(0);
     return o;
@@ -162,6 +167,7 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::read_line(uint64_t pa, u
     if (compute_mac(pa, true, cipher) != m->mac) {
       ++mac_failures_;
       ++machine_checks_;
+      COCOSIM_PROBE(pulse(trace::Cat::Bus, scope_, "mac_failure", "line " + hex(pa) + " keyid " + std::to_string(keyid)));
       o.machine_check = true;
       out.fill(0);
       return o;
@@ -196,6 +202,7 @@ MemoryEncryptionEngine::Outcome MemoryEncryptionEngine::write(uint64_t pa, unsig
       it->second.td = false;
       it->second.poison = true;
       ++poisonings_;
+      COCOSIM_PROBE(pulse(trace::Cat::Bus, scope_, "poisoned", "line " + hex(pa) + " by a non-TD partial write"));
       o.poisoned = true;
     }
     return o;

@@ -101,6 +101,7 @@ class MemoryEncryptionEngine {
   MemoryPort& dram_;
   Integrity integrity_;
   uint64_t seed_;
+  std::string scope_;  // the trace scope (the counters' prefix)
   std::vector<Key> keys_;
   std::vector<uint64_t> generation_;  // 0: never programmed
   mutable std::vector<std::array<Ctx, 2>> ctx_;  // [keyid][decrypt, encrypt]

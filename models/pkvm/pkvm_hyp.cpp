@@ -2,11 +2,24 @@
 
 #include <cerrno>
 
+#include "common/trace.h"
+
 namespace cocosim {
 
 using namespace pkvm;
 
 namespace {
+
+// The guest HVC's name for the trace (SMCCC function of pKVM's vendor range).
+const char* hvc_name(uint64_t fn) {
+  switch (fn) {
+    case kHvcFeatures: return "FUNC_FEATURES";
+    case kHvcHypMeminfo: return "FUNC_HYP_MEMINFO";
+    case kHvcMemShare: return "FUNC_MEM_SHARE";
+    case kHvcMemUnshare: return "FUNC_MEM_UNSHARE";
+    default: return "unknown";
+  }
+}
 constexpr uint64_t kBlockPages = 512;  // a level-2 block of the 4 KiB granule
 
 Perm perm_of(uint64_t prot) { return {bool(prot & kProtR), bool(prot & kProtW), bool(prot & kProtX)}; }
@@ -56,6 +69,7 @@ void PkvmHyp::store(uint64_t pfn, const PkvmPage& p, int guest) {
 }
 
 void PkvmHyp::set_host_state(Addr phys, uint64_t size, PkvmPageState s, int guest) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "host_state", unsigned(s), 4, pkvm_state_name(s)));
   for (Addr a = phys; a < phys + size; a += kPageSize) {
     PkvmPage p = page(pfn_of(a));
     p.host_state = s;
@@ -64,6 +78,7 @@ void PkvmHyp::set_host_state(Addr phys, uint64_t size, PkvmPageState s, int gues
 }
 
 void PkvmHyp::set_hyp_state(Addr phys, uint64_t size, PkvmPageState s) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "hyp_state", unsigned(s), 4, pkvm_state_name(s)));
   for (Addr a = phys; a < phys + size; a += kPageSize) {
     PkvmPage p = page(pfn_of(a));
     p.set_hyp_state(s);
@@ -178,6 +193,7 @@ void PkvmHyp::invalidate(PkvmVm& vm, uint64_t gfn, uint64_t pages) {
 }
 
 void PkvmHyp::guest_map(PkvmVm& vm, Addr ipa, Addr phys, uint64_t size, Perm p, PkvmPageState s) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "guest_state", unsigned(s), 4, pkvm_state_name(s)));
   const int last = vm.pgt->format().levels() - 1;
   const bool replacing = vm.pgt->entry(ipa).leaf;
   if (!vm.pgt->map(ipa, phys, size == kPageSize ? last : last - 1, p, mkstate(s)))
@@ -238,6 +254,7 @@ int PkvmHyp::finalize_teardown_vm(uint16_t handle) {
 // ---- host <-> hyp -------------------------------------------------------------
 
 int PkvmHyp::host_share_hyp(uint64_t pfn) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 1, 8, "__pkvm_host_share_hyp"));
   if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   if (int ret = host_check(phys, kPageSize, PkvmPageState::Owned)) return ret;
@@ -248,6 +265,7 @@ int PkvmHyp::host_share_hyp(uint64_t pfn) {
 }
 
 int PkvmHyp::host_unshare_hyp(uint64_t pfn) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 2, 8, "__pkvm_host_unshare_hyp"));
   if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   if (int ret = host_check(phys, kPageSize, PkvmPageState::SharedOwned)) return ret;
@@ -259,6 +277,7 @@ int PkvmHyp::host_unshare_hyp(uint64_t pfn) {
 }
 
 int PkvmHyp::host_donate_hyp(uint64_t pfn, uint64_t nr_pages) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 3, 8, "__pkvm_host_donate_hyp"));
   if (!pfn_range_is_valid(pfn, nr_pages)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   const uint64_t size = nr_pages * kPageSize;
@@ -270,6 +289,7 @@ int PkvmHyp::host_donate_hyp(uint64_t pfn, uint64_t nr_pages) {
 }
 
 int PkvmHyp::hyp_donate_host(uint64_t pfn, uint64_t nr_pages) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 4, 8, "__pkvm_hyp_donate_host"));
   if (!pfn_range_is_valid(pfn, nr_pages)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   const uint64_t size = nr_pages * kPageSize;
@@ -281,6 +301,7 @@ int PkvmHyp::hyp_donate_host(uint64_t pfn, uint64_t nr_pages) {
 }
 
 int PkvmHyp::host_share_ffa(uint64_t pfn, uint64_t nr_pages) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 5, 8, "__pkvm_host_share_ffa"));
   if (!pfn_range_is_valid(pfn, nr_pages)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   const uint64_t size = nr_pages * kPageSize;
@@ -290,6 +311,7 @@ int PkvmHyp::host_share_ffa(uint64_t pfn, uint64_t nr_pages) {
 }
 
 int PkvmHyp::host_unshare_ffa(uint64_t pfn, uint64_t nr_pages) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 6, 8, "__pkvm_host_unshare_ffa"));
   if (!pfn_range_is_valid(pfn, nr_pages)) return -EINVAL;
   const Addr phys = pfn << kPageShift;
   const uint64_t size = nr_pages * kPageSize;
@@ -299,6 +321,7 @@ int PkvmHyp::host_unshare_ffa(uint64_t pfn, uint64_t nr_pages) {
 }
 
 int PkvmHyp::hyp_pin_shared_mem(Addr from, Addr to) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 7, 8, "__pkvm_hyp_pin_shared_mem"));
   const Addr start = page_floor(from), end = page_ceil(to);
   if (int ret = host_check(start, end - start, PkvmPageState::SharedOwned)) return ret;
   if (int ret = hyp_check(start, end - start, PkvmPageState::SharedBorrowed)) return ret;
@@ -327,6 +350,7 @@ void PkvmHyp::hyp_unpin_shared_mem(Addr from, Addr to) {
 
 int PkvmHyp::host_share_guest(uint64_t pfn, uint64_t gfn, uint64_t nr_pages, uint16_t handle,
                               uint64_t prot) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 8, 8, "__pkvm_host_share_guest"));
   PkvmVm* v = vcpu_vm(handle, false);
   if (!v) return -EINVAL;
   if (prot & ~kProtRWX) return -EINVAL;
@@ -357,6 +381,7 @@ int PkvmHyp::host_share_guest(uint64_t pfn, uint64_t gfn, uint64_t nr_pages, uin
 }
 
 int PkvmHyp::host_unshare_guest(uint64_t gfn, uint64_t nr_pages, uint16_t handle) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 9, 8, "__pkvm_host_unshare_guest"));
   PkvmVm* v = vm(handle);
   if (!v || v->is_protected) return -EINVAL;
   if (!gfn_in_range(*v, gfn)) return -ERANGE;
@@ -389,6 +414,7 @@ int PkvmHyp::host_unshare_guest(uint64_t gfn, uint64_t nr_pages, uint16_t handle
 // ---- host <-> protected guest ---------------------------------------------------
 
 int PkvmHyp::host_donate_guest(uint64_t pfn, uint64_t gfn, uint16_t handle) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 10, 8, "__pkvm_host_donate_guest"));
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
   if (!pfn_range_is_valid(pfn, 1)) return -EINVAL;
@@ -402,6 +428,7 @@ int PkvmHyp::host_donate_guest(uint64_t pfn, uint64_t gfn, uint16_t handle) {
 }
 
 int PkvmHyp::guest_share_host(uint16_t handle, uint64_t gfn) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 11, 8, "__pkvm_guest_share_host"));
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
   if (!gfn_in_range(*v, gfn)) return -ERANGE;
@@ -419,6 +446,7 @@ int PkvmHyp::guest_share_host(uint16_t handle, uint64_t gfn) {
 }
 
 int PkvmHyp::guest_unshare_host(uint16_t handle, uint64_t gfn) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 12, 8, "__pkvm_guest_unshare_host"));
   PkvmVm* v = vcpu_vm(handle, true);
   if (!v) return -EINVAL;
   if (!gfn_in_range(*v, gfn)) return -ERANGE;
@@ -437,6 +465,7 @@ int PkvmHyp::guest_unshare_host(uint16_t handle, uint64_t gfn) {
 }
 
 int PkvmHyp::host_reclaim_page_guest(uint64_t gfn, uint16_t handle) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 13, 8, "__pkvm_host_reclaim_page_guest"));
   PkvmVm* v = vm(handle);
   if (!v || !v->is_dying) return -EINVAL;
   if (!gfn_in_range(*v, gfn)) return -ERANGE;
@@ -463,6 +492,7 @@ int PkvmHyp::host_reclaim_page_guest(uint64_t gfn, uint16_t handle) {
 }
 
 int PkvmHyp::host_force_reclaim_page_guest(Addr phys) {
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "call", 14, 8, "__pkvm_host_force_reclaim_page_guest"));
   phys = page_floor(phys);
   if (!host_s2_.addr_is_memory(phys)) return -EFAULT;
   if (page(pfn_of(phys)).host_state != PkvmPageState::NoPage) return -EAGAIN;
@@ -500,6 +530,7 @@ HvcResult PkvmHyp::guest_hvc(uint16_t handle, const HvcCall& c) {
     return r;
   }
   ++hvcs_;
+  COCOSIM_PROBE(value(trace::Cat::Pkvm, "platform.pkvm", "guest_hvc", c.x0 & 0xffff, 16, hvc_name(c.x0)));
   switch (c.x0) {
     case kHvcFeatures:
       // MEM_UNSHARE too: this model handles it (the in-place sharing design).

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/trace.h"
 #include "arch/architecture.h"
 #include "mee/key_ids.h"
 
@@ -303,6 +304,7 @@ SeamcallResult TdxModule::seamcall(uint64_t leaf, const SeamcallArgs& a) {
 }
 
 SeamcallResult TdxModule::mng_create(uint64_t tdr, uint64_t hkid) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_CREATE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_CREATE))));
   Addr pa = 0;
   TdxStatus st = free_page(tdr, OPERAND_ID_RCX, PageSize::k4K, pa);
   if (!st.ok()) return {st};
@@ -319,6 +321,7 @@ SeamcallResult TdxModule::mng_create(uint64_t tdr, uint64_t hkid) {
 }
 
 SeamcallResult TdxModule::mng_key_config(uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_KEY_CONFIG), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_KEY_CONFIG))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -330,6 +333,7 @@ SeamcallResult TdxModule::mng_key_config(uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mng_addcx(uint64_t page, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_ADDCX), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_ADDCX))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
   if (!st.ok()) return {st};
@@ -344,6 +348,7 @@ SeamcallResult TdxModule::mng_addcx(uint64_t page, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mng_init(uint64_t tdr, uint64_t td_params) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_INIT), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_INIT))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -374,6 +379,7 @@ SeamcallResult TdxModule::mng_init(uint64_t tdr, uint64_t td_params) {
 }
 
 SeamcallResult TdxModule::vp_create(uint64_t tdvpr, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::VP_CREATE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::VP_CREATE))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
   if (!st.ok()) return {st};
@@ -392,6 +398,7 @@ SeamcallResult TdxModule::vp_create(uint64_t tdvpr, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::vp_addcx(uint64_t page, uint64_t tdvpr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::VP_ADDCX), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::VP_ADDCX))));
   Vcpu* v = nullptr;
   Td* td = nullptr;
   TdxStatus st = find_vcpu(tdvpr, OPERAND_ID_RDX, v, td);
@@ -408,6 +415,7 @@ SeamcallResult TdxModule::vp_addcx(uint64_t page, uint64_t tdvpr) {
 }
 
 SeamcallResult TdxModule::vp_init(uint64_t tdvpr, uint64_t initial_rcx) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::VP_INIT), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::VP_INIT))));
   Vcpu* v = nullptr;
   Td* td = nullptr;
   TdxStatus st = find_vcpu(tdvpr, OPERAND_ID_RCX, v, td);
@@ -422,6 +430,7 @@ SeamcallResult TdxModule::vp_init(uint64_t tdvpr, uint64_t initial_rcx) {
 }
 
 SeamcallResult TdxModule::vp_enter(uint64_t tdvpr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::VP_ENTER), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::VP_ENTER))));
   Vcpu* v = nullptr;
   Td* td = nullptr;
   TdxStatus st = find_vcpu(tdvpr, OPERAND_ID_RCX, v, td);
@@ -472,6 +481,7 @@ TdExit TdxModule::machine_check(Addr tdvpr) {
 }
 
 SeamcallResult TdxModule::vp_flush(uint64_t tdvpr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::VP_FLUSH), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::VP_FLUSH))));
   Vcpu* v = nullptr;
   Td* td = nullptr;
   TdxStatus st = find_vcpu(tdvpr, OPERAND_ID_RCX, v, td);
@@ -484,6 +494,7 @@ SeamcallResult TdxModule::vp_flush(uint64_t tdvpr) {
 }
 
 SeamcallResult TdxModule::mng_vpflushdone(uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_VPFLUSHDONE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_VPFLUSHDONE))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -495,6 +506,7 @@ SeamcallResult TdxModule::mng_vpflushdone(uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mng_key_freeid(uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MNG_KEY_FREEID), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MNG_KEY_FREEID))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -507,6 +519,7 @@ SeamcallResult TdxModule::mng_key_freeid(uint64_t tdr) {
 // ---- building the TD's memory ----
 
 SeamcallResult TdxModule::mem_sept_add(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_SEPT_ADD), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_SEPT_ADD))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -525,6 +538,7 @@ SeamcallResult TdxModule::mem_sept_add(uint64_t gpa_level, uint64_t tdr, uint64_
 }
 
 SeamcallResult TdxModule::mem_page_add(uint64_t gpa_level, uint64_t tdr, uint64_t page, uint64_t source) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_PAGE_ADD), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_PAGE_ADD))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
   if (!st.ok()) return {st};
@@ -552,6 +566,7 @@ SeamcallResult TdxModule::mem_page_add(uint64_t gpa_level, uint64_t tdr, uint64_
 }
 
 SeamcallResult TdxModule::mr_extend(uint64_t gpa, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MR_EXTEND), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MR_EXTEND))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RDX, td);
   if (!st.ok()) return {st};
@@ -572,6 +587,7 @@ SeamcallResult TdxModule::mr_extend(uint64_t gpa, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mr_finalize(uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MR_FINALIZE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MR_FINALIZE))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -586,6 +602,7 @@ SeamcallResult TdxModule::mr_finalize(uint64_t tdr) {
 // ---- run-time memory ----
 
 SeamcallResult TdxModule::mem_page_aug(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_PAGE_AUG), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_PAGE_AUG))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -606,6 +623,7 @@ SeamcallResult TdxModule::mem_page_aug(uint64_t gpa_level, uint64_t tdr, uint64_
 }
 
 SeamcallResult TdxModule::mem_range_block(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_RANGE_BLOCK), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_RANGE_BLOCK))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -633,6 +651,7 @@ SeamcallResult TdxModule::mem_range_block(uint64_t gpa_level, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_range_unblock(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_RANGE_UNBLOCK), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_RANGE_UNBLOCK))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -649,6 +668,7 @@ SeamcallResult TdxModule::mem_range_unblock(uint64_t gpa_level, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_track(uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_TRACK), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_TRACK))));
   Td* td = nullptr;
   TdxStatus st = find_td(tdr, OPERAND_ID_RCX, td);
   if (!st.ok()) return {st};
@@ -661,6 +681,7 @@ SeamcallResult TdxModule::mem_track(uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_page_remove(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_PAGE_REMOVE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_PAGE_REMOVE))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -685,6 +706,7 @@ SeamcallResult TdxModule::mem_page_remove(uint64_t gpa_level, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_sept_remove(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_SEPT_REMOVE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_SEPT_REMOVE))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -709,6 +731,7 @@ SeamcallResult TdxModule::mem_sept_remove(uint64_t gpa_level, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_page_demote(uint64_t gpa_level, uint64_t tdr, uint64_t page) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_PAGE_DEMOTE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_PAGE_DEMOTE))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -738,6 +761,7 @@ SeamcallResult TdxModule::mem_page_demote(uint64_t gpa_level, uint64_t tdr, uint
 }
 
 SeamcallResult TdxModule::mem_page_promote(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_PAGE_PROMOTE), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_PAGE_PROMOTE))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -770,6 +794,7 @@ SeamcallResult TdxModule::mem_page_promote(uint64_t gpa_level, uint64_t tdr) {
 }
 
 SeamcallResult TdxModule::mem_sept_rd(uint64_t gpa_level, uint64_t tdr) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::MEM_SEPT_RD), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::MEM_SEPT_RD))));
   Td* td = nullptr;
   TdxStatus st = memory_leaf_td(tdr, td);
   if (!st.ok()) return {st};
@@ -782,6 +807,7 @@ SeamcallResult TdxModule::mem_sept_rd(uint64_t gpa_level, uint64_t tdr) {
 // ---- physical pages ----
 
 SeamcallResult TdxModule::phymem_page_reclaim(uint64_t page) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::PHYMEM_PAGE_RECLAIM), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::PHYMEM_PAGE_RECLAIM))));
   Addr pa = 0;
   TdxStatus st = check_hpa(page, OPERAND_ID_RCX, pa);
   if (!st.ok()) return {st};
@@ -809,6 +835,7 @@ SeamcallResult TdxModule::phymem_page_reclaim(uint64_t page) {
 }
 
 SeamcallResult TdxModule::phymem_page_wbinvd(uint64_t keyed_page) {
+  COCOSIM_PROBE(value(trace::Cat::Tdx, "platform.tdx", "leaf", uint64_t(SeamcallLeaf::PHYMEM_PAGE_WBINVD), 8, seamcall_leaf_name(uint64_t(SeamcallLeaf::PHYMEM_PAGE_WBINVD))));
   const unsigned keyid = unsigned(keyed_page >> cfg_.pa_bits);
   const Addr pa = keyed_page & ((Addr{1} << cfg_.pa_bits) - 1);
   Addr checked = 0;

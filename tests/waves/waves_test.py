@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""ctest cases for waveforms, the text trace, gem5-style stats and --no-dmi.
+
+usage: waves_test.py CASE COCOSIM SOURCE_DIR WORK_DIR
+
+Every VCD a case writes is read back by GTKWave's vcd2fst (Debian gtkwave);
+the times checked come from cocosim's own -v report, not from the VCD.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+CASE, COCOSIM, SRC, WORK = sys.argv[1:5]
+os.makedirs(WORK, exist_ok=True)
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def run(args, expect_rc=0, **kw):
+    p = subprocess.run([COCOSIM] + args, capture_output=True, text=True, **kw)
+    if expect_rc is not None and p.returncode != expect_rc:
+        fail(f"cocosim {' '.join(args)}: exit {p.returncode}, expected {expect_rc}\n{p.stdout}{p.stderr}")
+    return p
+
+
+def config(name):
+    return os.path.join(SRC, "configs", name)
+
+
+def vcd2fst(vcd):
+    """GTKWave's own parser must take the file whole."""
+    fst = vcd[:-4] + ".fst"
+    p = subprocess.run(["vcd2fst", vcd, fst], capture_output=True, text=True)
+    if p.returncode != 0 or not os.path.getsize(fst):
+        fail(f"vcd2fst {vcd}: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    if "error" in (p.stdout + p.stderr).lower():
+        fail(f"vcd2fst {vcd} complained:\n{p.stdout}{p.stderr}")
+
+
+def read_vcd(path):
+    """{full.signal.name: [(time, value), ...]} and the $comment texts."""
+    ids, scope, changes, comments = {}, [], {}, []
+    t = 0
+    with open(path) as f:
+        text = f.read()
+    head, _, body = text.partition("$enddefinitions $end")
+    for m in re.finditer(r"\$comment\s+(.*?)\s*\$end", head, re.S):
+        comments.append(m.group(1))
+    for tok in re.finditer(r"\$scope module (\S+) \$end|\$upscope \$end|\$var (\w+) (\d+) (\S+) (\S+) \$end", head):
+        if tok.group(1):
+            scope.append(tok.group(1))
+        elif tok.group(0).startswith("$upscope"):
+            scope.pop()
+        else:
+            name = ".".join(scope + [tok.group(5)])
+            ids[tok.group(4)] = name
+            changes[name] = []
+    for line in body.splitlines():
+        line = line.strip()
+        if not line or line.startswith("$"):
+            continue
+        if line[0] == "#":
+            t = int(line[1:])
+        elif line[0] == "b":
+            v, code = line[1:].split()
+            if "x" not in v:  # x: not reported yet
+                changes[ids[code]].append((t, int(v, 2)))
+        elif line[0] != "x":
+            changes[ids[line[1:]]].append((t, int(line[0])))
+    return changes, comments
+
+
+def step_end_times(stdout):
+    """-v: '  [N] T ps  OP ...' gives the simulated time at which step N ended."""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+\[([\d.]+)\] (\d+) ps", stdout, re.M)}
+
+
+def stats(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+if CASE == "signal_at_step":
+    # Step 5 of tdx-mapgpa-conversions sets the whole file PRIVATE: guest_memfd
+    # 'g' must show its to_private event at the time step 5 starts, which is
+    # when step 4 ended by the -v report.
+    vcd = os.path.join(WORK, "mapgpa.vcd")
+    p = run(["run", config("tdx-mapgpa-conversions.yaml"), "-v", "--vcd", vcd])
+    vcd2fst(vcd)
+    ends = step_end_times(p.stdout)
+    sig, _ = read_vcd(vcd)
+    conv = sig.get("platform.gmem.g.to_private")
+    if not conv:
+        fail("no platform.gmem.g.to_private events in the VCD")
+    if conv[0][0] != ends["4"]:
+        fail(f"first to_private at {conv[0][0]} ps, step 5 started at {ends['4']} ps")
+    # The guest's MapGPA exits: KVM_EXIT_HYPERCALL (2) on the vCPU's exit_reason,
+    # inside the KVM_RUN of step 9 (after step 8 ended, before step 9 did).
+    exits = [t for t, v in sig["platform.kvm.vm1.vcpu0.exit_reason"] if v == 2]
+    if not exits or not (ends["8"] < exits[0] < ends["9"]):
+        fail(f"KVM_EXIT_HYPERCALL at {exits[:1]}, step 9 ran from {ends['8']} to {ends['9']} ps")
+    for f in ("mapgpa.gtkw", "mapgpa.exit_reason.filter", "mapgpa.run_state.filter"):
+        if not os.path.exists(os.path.join(WORK, f)):
+            fail(f"{f} was not written beside the VCD")
+    with open(os.path.join(WORK, "mapgpa.exit_reason.filter")) as f:
+        if "2 KVM_EXIT_HYPERCALL" not in f.read():
+            fail("the exit_reason filter does not name KVM_EXIT_HYPERCALL")
+    print(f"ok: to_private at {conv[0][0]} ps = start of step 5; MapGPA exit at {exits[0]} ps in step 9")
+
+elif CASE in ("tracing_changes_nothing", "no_dmi_same_results"):
+    scenarios = sys.argv[5].split(",")
+    for sc in scenarios:
+        base = os.path.join(WORK, CASE + "-" + sc.replace(".yaml", ""))
+        run(["run", config(sc), "-q", "--stats", base + "-plain.json"])
+        if CASE == "tracing_changes_nothing":
+            run(["run", config(sc), "-q", "--stats", base + "-traced.json", "--vcd", base + ".vcd",
+                 "--trace", "all", "--trace-file", base + ".trace"])
+            vcd2fst(base + ".vcd")
+            d = run(["diff", base + "-plain.json", base + "-traced.json"], expect_rc=None)
+            if d.returncode != 0:
+                fail(f"{sc}: tracing changed the run:\n{d.stdout}")
+            if os.path.getsize(base + ".trace") == 0:
+                fail(f"{sc}: the trace file is empty")
+        else:
+            run(["run", config(sc), "-q", "--stats", base + "-nodmi.json", "--no-dmi"])
+            a, b = stats(base + "-plain.json"), stats(base + "-nodmi.json")
+            if a["simulated_time_ps"] != b["simulated_time_ps"]:
+                fail(f"{sc}: --no-dmi changed the simulated time: {a['simulated_time_ps']} -> {b['simulated_time_ps']}")
+            sa = [(s["step"], s["simulated_time_ps"]) for s in a["step_times"]]
+            sb = [(s["step"], s["simulated_time_ps"]) for s in b["step_times"]]
+            if sa != sb:
+                fail(f"{sc}: --no-dmi changed step times: {[x for x in zip(sa, sb) if x[0] != x[1]][:5]}")
+            dmi = {k: v["value"] for k, v in b["counters"].items()
+                   if k.endswith((".dmi_accesses", ".dmi_hits", ".dmi_grants")) and v["value"]}
+            if dmi:
+                fail(f"{sc}: accesses still served through DMI with --no-dmi: {dmi}")
+            if a["counters"]["platform.bus.transactions"]["value"] > b["counters"]["platform.bus.transactions"]["value"]:
+                fail(f"{sc}: --no-dmi made fewer bus transactions")
+            if a["verdict"] != b["verdict"] or a["expectations"] != b["expectations"]:
+                fail(f"{sc}: --no-dmi changed the verdict")
+    print("ok: " + ", ".join(scenarios))
+
+elif CASE == "vcd_when_run_fails":
+    vcd = os.path.join(WORK, "fails.vcd")
+    run(["run", os.path.join(SRC, "tests/waves/fails.yaml"), "--vcd", vcd], expect_rc=1)
+    vcd2fst(vcd)
+    sig, comments = read_vcd(vcd)
+    if not sig.get("platform.vcpu0.run_state"):
+        fail("the failed run's VCD has no vCPU activity")
+    if not sig.get("vmm.expectation_failed"):
+        fail("the failed expectation is not an event in the VCD")
+    print("ok: a failed run leaves a complete VCD")
+
+elif CASE == "vcd_when_interrupted":
+    # SIGINT mid-run (a guest that never stops): exit 130, the VCD complete.
+    vcd = os.path.join(WORK, "sigint.vcd")
+    out = os.path.join(WORK, "sigint.out")
+    with open(out, "w") as o:
+        p = subprocess.Popen([COCOSIM, "run", os.path.join(SRC, "tests/limits/runaway-guest.yaml"),
+                              "--vcd", vcd, "--timeout", "0", "--max-sim-time", "0"], stdout=o, stderr=o)
+        for _ in range(100):
+            time.sleep(0.1)
+            if "on x86-tdx" in open(out).read():
+                break
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=120)
+    text = open(out).read()
+    if rc != 130:
+        fail(f"exit {rc}, expected 130\n{text}")
+    vcd2fst(vcd)
+    sig, comments = read_vcd(vcd)
+    if not any("stopped by SIGINT" in c for c in comments):
+        fail(f"the VCD does not say the run was interrupted: {comments}")
+    if not sig.get("platform.vcpu0.gpa"):
+        fail("the interrupted run's VCD has no guest accesses")
+    print(f"ok: exit 130, VCD complete with {len(sig['platform.vcpu0.gpa'])} gpa changes")
+
+elif CASE == "text_trace":
+    sc = config("pkvm-mem-share.yaml")
+    p = run(["run", sc, "--trace", "bsu"], expect_rc=2)
+    if "unknown category 'bsu'" not in p.stderr or "bus, gmem, kvm, tdx, pkvm, mmu, guest" not in p.stderr:
+        fail("an unknown category must be named with the valid ones: " + p.stderr)
+    run(["run", sc, "--trace-file", os.path.join(WORK, "x.trace")], expect_rc=2)
+    p = run(["run", sc, "--trace", "pkvm,guest,kvm"])
+    lines = [l for l in p.stdout.splitlines() if l.startswith("[")]
+    bad = [l for l in lines if not re.match(r"^\[\d+ ps\] [\w.]+: \S", l)]
+    if not lines or bad:
+        fail(f"trace lines must read '[T ps] path: details': {bad[:3]}")
+    for want in ("platform.pkvm: call=__pkvm_host_donate_guest", "platform.pkvm: guest_hvc=FUNC_MEM_SHARE",
+                 "platform.vcpu0: op=store", "vmm: step 1 KVM_CREATE_VM"):
+        if not any(want in l for l in lines):
+            fail(f"no trace line with '{want}'")
+    times = [int(re.match(r"\[(\d+)", l).group(1)) for l in lines]
+    tf = os.path.join(WORK, "mapgpa.trace")
+    run(["run", config("tdx-mapgpa-conversions.yaml"), "-q", "--trace", "kvm,tdx", "--trace-file", tf])
+    text = open(tf).read()
+    for want in ("auto: KVM_HC_MAP_GPA_RANGE", "platform.tdx: status=TDX_SUCCESS",
+                 "platform.tdx: leaf=TDH.MNG.CREATE", "platform.tdx: leaf=TDH.MEM.PAGE.AUG"):
+        if want not in text:
+            fail(f"no '{want}' line in {tf}")
+    print(f"ok: {len(lines)} lines, from {times[0]} to {times[-1]} ps")
+
+elif CASE == "quiet_and_progress":
+    sc = config("pkvm-mem-share.yaml")
+    p = run(["run", sc, "--quiet"])
+    if p.stdout.count("\n") != 1 or "expectations passed" not in p.stdout or p.stderr:
+        fail("--quiet must print the verdict line only:\n" + p.stdout + p.stderr)
+    p = run(["run", os.path.join(SRC, "tests/waves/fails.yaml"), "--quiet"], expect_rc=1)
+    if p.stdout.count("\n") != 1 or "1 failed" not in p.stdout:
+        fail("--quiet on a failing run: the verdict line only:\n" + p.stdout)
+    run(["run", sc, "-q", "-v"], expect_rc=2)
+    # Not a terminal: no progress line, nothing on stderr.
+    p = run(["run", config("gmem-conversions-guest.yaml")])
+    if p.stderr:
+        fail("output to a pipe must carry no progress line: " + p.stderr[:200])
+    # On a terminal (script(1) gives it one): the progress line shows.
+    log = os.path.join(WORK, "tty.log")
+    runaway = os.path.join(SRC, "tests/limits/runaway-guest.yaml")
+    subprocess.run(["script", "-qec", f"{COCOSIM} run {runaway} --timeout 2 --max-sim-time 0", log],
+                   capture_output=True, text=True, timeout=300)
+    if "\x1b[Kcocosim: step" not in open(log, errors="replace").read():
+        fail("no progress line on a terminal")
+    print("ok")
+
+elif CASE == "gem5_stats":
+    js = os.path.join(WORK, "g5.json")
+    run(["run", config("private-mem-kvm-exits-tdx.yaml"), "-q", "--stats", js, "--stats-interval", "50us"])
+    txt = os.path.join(WORK, "g5.txt")
+    text = open(txt).read()
+    begins = text.count("---------- Begin Simulation Statistics ----------")
+    ends = text.count("---------- End Simulation Statistics   ----------")
+    total_ps = stats(js)["simulated_time_ps"]
+    if begins != ends or begins < total_ps // 50_000_000:
+        fail(f"{begins} blocks for {total_ps} ps at 50us each")
+    # gem5's ScalarPrint: "%-40s %12s %10s %10s # desc (unit)"; a longer name
+    # or value pushes the rest right, as in gem5.
+    line = re.compile(r"^(\S+) +(\S+) {22} # .* \((\S+)\)$")
+    names = set()
+    for l in text.splitlines():
+        if l and not l.startswith("-"):
+            m = line.match(l)
+            if not m:
+                fail(f"not gem5's layout: {l!r}")
+            name, value = m.group(1), m.group(2)
+            if len(name) <= 40 and len(value) <= 12 and (l[:40].rstrip() != name or l[41:53].lstrip() != value):
+                fail(f"not in gem5's columns (name 40, value 12): {l!r}")
+            names.add(name)
+    for want in ("simSeconds", "simTicks", "hostSeconds", "hostAccessRate", "hostOpRate",
+                 "platform.vcpu0.mmu.tlb_hits", "platform.vcpu0.mmu.tlb_misses",
+                 "platform.vcpu0.mmu.tlb_hit_rate", "platform.vcpu0.mmu.walk_reads",
+                 "platform.vcpu0.guest_ops", "platform.gmem.conversions", "platform.frames.guest"):
+        if want not in names:
+            fail(f"no {want} in the text stats")
+    # The blocks add up to the JSON's totals.
+    acc = sum(int(m.group(1)) for m in re.finditer(r"^platform\.vcpu0\.guest_ops +(\d+)", text, re.M))
+    if acc != stats(js)["counters"]["platform.vcpu0.guest_ops"]["value"]:
+        fail(f"interval blocks sum to {acc} guest ops, the JSON says otherwise")
+    # The snapshots only look: the JSON is the one a run without them writes.
+    plain = os.path.join(WORK, "g5-plain.json")
+    run(["run", config("private-mem-kvm-exits-tdx.yaml"), "-q", "--stats", plain])
+    d = run(["diff", plain, js], expect_rc=None)
+    if d.returncode != 0:
+        fail("--stats-interval changed the run:\n" + d.stdout)
+    run(["run", config("pkvm-mem-share.yaml"), "--stats-interval", "10us"], expect_rc=2)
+    print(f"ok: {begins} blocks")
+
+else:
+    fail("unknown case " + CASE)
