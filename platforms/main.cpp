@@ -13,6 +13,8 @@
 #include <systemc>
 
 #include "common/sim_time.h"
+#include "gdb/gdb_session.h"
+#include "gdb/tcp_channel.h"
 #include "output_file.h"
 #include "platform.h"
 #include "runner.h"
@@ -27,7 +29,7 @@ namespace {
 const char* kUsage =
     "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
     "                        [--check step|end|off] [--max-steps N] [--max-sim-time T]\n"
-    "                        [--timeout T] [-v]\n"
+    "                        [--timeout T] [--gdb PORT] [-v]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
@@ -57,6 +59,8 @@ const char* kUsage =
     "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
     "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
     "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
+    "  --gdb PORT        serve gdb on 127.0.0.1:PORT (0: a free port, printed) and wait\n"
+    "                    for it before the first step (docs/debugging.md)\n"
     "  -v      print every step with its results and simulated time (in ps)\n"
     "  sweep   run the scenario once per point of a parameter grid, each point its\n"
     "          own `cocosim run` process, on this machine or on Slurm; writes\n"
@@ -67,6 +71,7 @@ struct Options {
   std::optional<cocosim::Arch> arch;
   std::vector<std::string> sets;
   bool verbose = false;
+  std::optional<uint16_t> gdb_port;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
   cocosim::RunLimits limits;
 };
@@ -169,6 +174,15 @@ int parse_args(int argc, char** argv, Options& o) {
         return 2;
       }
       o.limits.timeout_s = *sec;
+    } else if (arg == "--gdb") {
+      auto v = value("a TCP port (0: any free one)");
+      if (!v) return 2;
+      auto n = cocosim::parse_int_expr(*v);
+      if (!n.value || *n.value > 65535) {
+        std::cerr << "cocosim: --gdb must be a TCP port from 0 to 65535, not '" << *v << "'\n";
+        return 2;
+      }
+      o.gdb_port = uint16_t(*n.value);
     } else if (arg == "-v" || arg == "--verbose") {
       o.verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -258,15 +272,36 @@ int sc_main(int argc, char** argv) {
 
   std::cout << "cocosim: " << o.file << (sc.name.empty() ? "" : " (" + sc.name + ")") << " on "
             << cocosim::arch_name(sc.platform.arch) << std::endl;  // shown before a long run
+  // gdb: listen on loopback, and wait for it before anything is built or timed.
+  std::unique_ptr<cocosim::gdb::TcpChannel> gdb_channel;
+  if (o.gdb_port) {
+    try {
+      gdb_channel = std::make_unique<cocosim::gdb::TcpChannel>(*o.gdb_port);
+    } catch (const std::exception& e) {
+      std::cerr << "cocosim: --gdb: " << e.what() << "\n";
+      return 2;
+    }
+    std::cout << "cocosim: gdb: listening on " << gdb_channel->bound_address() << ":"
+              << gdb_channel->port() << ", waiting for gdb (target remote :" << gdb_channel->port()
+              << ")" << std::endl;
+    std::string why;
+    if (!gdb_channel->accept(&why)) {
+      std::cerr << "cocosim: --gdb: " << why << "\n";
+      return 2;
+    }
+  }
   const auto wall0 = std::chrono::steady_clock::now();
   cocosim::Stats stats;
   cocosim::RunSummary summary;
   std::string internal_error;
+  // Outlives the platform: the guests' executors tell it when they go.
+  std::unique_ptr<cocosim::gdb::GdbSession> gdb;
   {
     cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
     cocosim::Runner runner("vmm", sc, platform, std::cout, o.verbose);
     runner.set_check_mode(o.check);
     runner.set_limits(o.limits);
+    if (gdb_channel) gdb = std::make_unique<cocosim::gdb::GdbSession>(*gdb_channel, platform, runner);
     cocosim::LimitWatch::catch_signals();
     try {
       sc_core::sc_start();
@@ -276,13 +311,15 @@ int sc_main(int argc, char** argv) {
     summary = runner.summary();
     platform.record_gauges();
   }
+  const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
+                  summary.violations == 0;
+  const int rc = summary.stopped ? summary.stopped->exit_code : ok ? 0 : 1;
+  if (gdb) gdb->exited(rc);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const uint64_t sim_ps = cocosim::to_ps(sc_core::sc_time_stamp());
 
   cocosim::print_summary(std::cout, o.file, summary, internal_error, sim_ps);
 
-  const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
-                  summary.violations == 0;
   if (!stats_path.empty()) {
     std::string err;
     cocosim::RunReport report{o.file, sc, summary, stats};
@@ -301,6 +338,5 @@ int sc_main(int argc, char** argv) {
       return summary.stopped ? summary.stopped->exit_code : 1;
     }
   }
-  if (summary.stopped) return summary.stopped->exit_code;
-  return ok ? 0 : 1;
+  return rc;
 }

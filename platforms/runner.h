@@ -12,6 +12,7 @@
 #include "invariant_checker.h"
 #include "platform.h"
 #include "report.h"
+#include "scripted_executor.h"
 #include "result.h"
 #include "run_limits.h"
 #include "scenario/scenario.h"
@@ -23,6 +24,15 @@ namespace cocosim {
 // the end of the run (for long stress runs), or never.
 enum class CheckMode { Step, End, Off };
 
+// Told before each step runs, `during:` steps too (the gdb server stops there).
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  virtual void before_step(const Step& s) = 0;
+  // While a vCPU runs, at the VMM's polls (every 10 us of simulated time).
+  virtual void while_running() {}
+};
+
 class Runner : public sc_core::sc_module {
  public:
   void set_check_mode(CheckMode m) { check_mode_ = m; }
@@ -30,6 +40,15 @@ class Runner : public sc_core::sc_module {
   Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, std::ostream& out,
          bool verbose);
   const RunSummary& summary() const { return summary_; }
+  // A debugger: the observer of every step and guest op (null: none).
+  void set_observers(StepObserver* steps, OpObserver* ops) {
+    step_observer_ = steps;
+    vmm_.set_op_observer(ops);
+  }
+  Inspection& inspection() { return inspection_; }
+  const VmmNames& names() const { return vmm_.names(); }
+  // Ends the run from any SystemC thread, as a limit does (gdb's kill); never returns.
+  [[noreturn]] void stop_run(const StopReason& why);
 
  private:
   void thread();
@@ -49,6 +68,8 @@ class Runner : public sc_core::sc_module {
   InvariantChecker checker_;
   std::set<std::string> reported_violations_;
   CheckMode check_mode_ = CheckMode::Step;
+  StepObserver* step_observer_ = nullptr;
+  const Step* current_step_ = nullptr;  // the step running now (for stop_run)
   LimitWatch watch_{RunLimits{0, 0, 0}};  // none unless set (the CLI sets its defaults)
 };
 

@@ -12,6 +12,27 @@ namespace cocosim {
 ScriptedExecutor::ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name)
     : name_(std::move(program_name)) {
   stack_.push_back({&program, 0, 0, 1});
+  // Number the ops in document order: the pc a debugger sees.
+  struct Walk {
+    ScriptedExecutor* self;
+    void operator()(const std::vector<GuestOp>& ops) const {
+      for (const GuestOp& op : ops) {
+        self->index_[&op] = self->op_count_++;
+        (*this)(op.body);
+      }
+    }
+  };
+  Walk{this}(program);
+}
+
+ScriptedExecutor::~ScriptedExecutor() {
+  if (observer_) observer_->executor_gone(*this);
+}
+
+uint64_t ScriptedExecutor::pc() const {
+  for (auto f = stack_.rbegin(); f != stack_.rend(); ++f)
+    if (f->pc < f->ops->size()) return index_.at(&(*f->ops)[f->pc]);
+  return op_count_;  // done (or the end of a body about to repeat: its loop's next op)
 }
 
 std::string ScriptedExecutor::describe(const GuestOp& op) const {
@@ -219,8 +240,13 @@ void ScriptedExecutor::run(GuestEnv& env) {
       continue;
     }
     const GuestOp& op = (*f.ops)[f.pc];
+    if (observer_ && !observed_) {
+      observed_ = true;
+      observer_->before_op(*this, index_.at(&op));
+    }
     if (op.op == "repeat") {
       const uint64_t count = op.args.u64("count");
+      observed_ = false;
       if (count == 0 || op.body.empty()) {
         ++f.pc;
         continue;
@@ -229,6 +255,7 @@ void ScriptedExecutor::run(GuestEnv& env) {
       continue;
     }
     if (op.op == "sync") {
+      observed_ = false;
       ++f.pc;  // resume after the sync
       ++completed_;
       return env.ucall_sync(op.args.str("tag"));
@@ -236,6 +263,7 @@ void ScriptedExecutor::run(GuestEnv& env) {
     Result r;
     if (execute(op, env, r) == Outcome::Exit) return;  // resume this op on re-entry
     progress_ = 0;
+    observed_ = false;
     ++completed_;
     // Expectations, or without them: no fault, and a hypercall that succeeded.
     std::string why;

@@ -18,6 +18,8 @@ PACKAGES=(
   slurm-wlm           # cocosim sweep --slurm, and its test's one-node cluster (scripts/slurm-local.sh)
   munge               # Slurm's authentication, a private munged per test cluster
   gnuplot-nox         # cocosim sweep --plot: PNG and SVG plots of results.csv
+  libboost-dev        # the gdb server's TCP socket (Boost.Asio, platforms/gdb/)
+  gdb-multiarch       # tests: gdb drives the gdb server on x86-64 and AArch64 (tests/gdb/)
 )
 
 missing=()
