@@ -417,3 +417,41 @@ TEST_CASE("ScriptedExecutor: a single load that exits is retried whole on re-ent
   CHECK(env.done_accesses.size() == 2);
   CHECK(x.ops_completed() == 2);
 }
+
+namespace {
+// Records every op the executor announces, with its pc.
+struct PcRecorder : OpObserver {
+  std::vector<uint64_t> pcs;
+  int gone = 0;
+  void vcpu_created(ScriptedExecutor&, int, int) override {}
+  void before_op(ScriptedExecutor& x, uint64_t pc) override {
+    CHECK(x.pc() == pc);
+    pcs.push_back(pc);
+  }
+  void executor_gone(ScriptedExecutor&) override { ++gone; }
+};
+}  // namespace
+
+TEST_CASE("ScriptedExecutor: the pc counts ops in document order, each announced once per run of it") {
+  auto prog = program(
+      "    - store: {gpa: 0x1000, value: 1}\n"       // 0
+      "    - repeat:\n"                              // 1
+      "        count: 2\n"
+      "        body:\n"
+      "          - load: {gpa: 0x1000}\n"            // 2
+      "          - sync: {tag: t}\n"                 // 3
+      "    - load: {gpa: 0x2000}\n");                // 4
+  PcRecorder rec;
+  {
+    ScriptedExecutor x(prog, "p");
+    x.set_observer(&rec);
+    CHECK(x.pc() == 0);
+    FakeEnv env;
+    env.exit_at = {2};  // the first load leaves to the host once: re-entry resumes it, unannounced
+    run_to_end(x, env);
+    CHECK(env.dones == 1);
+    CHECK(x.pc() == 5);  // done: one past the last op
+  }
+  CHECK(rec.pcs == std::vector<uint64_t>{0, 1, 2, 3, 2, 3, 4});
+  CHECK(rec.gone == 1);
+}
