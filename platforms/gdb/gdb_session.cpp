@@ -155,9 +155,13 @@ Vm* GdbSession::vm_of(int thread, MemoryError* err) const {
 
 std::optional<MemoryError> GdbSession::access_page(Vm& v, uint64_t gpa, uint8_t* data, size_t len,
                                                    bool write) {
-  const uint64_t gfn = gpa >> kPageShift;
   KvmTdx* td = p_.td(v.id());
+  // A TD's GPA through its shared alias names the same GFN, shared.
+  const bool via_alias = td && (gpa & td->shared_bit());
+  if (via_alias) gpa &= ~td->shared_bit();
+  const uint64_t gfn = gpa >> kPageShift;
   const bool priv = v.is_private(gfn);
+  if (via_alias && priv) return MemoryError{EFAULT, "the shared alias of a private GFN maps nothing"};
   // A TD's private memory is readable by a debugger only in a debug TD
   // (ATTRIBUTES.DEBUG); KVM refuses that attribute (its supported TD
   // attributes are SEPT_VE_DISABLE alone), so no TD here is one.

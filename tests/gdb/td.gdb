@@ -15,6 +15,9 @@ info registers rax
 # The shared page, through KVM's shared EPT: what the VMM stored.
 x/gx 0x20000
 #= 0x20000:\s+0x0000000000abcdef
+# The same page through the TD's shared alias (GPA bit 47).
+x/gx 0x800000020000
+#= 0x800000020000:\s+0x0000000000abcdef
 # The private page the guest accepted and wrote: not a debug TD, so no.
 x/gx 0x10000
 #= Cannot access memory at address 0x10000
