@@ -2,6 +2,7 @@
 // step goes through the dispatch table (op_table.h) to the VMM or the
 // inspection, is reported (report.h), then the invariant checker runs.
 #pragma once
+#include <chrono>
 #include <ostream>
 #include <set>
 #include <string>
@@ -47,6 +48,8 @@ class Runner : public sc_core::sc_module {
   }
   Inspection& inspection() { return inspection_; }
   const VmmNames& names() const { return vmm_.names(); }
+  // Wall time the run spent stopped in a debugger: --timeout does not count it.
+  void exclude_wall_time(std::chrono::steady_clock::duration d) { watch_.exclude(d); }
   // Ends the run from any SystemC thread, as a limit does (gdb's kill); never returns.
   [[noreturn]] void stop_run(const StopReason& why);
 

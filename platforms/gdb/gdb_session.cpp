@@ -1,6 +1,7 @@
 #include "gdb/gdb_session.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 
@@ -47,7 +48,9 @@ void GdbSession::exited(int code) {
 
 void GdbSession::stop(StopEvent ev) {
   interrupt_ = false;
+  const auto t0 = std::chrono::steady_clock::now();
   resume_ = server_.serve(ev);
+  runner_.exclude_wall_time(std::chrono::steady_clock::now() - t0);
   if (resume_.kind == ResumeKind::Kill) {
     killed_ = true;
     runner_.stop_run(StopReason{"gdb (kill)", 128 + 9});
