@@ -73,6 +73,10 @@ void GdbSession::before_step(const Step& s) {
   }
   if (resume_.kind == ResumeKind::Detach) return;
   if (resume_.kind == ResumeKind::ScenarioStep) return stop({StopEvent::Reason::ScenarioStep, 0, where_});
+  // A single step whose op left the guest (an exit, a sync, the program's
+  // end) is over: the vCPU is out, its PC past the op.
+  if (resume_.kind == ResumeKind::Step)
+    return stop({StopEvent::Reason::Step, threads_.count(resume_.thread) ? resume_.thread : 0, where_});
   if (poll_interrupt()) stop({StopEvent::Reason::Interrupt, 0, where_});
 }
 
@@ -85,8 +89,9 @@ void GdbSession::before_op(ScriptedExecutor& exec, uint64_t pc) {
   const int t = thread_of(exec);
   const std::string where = "before op " + std::to_string(pc) + " of program '" + exec.program_name() +
                             "' (" + step_ + ")";
-  if (resume_.kind == ResumeKind::Step && (resume_.thread <= 0 || resume_.thread == t))
-    return stop({StopEvent::Reason::Step, t, where});
+  // The stepped vCPU's next op, or another vCPU's if that one runs first
+  // (during: steps): gdb hears of whichever thread got there.
+  if (resume_.kind == ResumeKind::Step) return stop({StopEvent::Reason::Step, t, where});
   if (breakpoints_.count(pc)) return stop({StopEvent::Reason::Breakpoint, t, where});
   if (++polls_ % kOpsPerPoll == 0 || interrupt_)
     if (poll_interrupt()) stop({StopEvent::Reason::Interrupt, t, where});

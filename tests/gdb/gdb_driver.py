@@ -10,6 +10,7 @@ session). Lines starting with `#=` are regular expressions gdb's output must
 match, in order; `#!` ones it must not match anywhere. gdb and cocosim are
 killed after a timeout rather than hang ctest."""
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -19,6 +20,9 @@ TIMEOUT_S = 30
 
 def main():
     cocosim, scenario, script = sys.argv[1:4]
+    if not shutil.which("gdb-multiarch"):
+        print("gdb-multiarch is not installed (scripts/setup.sh installs it): skipped")
+        sys.exit(77)
     expect_rc = 0
     if len(sys.argv) > 5 and sys.argv[4] == "--expect-rc":
         expect_rc = int(sys.argv[5])
