@@ -2,7 +2,7 @@
 """The gdb server under a raw socket (tests/gdb/CMakeLists.txt): it listens on
 127.0.0.1 only, answers malformed, oversized and unknown packets with an
 error or the empty reply, survives random bytes, stops a running guest on
-Ctrl-C and ends the run on `k`.
+Ctrl-C, ends the run on `k`, and runs on when gdb goes away.
 
   raw_protocol_test.py COCOSIM SCENARIO_DIR"""
 import random
@@ -171,6 +171,14 @@ def main():
     out = sim.stdout.read()
     check(sim.returncode == 137, f"k ends the run: exit 137 ({sim.returncode})")
     check("stopped by gdb (kill)" in out, "the summary says gdb killed it")
+
+    # ---- gdb goes away without a word: the run goes on -------------------------
+    sim, addr, port = start(cocosim, scenarios + "/td.yaml")
+    g = Gdb(port)
+    g.send(frame(b"qSupported") + b"$m10")  # half a packet, then the connection drops
+    g.s.close()
+    out, _ = sim.communicate()
+    check(sim.returncode == 0 and "0 failed" in out, f"a dropped connection detaches (exit {sim.returncode})")
 
     if failures:
         sys.exit(f"{len(failures)} checks failed")
