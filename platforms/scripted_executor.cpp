@@ -149,6 +149,7 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
     uint64_t ret = 0;
     Outcome o = env.hvc(fn, a.u64("ipa"), &ret);
     if (o == Outcome::Ok) {
+      regs_["x0"] = ret;
       r["ret"] = RValue::integer(ret);
       r["fault"] = RValue::str("none");
     }
@@ -198,6 +199,13 @@ Outcome ScriptedExecutor::td_call(const GuestOp& op, GuestEnv& env, Result& r) {
     return o;
   }
   r["fault"] = RValue::str("none");
+  regs_["rax"] = out.status;
+  regs_["rcx"] = out.rcx;
+  regs_["rdx"] = out.rdx;
+  regs_["r8"] = out.r8;
+  regs_["r9"] = out.r9;
+  regs_["r10"] = out.r10;
+  regs_["r11"] = out.r11;
   if (op.op == "tdvmcall") {
     // The VMM's answer in R10 (GHCI status), the next GPA on RETRY in R11.
     r["status"] = RValue::str(out.r10 == tdx::TDVMCALL_STATUS_SUCCESS ? "TDVMCALL_STATUS_SUCCESS"

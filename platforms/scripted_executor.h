@@ -2,6 +2,7 @@
 // op by op. Multi-page ops and sweeps keep their progress across exits, so a
 // run that leaves to the host resumes exactly where it stopped.
 #pragma once
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,10 @@ class ScriptedExecutor : public Executor {
   // and then its body (the first op is 0; the op count when the program is done).
   uint64_t pc() const;
   const std::string& program_name() const { return name_; }
+  // The registers an op sets as its instruction would, by gdb's name: a
+  // tdcall's or tdvmcall's outputs (rax the status, rcx, rdx, r8 to r11), an
+  // hvc's x0. They keep their values until another op sets them.
+  const std::map<std::string, uint64_t>& registers() const { return regs_; }
   void set_observer(OpObserver* o) { observer_ = o; }
 
   // The GPA bit a `tdvmcall` with `shared: true` sets (the TD's shared bit).
@@ -67,7 +72,8 @@ class ScriptedExecutor : public Executor {
   std::unordered_map<const GuestOp*, uint64_t> index_;  // each op's pc
   uint64_t op_count_ = 0;
   OpObserver* observer_ = nullptr;
-  bool observed_ = false;  // the observer saw the current op (it may resume after an exit)
+  bool observed_ = false;
+  std::map<std::string, uint64_t> regs_;  // the observer saw the current op (it may resume after an exit)
   std::vector<Frame> stack_;
   uint64_t progress_ = 0;        // bytes or iterations of the current op already done
   std::vector<uint8_t> buffer_;  // data of the current load

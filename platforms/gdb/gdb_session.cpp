@@ -136,10 +136,16 @@ std::optional<std::vector<uint8_t>> GdbSession::read_register(int thread, unsign
   if (regnum >= regs.size()) return std::nullopt;
   std::vector<uint8_t> v(regs[regnum].bits / 8, 0);
   auto it = threads_.find(thread);
-  if (regnum == desc_.pc_regnum() && it != threads_.end()) {
-    const uint64_t pc = it->second.exec->pc();
-    for (size_t i = 0; i < 8; ++i) v[i] = uint8_t(pc >> (8 * i));
+  if (it == threads_.end()) return v;  // no vCPU: all zero
+  const ScriptedExecutor& x = *it->second.exec;
+  uint64_t value = 0;
+  if (regnum == desc_.pc_regnum()) {
+    value = x.pc();
+  } else {
+    auto r = x.registers().find(regs[regnum].name);
+    if (r != x.registers().end()) value = r->second;
   }
+  for (size_t i = 0; i < v.size() && i < 8; ++i) v[i] = uint8_t(value >> (8 * i));
   return v;
 }
 

@@ -3,8 +3,9 @@
 // gdb; then it stops before a guest op with a breakpoint, after a single step
 // (one op), at Ctrl-C, and before the next scenario step after `monitor step`.
 // One gdb thread per vCPU. A scripted guest's PC is its op index
-// (ScriptedExecutor::pc()); its other registers read as zero: a program of ops
-// has no register file. Memory is guest-physical, through the VM's stage 2.
+// (ScriptedExecutor::pc()); the registers a tdcall or hvc op returns read as
+// that op left them, every other one as zero: a program of ops has no register
+// file. Memory is guest-physical, through the VM's stage 2.
 #pragma once
 #include <cstdint>
 #include <map>

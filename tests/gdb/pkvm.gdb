@@ -3,11 +3,14 @@ show architecture
 #= The target architecture is set to "auto" \(currently "aarch64"\)
 info registers pc
 #= pc\s+0x0
-break *3
+break *4
 continue
-#= Thread \d+ hit Breakpoint 1, 0x0000000000000003 in
-info registers pc sp cpsr
-#= pc\s+0x3\s+0x3
+#= Thread \d+ hit Breakpoint 1, 0x0000000000000004 in
+# x0: what the hvc FEATURES op returned.
+info registers x0 x1 sp pc cpsr
+#= x0\s+0x1d\s+29
+#= x1\s+0x0\s+0
+#= pc\s+0x4\s+0x4
 #= cpsr\s+0x0
 # The page the guest shared: readable.
 x/gx 0x100001000
@@ -19,7 +22,7 @@ monitor page 0x100000000
 #= pvm gpa 0x100000000:
 #=   guest_state: OWNED
 stepi
-#= 0x0000000000000004 in
+#= 0x0000000000000005 in
 x/gx 0x100001000
 #= 0x100001000:\s+0x0000000000001234
 monitor stats
