@@ -200,6 +200,10 @@ int parse_args(int argc, char** argv, Options& o) {
     std::cerr << "cocosim: " << o.command << " needs a scenario FILE\n" << kUsage;
     return 2;
   }
+  if (o.gdb_port && o.command != "run") {
+    std::cerr << "cocosim: --gdb serves a run: it applies to `cocosim run` only\n";
+    return 2;
+  }
   return -1;
 }
 
