@@ -97,7 +97,10 @@ bool GdbServer::interrupted() {
     if (ev.kind == RspEvent::Kind::Interrupt) stop = true;
     else keep.push_back(std::move(ev));
   }
-  for (auto& e : keep) backlog_.push_back(std::move(e));
+  // gdb sends nothing but Ctrl-C while the target runs: a few packets are
+  // kept for when it stops, a flood is not.
+  for (auto& e : keep)
+    if (backlog_.size() < kMaxBacklog) backlog_.push_back(std::move(e));
   return stop;
 }
 

@@ -31,6 +31,8 @@ class GdbServer {
  public:
   // The largest packet either side sends (qSupported's PacketSize).
   static constexpr size_t kPacketSize = 4096;
+  // Packets kept that came while the target ran (beyond them, dropped).
+  static constexpr size_t kMaxBacklog = 64;
 
   GdbServer(GdbTarget& target, GdbChannel& channel);
 

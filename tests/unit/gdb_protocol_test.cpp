@@ -451,6 +451,25 @@ TEST_CASE("gdb server: Ctrl-C while running, the W reply at the end") {
   s.exited(1);
   CHECK(c.out == pkt("W01"));
   CHECK_FALSE(s.connected());
+  c.out.clear();
+  s.exited(0);
+  CHECK(c.out.empty());  // the connection is gone: nothing more is written
+}
+
+TEST_CASE("gdb server: packets sent while the target runs wait for the stop, up to a limit") {
+  FakeTarget t;
+  FakeChannel c;
+  c.in = {pkt("c")};
+  GdbServer s(t, c);
+  s.serve({StopEvent::Reason::Attach, 0, ""});
+  c.in = {pkt("qC") + pkt("T1"), std::string()};
+  for (size_t i = 0; i < 2 * GdbServer::kMaxBacklog; ++i) c.in.back() += pkt("T1");
+  CHECK_FALSE(s.interrupted());
+  c.out.clear();
+  s.serve({StopEvent::Reason::Interrupt, 1, ""});  // answers what was kept; then the channel is closed
+  CHECK(c.out.substr(0, pkt("T02thread:1;").size() + 1 + pkt("QC1").size() + 1) ==
+        pkt("T02thread:1;") + "+" + pkt("QC1") + "+");
+  CHECK(packets(c.out).size() == 1 + GdbServer::kMaxBacklog);
 }
 
 TEST_CASE("gdb server: `monitor step` resumes, its OK comes with the next stop") {
