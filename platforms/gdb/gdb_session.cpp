@@ -39,17 +39,25 @@ void GdbSession::exited(int code) {
   if (!attached_ && server_.connected()) {
     // No step ran (an empty scenario): gdb still gets its stop first.
     attached_ = true;
-    stop({StopEvent::Reason::Attach, 0, "at the end of the run"});
+    // Served here, not by stop(): the simulation is over, so a kill has
+    // nothing left to end.
+    stop_ = {StopEvent::Reason::Attach, 0, "at the end of the run"};
+    server_.serve(stop_);
   }
   server_.exited(code);
 }
 
 // ---- where the run stops ----------------------------------------------------
 
-void GdbSession::stop(StopEvent ev) {
+void GdbSession::stop(StopEvent::Reason reason, int thread) {
+  // No string or other owner of memory may live in this frame or its callers'
+  // when kill ends the run here: the thread never returns, so it would leak.
+  // The stop's description is a member for that reason (set by the caller).
   interrupt_ = false;
+  stop_.reason = reason;
+  stop_.thread = thread;
   const auto t0 = std::chrono::steady_clock::now();
-  resume_ = server_.serve(ev);
+  resume_ = server_.serve(stop_);
   runner_.exclude_wall_time(std::chrono::steady_clock::now() - t0);
   if (resume_.kind == ResumeKind::Kill) {
     killed_ = true;
@@ -66,18 +74,18 @@ bool GdbSession::poll_interrupt() {
 
 void GdbSession::before_step(const Step& s) {
   step_ = "step " + s.label() + " (" + s.op + ")";
-  where_ = "before " + step_;
+  stop_.where = "before " + step_;
   if (!attached_) {
     attached_ = true;
-    return stop({StopEvent::Reason::Attach, 0, where_});
+    return stop(StopEvent::Reason::Attach, 0);
   }
   if (resume_.kind == ResumeKind::Detach) return;
-  if (resume_.kind == ResumeKind::ScenarioStep) return stop({StopEvent::Reason::ScenarioStep, 0, where_});
+  if (resume_.kind == ResumeKind::ScenarioStep) return stop(StopEvent::Reason::ScenarioStep, 0);
   // A single step whose op left the guest (an exit, a sync, the program's
   // end) is over: the vCPU is out, its PC past the op.
   if (resume_.kind == ResumeKind::Step)
-    return stop({StopEvent::Reason::Step, threads_.count(resume_.thread) ? resume_.thread : 0, where_});
-  if (poll_interrupt()) stop({StopEvent::Reason::Interrupt, 0, where_});
+    return stop(StopEvent::Reason::Step, threads_.count(resume_.thread) ? resume_.thread : 0);
+  if (poll_interrupt()) stop(StopEvent::Reason::Interrupt, 0);
 }
 
 void GdbSession::while_running() {
@@ -87,14 +95,14 @@ void GdbSession::while_running() {
 void GdbSession::before_op(ScriptedExecutor& exec, uint64_t pc) {
   if (resume_.kind == ResumeKind::Detach) return;
   const int t = thread_of(exec);
-  const std::string where = "before op " + std::to_string(pc) + " of program '" + exec.program_name() +
-                            "' (" + step_ + ")";
+  const bool step = resume_.kind == ResumeKind::Step;
+  const bool hit = breakpoints_.count(pc) > 0;
+  const bool interrupted = !step && !hit && (++polls_ % kOpsPerPoll == 0 || interrupt_) && poll_interrupt();
+  if (!step && !hit && !interrupted) return;
+  stop_.where = "before op " + std::to_string(pc) + " of program '" + exec.program_name() + "' (" + step_ + ")";
   // The stepped vCPU's next op, or another vCPU's if that one runs first
   // (during: steps): gdb hears of whichever thread got there.
-  if (resume_.kind == ResumeKind::Step) return stop({StopEvent::Reason::Step, t, where});
-  if (breakpoints_.count(pc)) return stop({StopEvent::Reason::Breakpoint, t, where});
-  if (++polls_ % kOpsPerPoll == 0 || interrupt_)
-    if (poll_interrupt()) stop({StopEvent::Reason::Interrupt, t, where});
+  stop(step ? StopEvent::Reason::Step : hit ? StopEvent::Reason::Breakpoint : StopEvent::Reason::Interrupt, t);
 }
 
 void GdbSession::resume(const Resume& how) { resume_ = how; }

@@ -59,7 +59,7 @@ class GdbSession : public GdbTarget, public OpObserver, public StepObserver {
     int vm;
     int vcpu;
   };
-  void stop(StopEvent ev);
+  void stop(StopEvent::Reason reason, int thread);
   bool poll_interrupt();
   int thread_of(const ScriptedExecutor& exec) const;
   // The VM whose memory `thread` sees; null with the error when there is none.
@@ -81,7 +81,7 @@ class GdbSession : public GdbTarget, public OpObserver, public StepObserver {
   bool killed_ = false;
   uint64_t polls_ = 0;
   std::string step_;   // the step running now: "step 3 (KVM_RUN)"
-  std::string where_;  // "before step 3 (KVM_RUN)", for stop messages
+  StopEvent stop_;     // the last stop, its `where` for people
 };
 
 }  // namespace cocosim::gdb
