@@ -94,6 +94,7 @@ void Inspection::pkvm_fields(Result& r, uint64_t pfn) {
   // A page the host force-reclaimed: the guest's entry is POISONED.
   r["guest_state"] = RValue::str(pkvm_state_name(g));
 }
+
 void Inspection::frame_fields(Result& r, std::optional<uint64_t> pfn) {
   if (!pfn) {
     r["hpa"] = RValue::str("none");

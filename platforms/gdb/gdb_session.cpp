@@ -14,8 +14,10 @@ namespace cocosim::gdb {
 
 namespace {
 
-// How many guest ops pass between two looks for Ctrl-C (a system call each).
-constexpr uint64_t kOpsPerPoll = 64;
+// Looking for Ctrl-C costs system calls: at most every 10 ms of wall time,
+// and the clock is read once per 64 guest ops.
+constexpr uint64_t kOpsPerClock = 64;
+constexpr std::chrono::milliseconds kPollInterval{10};
 
 std::string hex_addr(uint64_t v) {
   char b[24];
@@ -68,6 +70,9 @@ void GdbSession::stop(StopEvent::Reason reason, int thread) {
 bool GdbSession::poll_interrupt() {
   if (interrupt_) return true;
   if (resume_.kind == ResumeKind::Detach && attached_) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_poll_ < kPollInterval) return false;
+  last_poll_ = now;
   interrupt_ = server_.interrupted();
   return interrupt_;
 }
@@ -97,7 +102,7 @@ void GdbSession::before_op(ScriptedExecutor& exec, uint64_t pc) {
   const int t = thread_of(exec);
   const bool step = resume_.kind == ResumeKind::Step;
   const bool hit = breakpoints_.count(pc) > 0;
-  const bool interrupted = !step && !hit && (++polls_ % kOpsPerPoll == 0 || interrupt_) && poll_interrupt();
+  const bool interrupted = !step && !hit && (++polls_ % kOpsPerClock == 0 || interrupt_) && poll_interrupt();
   if (!step && !hit && !interrupted) return;
   stop_.where = "before op " + std::to_string(pc) + " of program '" + exec.program_name() + "' (" + step_ + ")";
   // The stepped vCPU's next op, or another vCPU's if that one runs first

@@ -7,6 +7,7 @@
 // that op left them, every other one as zero: a program of ops has no register
 // file. Memory is guest-physical, through the VM's stage 2.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -79,7 +80,8 @@ class GdbSession : public GdbTarget, public OpObserver, public StepObserver {
   bool attached_ = false;   // the first stop (before step 1) happened
   bool interrupt_ = false;  // Ctrl-C seen while the guest ran: stop at the next op or step
   bool killed_ = false;
-  uint64_t polls_ = 0;
+  uint64_t polls_ = 0;  // guest ops since the session began (the clock is read every 64th)
+  std::chrono::steady_clock::time_point last_poll_{};
   std::string step_;   // the step running now: "step 3 (KVM_RUN)"
   StopEvent stop_;     // the last stop, its `where` for people
 };
