@@ -61,80 +61,82 @@ Result Inspection::dram_read(const Step& s) {
   return r;
 }
 
+// pKVM's view of a frame (arm64-pkvm): the host's and the hypervisor's
+// states from its record, the guest's from the stage-2 entry that maps it.
+void Inspection::pkvm_fields(Result& r, uint64_t pfn) {
+  if (!p_.pkvm) return;
+  PkvmHyp& hyp = *p_.pkvm;
+  MemoryPort& dbg = p_.kernel_port.debug_view();
+  const Addr pa = pfn << kPageShift;
+  const bool el2_pool = p_.hyp_pool && pfn >= (p_.config().dram >> kPageShift) &&
+                        pa < p_.config().dram + Platform::kHypPoolBytes;
+  if (el2_pool) {  // EL2's own memory: never the host's
+    r["host_state"] = RValue::str("NOPAGE");
+    r["hyp_state"] = RValue::str("OWNED");
+    r["guest_state"] = RValue::str("NOPAGE");
+    r["owner"] = RValue::str("hyp");
+    return;
+  }
+  r["host_state"] = RValue::str(pkvm_state_name(hyp.host_state(pfn)));
+  r["hyp_state"] = RValue::str(pkvm_state_name(hyp.hyp_state(pfn)));
+  PkvmPageState g = PkvmPageState::NoPage;
+  bool found = false;
+  for (const auto& entry : hyp.vms()) {  // not a structured binding: the lambda captures it (C++17)
+    const uint16_t handle = entry.first;
+    entry.second->pgt->for_each_leaf(
+        [&](const Stage2Leaf& l) {
+          if (found || pa < l.pa || pa >= l.pa + l.size) return;
+          g = hyp.guest_state(handle, (l.gpa + (pa - l.pa)) >> kPageShift, &dbg);
+          found = true;
+        },
+        &dbg);
+  }
+  // A page the host force-reclaimed: the guest's entry is POISONED.
+  r["guest_state"] = RValue::str(pkvm_state_name(g));
+}
+
+void Inspection::frame_fields(Result& r, std::optional<uint64_t> pfn) {
+  if (!pfn) {
+    r["hpa"] = RValue::str("none");
+    r["owner"] = RValue::str("none");
+    r["host_mapped"] = RValue::boolean(false);
+    return;
+  }
+  r["hpa"] = RValue::integer(*pfn << kPageShift);
+  r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
+  if (p_.architecture().keyid_bits()) {
+    // The engine's metadata of the frame's first line (none without an engine).
+    const Addr line = p_.keyid_policy.strip(*pfn << kPageShift);
+    const MeeSlot* mee = p_.mee();
+    r["td_bit"] = RValue::boolean(mee && mee->memory().td_bit(line));
+    r["poisoned"] = RValue::boolean(mee && mee->memory().poisoned(line));
+  }
+  const FrameUse* u = p_.frames.use(*pfn);
+  // Who owns it, from the ownership model's record.
+  const FrameOwner o = p_.ownership.of(*pfn);
+  std::string owner = owner_kind_name(o.owner);
+  if (o.owner == Owner::Guest) {
+    const Vm* vm = p_.kvm.vm_by_id(o.vm);
+    owner = vm ? vm->name() : u && u->gmem ? u->gmem->vm().name : "vm" + std::to_string(o.vm);
+  }
+  if (u && u->kind == FrameKind::Gmem && u->gmem) {
+    r["refcount"] = RValue::integer(u->gmem->refcount(u->index));
+    r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
+  }
+  r["owner"] = RValue::str(owner);
+  // x86-tdx: the frame's PAMT entry (page type), as the TDX module keeps it.
+  if (p_.pamt && p_.pamt->covers(*pfn << kPageShift)) {
+    const PamtEntry e = p_.pamt->get(*pfn << kPageShift);
+    r["pamt"] = RValue::str(page_type_name(e.pt));
+    // The PAMT level whose entry describes the frame (a 2 MiB page: one 2M entry).
+    if (e.pt != PageType::NDA) r["pamt_size"] = RValue::str(e.size == PageSize::k2M ? "2M" : "4K");
+  }
+  pkvm_fields(r, *pfn);
+}
+
 Result Inspection::inspect(const Step& s) {
   const Args& a = s.args;
   Result r;
-  // pKVM's view of a frame (arm64-pkvm): the host's and the hypervisor's
-  // states from its record, the guest's from the stage-2 entry that maps it.
-  auto pkvm_fields = [&](uint64_t pfn) {
-    if (!p_.pkvm) return;
-    PkvmHyp& hyp = *p_.pkvm;
-    MemoryPort& dbg = p_.kernel_port.debug_view();
-    const Addr pa = pfn << kPageShift;
-    const bool el2_pool = p_.hyp_pool && pfn >= (p_.config().dram >> kPageShift) &&
-                          pa < p_.config().dram + Platform::kHypPoolBytes;
-    if (el2_pool) {  // EL2's own memory: never the host's
-      r["host_state"] = RValue::str("NOPAGE");
-      r["hyp_state"] = RValue::str("OWNED");
-      r["guest_state"] = RValue::str("NOPAGE");
-      r["owner"] = RValue::str("hyp");
-      return;
-    }
-    r["host_state"] = RValue::str(pkvm_state_name(hyp.host_state(pfn)));
-    r["hyp_state"] = RValue::str(pkvm_state_name(hyp.hyp_state(pfn)));
-    PkvmPageState g = PkvmPageState::NoPage;
-    bool found = false;
-    for (const auto& entry : hyp.vms()) {  // not a structured binding: the lambda captures it (C++17)
-      const uint16_t handle = entry.first;
-      entry.second->pgt->for_each_leaf(
-          [&](const Stage2Leaf& l) {
-            if (found || pa < l.pa || pa >= l.pa + l.size) return;
-            g = hyp.guest_state(handle, (l.gpa + (pa - l.pa)) >> kPageShift, &dbg);
-            found = true;
-          },
-          &dbg);
-    }
-    // A page the host force-reclaimed: the guest's entry is POISONED.
-    r["guest_state"] = RValue::str(pkvm_state_name(g));
-  };
-  auto frame_fields = [&](std::optional<uint64_t> pfn) {
-    if (!pfn) {
-      r["hpa"] = RValue::str("none");
-      r["owner"] = RValue::str("none");
-      r["host_mapped"] = RValue::boolean(false);
-      return;
-    }
-    r["hpa"] = RValue::integer(*pfn << kPageShift);
-    r["host_mapped"] = RValue::boolean(p_.host_mapped(*pfn));
-    if (p_.architecture().keyid_bits()) {
-      // The engine's metadata of the frame's first line (none without an engine).
-      const Addr line = p_.keyid_policy.strip(*pfn << kPageShift);
-      const MeeSlot* mee = p_.mee();
-      r["td_bit"] = RValue::boolean(mee && mee->memory().td_bit(line));
-      r["poisoned"] = RValue::boolean(mee && mee->memory().poisoned(line));
-    }
-    const FrameUse* u = p_.frames.use(*pfn);
-    // Who owns it, from the ownership model's record.
-    const FrameOwner o = p_.ownership.of(*pfn);
-    std::string owner = owner_kind_name(o.owner);
-    if (o.owner == Owner::Guest) {
-      const Vm* vm = p_.kvm.vm_by_id(o.vm);
-      owner = vm ? vm->name() : u && u->gmem ? u->gmem->vm().name : "vm" + std::to_string(o.vm);
-    }
-    if (u && u->kind == FrameKind::Gmem && u->gmem) {
-      r["refcount"] = RValue::integer(u->gmem->refcount(u->index));
-      r["gmem"] = RValue::str(u->gmem->is_private(u->index) ? "private" : "shared");
-    }
-    r["owner"] = RValue::str(owner);
-    // x86-tdx: the frame's PAMT entry (page type), as the TDX module keeps it.
-    if (p_.pamt && p_.pamt->covers(*pfn << kPageShift)) {
-      const PamtEntry e = p_.pamt->get(*pfn << kPageShift);
-      r["pamt"] = RValue::str(page_type_name(e.pt));
-      // The PAMT level whose entry describes the frame (a 2 MiB page: one 2M entry).
-      if (e.pt != PageType::NDA) r["pamt_size"] = RValue::str(e.size == PageSize::k2M ? "2M" : "4K");
-    }
-    pkvm_fields(*pfn);
-  };
   if (a.has("vm")) {
     Vm* v = names_.vm(a.str("vm"));
     if (!v) return errno_result(EBADF);
@@ -154,63 +156,70 @@ Result Inspection::inspect(const Step& s) {
       }
       return r;
     }
-    const uint64_t gfn = a.u64("gpa") >> kPageShift;
-    r["attribute"] = RValue::str(v->is_private(gfn) ? "private" : "shared");
-    Memslot* slot = v->slot_for_gfn(gfn);
-    r["slot"] = slot ? RValue::integer(uint64_t(slot->id())) : RValue::str("none");
-    std::optional<uint64_t> pfn;
-    // What the stage-2 maps now, else the frame that would back the GPA.
-    // The tables are read through the debug view: no simulated time, no bus traffic.
-    KvmMmu* m = p_.mmu(v->id());
-    // A TD's shared GFN is mapped at its shared alias, in KVM's shared EPT.
-    Addr look = a.u64("gpa");
-    if (td && !v->is_private(gfn)) look |= td->shared_bit();
-    auto leaf = m ? m->stage2().lookup(look, &p_.kernel_port.debug_view()) : std::nullopt;
-    r["stage2"] = RValue::str(leaf ? "mapped" : "none");
-    if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
-    if (leaf) {
-      pfn = (leaf->pa + (page_floor(look) - leaf->gpa)) >> kPageShift;
-    } else {
-      // The frame that would back the GPA: KVM's own answer, allocating nothing.
-      pfn = gfn_backing(*v, p_.mm, gfn, v->is_private(gfn), /*allocate=*/false).pfn;
-    }
-    frame_fields(pfn);
-    // A TD's private GPA: the Secure EPT entry's state, read through the debug view.
-    if (p_.tdx) {
-      std::string sept = "none";
-      auto view = td && td->tdr() ? p_.tdx->td(td->tdr()) : std::nullopt;
-      if (view && view->sept_root && td->is_private_gpa(a.u64("gpa"))) {
-        SecureEpt walker(p_.kernel_port.debug_view(), p_.tdx->config().pa_bits, view->sept_levels,
-                         view->sept_root, view->hkid);
-        const SecureEpt::Walk w = walker.walk(a.u64("gpa"), 0);
-        if (w.reached || w.entry.leaf()) sept = sept_state_name(w.entry.state());
-        else sept = w.entry.is_free() ? "FREE" : sept_state_name(w.entry.state());
-      }
-      r["sept"] = RValue::str(sept);
-    }
-    if (const int h = p_.pkvm_handle(v->id()); h >= 0)
-      r["guest_state"] = RValue::str(
-          pkvm_state_name(p_.pkvm->guest_state(uint16_t(h), gfn, &p_.kernel_port.debug_view())));
-    if (slot && slot->gmem()) {
-      GuestMemfd* f = slot->gmem();
-      const uint64_t idx = slot->gmem_index(gfn);
-      r["gmem"] = RValue::str(!f->allocated(idx) ? "unallocated" : f->is_private(idx) ? "private" : "shared");
-      r["refcount"] = RValue::integer(f->refcount(idx));
-    }
-    return r;
+    return inspect_gpa(*v, a.u64("gpa"));
   }
   if (a.has("fd")) {
     auto f = names_.gmem(a.str("fd"));
     if (!f) return errno_result(EBADF);
     const uint64_t idx = a.u64("offset") >> kPageShift;
-    frame_fields(f->pfn(idx));
+    frame_fields(r, f->pfn(idx));
     r["gmem"] = RValue::str(!f->allocated(idx) ? "unallocated" : f->is_private(idx) ? "private" : "shared");
     r["attribute"] = RValue::str(f->is_private(idx) ? "private" : "shared");
     r["refcount"] = RValue::integer(f->refcount(idx));
     return r;
   }
   auto pfn = named_frame(p_, names_, a, false);
-  frame_fields(pfn);  // a frame nobody uses: owner none (EL2's pool: hyp)
+  frame_fields(r, pfn);  // a frame nobody uses: owner none (EL2's pool: hyp)
+  return r;
+}
+
+Result Inspection::inspect_gpa(Vm& vm, Addr gpa) {
+  Vm* v = &vm;
+  KvmTdx* td = p_.td(v->id());
+  Result r;
+  const uint64_t gfn = gpa >> kPageShift;
+  r["attribute"] = RValue::str(v->is_private(gfn) ? "private" : "shared");
+  Memslot* slot = v->slot_for_gfn(gfn);
+  r["slot"] = slot ? RValue::integer(uint64_t(slot->id())) : RValue::str("none");
+  std::optional<uint64_t> pfn;
+  // What the stage-2 maps now, else the frame that would back the GPA.
+  // The tables are read through the debug view: no simulated time, no bus traffic.
+  KvmMmu* m = p_.mmu(v->id());
+  // A TD's shared GFN is mapped at its shared alias, in KVM's shared EPT.
+  Addr look = gpa;
+  if (td && !v->is_private(gfn)) look |= td->shared_bit();
+  auto leaf = m ? m->stage2().lookup(look, &p_.kernel_port.debug_view()) : std::nullopt;
+  r["stage2"] = RValue::str(leaf ? "mapped" : "none");
+  if (leaf) r["stage2_size"] = RValue::integer(leaf->size);
+  if (leaf) {
+    pfn = (leaf->pa + (page_floor(look) - leaf->gpa)) >> kPageShift;
+  } else {
+    // The frame that would back the GPA: KVM's own answer, allocating nothing.
+    pfn = gfn_backing(*v, p_.mm, gfn, v->is_private(gfn), /*allocate=*/false).pfn;
+  }
+  frame_fields(r, pfn);
+  // A TD's private GPA: the Secure EPT entry's state, read through the debug view.
+  if (p_.tdx) {
+    std::string sept = "none";
+    auto view = td && td->tdr() ? p_.tdx->td(td->tdr()) : std::nullopt;
+    if (view && view->sept_root && td->is_private_gpa(gpa)) {
+      SecureEpt walker(p_.kernel_port.debug_view(), p_.tdx->config().pa_bits, view->sept_levels,
+                       view->sept_root, view->hkid);
+      const SecureEpt::Walk w = walker.walk(gpa, 0);
+      if (w.reached || w.entry.leaf()) sept = sept_state_name(w.entry.state());
+      else sept = w.entry.is_free() ? "FREE" : sept_state_name(w.entry.state());
+    }
+    r["sept"] = RValue::str(sept);
+  }
+  if (const int h = p_.pkvm_handle(v->id()); h >= 0)
+    r["guest_state"] = RValue::str(
+        pkvm_state_name(p_.pkvm->guest_state(uint16_t(h), gfn, &p_.kernel_port.debug_view())));
+  if (slot && slot->gmem()) {
+    GuestMemfd* f = slot->gmem();
+    const uint64_t idx = slot->gmem_index(gfn);
+    r["gmem"] = RValue::str(!f->allocated(idx) ? "unallocated" : f->is_private(idx) ? "private" : "shared");
+    r["refcount"] = RValue::integer(f->refcount(idx));
+  }
   return r;
 }
 

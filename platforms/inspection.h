@@ -24,9 +24,13 @@ class Inspection {
  public:
   Inspection(Platform& p, const VmmNames& names) : p_(p), names_(names) {}
   Result inspect(const Step& s);
+  // `inspect: {vm: V, gpa: G}`'s record (also gdb's `monitor page`).
+  Result inspect_gpa(Vm& vm, Addr gpa);
   Result dram_read(const Step& s);
 
  private:
+  void frame_fields(Result& r, std::optional<uint64_t> pfn);
+  void pkvm_fields(Result& r, uint64_t pfn);
   Platform& p_;
   const VmmNames& names_;
 };

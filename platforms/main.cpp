@@ -17,6 +17,8 @@
 #include <systemc>
 
 #include "common/sim_time.h"
+#include "gdb/gdb_session.h"
+#include "gdb/tcp_channel.h"
 #include "output_file.h"
 #include "platform.h"
 #include "runner.h"
@@ -33,8 +35,9 @@ namespace {
 const char* kUsage =
     "usage: cocosim run FILE [--arch x86-tdx|arm64-pkvm] [--set KEY=VALUE]... [--stats PATH]\n"
     "                        [--check step|end|off] [--check-full-every N] [--max-steps N]\n"
-    "                        [--max-sim-time T] [--timeout T] [-v | --quiet] [--vcd [PATH]]\n"
-    "                        [--trace CATS] [--trace-file PATH] [--stats-interval T] [--no-dmi]\n"
+    "                        [--max-sim-time T] [--timeout T] [--gdb PORT] [-v | --quiet]\n"
+    "                        [--vcd [PATH]] [--trace CATS] [--trace-file PATH] [--stats-interval T]\n"
+    "                        [--no-dmi]\n"
     "       cocosim check FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim config FILE [--arch A] [--set KEY=VALUE]...\n"
     "       cocosim diff A.json B.json\n"
@@ -43,8 +46,8 @@ const char* kUsage =
     "  run     validate FILE, then run it: exit 0 when every expectation held,\n"
     "          1 when one failed or an invariant was violated, 2 for a bad file,\n"
     "          3 when a limit stopped the run, 128+N when signal N did\n"
-    "          (SIGINT 130, SIGTERM 143, SIGHUP 129); stopped runs still print\n"
-    "          the summary and write the stats\n"
+    "          (SIGINT 130, SIGTERM 143, SIGHUP 129), 137 when gdb killed it;\n"
+    "          stopped runs still print the summary and write the stats\n"
     "  check   validate FILE only (exit 0 or 2)\n"
     "  config  validate FILE, then print its platform as YAML with every default\n"
     "          filled in (exit 0 or 2)\n"
@@ -68,6 +71,8 @@ const char* kUsage =
     "  --max-steps N     stop after N steps (default 10000000; 0: no limit)\n"
     "  --max-sim-time T  stop at simulated time T, e.g. 500us, 2ms (default 1s; 0: none)\n"
     "  --timeout T       stop after T of wall time, e.g. 30s, 500ms (default 50s; 0: none)\n"
+    "  --gdb PORT        serve gdb on 127.0.0.1:PORT (0: a free port, printed) and wait\n"
+    "                    for it before the first step (docs/debugging.md)\n"
     "  -v      print every step with its results and simulated time (in ps)\n"
     "  --quiet print only the verdict (the summary line)\n"
     "  --vcd   write waveforms (VCD) to PATH (also trace.vcd in the file); without\n"
@@ -95,6 +100,7 @@ struct Options {
   std::string vcd_path, trace_file;
   unsigned trace_mask = 0;
   double stats_interval_ns = 0;
+  std::optional<uint16_t> gdb_port;
   cocosim::CheckMode check = cocosim::CheckMode::Step;
   uint64_t full_check_every = 0;
   cocosim::RunLimits limits;
@@ -254,6 +260,15 @@ int parse_args(int argc, char** argv, Options& o) {
         return 2;
       }
       o.limits.timeout_s = *sec;
+    } else if (arg == "--gdb") {
+      auto v = value("a TCP port (0: any free one)");
+      if (!v) return 2;
+      auto n = cocosim::parse_int_expr(*v);
+      if (!n.value || *n.value > 65535) {
+        std::cerr << "cocosim: --gdb must be a TCP port from 0 to 65535, not '" << *v << "'\n";
+        return 2;
+      }
+      o.gdb_port = uint16_t(*n.value);
     } else if (arg == "-v" || arg == "--verbose") {
       o.verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
@@ -277,6 +292,10 @@ int parse_args(int argc, char** argv, Options& o) {
   }
   if (!o.trace_file.empty() && !o.trace_mask) {
     std::cerr << "cocosim: --trace-file needs --trace CATEGORIES (which events to write)\n";
+    return 2;
+  }
+  if (o.gdb_port && o.command != "run") {
+    std::cerr << "cocosim: --gdb serves a run: it applies to `cocosim run` only\n";
     return 2;
   }
   return -1;
@@ -388,6 +407,24 @@ int sc_main(int argc, char** argv) {
              << cocosim::arch_name(sc.platform.arch) << std::endl;  // shown before a long run
   // A progress line on a terminal only (never in a log or a pipe).
   const bool progress = !o.quiet && isatty(STDERR_FILENO) && isatty(STDOUT_FILENO);
+  // gdb: listen on loopback, and wait for it before anything is built or timed.
+  std::unique_ptr<cocosim::gdb::TcpChannel> gdb_channel;
+  if (o.gdb_port) {
+    try {
+      gdb_channel = std::make_unique<cocosim::gdb::TcpChannel>(*o.gdb_port);
+    } catch (const std::exception& e) {
+      std::cerr << "cocosim: --gdb: " << e.what() << "\n";
+      return 2;
+    }
+    std::cout << "cocosim: gdb: listening on " << gdb_channel->bound_address() << ":"
+              << gdb_channel->port() << ", waiting for gdb (target remote :" << gdb_channel->port()
+              << ")" << std::endl;
+    std::string why;
+    if (!gdb_channel->accept(&why)) {
+      std::cerr << "cocosim: --gdb: " << why << "\n";
+      return 2;
+    }
+  }
   const auto wall0 = std::chrono::steady_clock::now();
   auto wall_now = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
@@ -398,6 +435,8 @@ int sc_main(int argc, char** argv) {
   std::string internal_error;
   uint64_t sim_ps = 0;
   std::string trace_error;
+  // Outlives the platform: the guests' executors tell it when they go.
+  std::unique_ptr<cocosim::gdb::GdbSession> gdb;
   {
     cocosim::Platform platform(sc.platform, count_vcpus(sc.steps), stats);
     if (o.no_dmi) platform.disable_dmi();
@@ -436,6 +475,7 @@ int sc_main(int argc, char** argv) {
       }
     });
     tracer.install();
+    if (gdb_channel) gdb = std::make_unique<cocosim::gdb::GdbSession>(*gdb_channel, platform, runner);
     cocosim::LimitWatch::catch_signals();
     try {
       sc_core::sc_start();
@@ -461,13 +501,15 @@ int sc_main(int argc, char** argv) {
     }
   }
   if (!o.trace_file.empty()) trace_out.close();
+  const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
+                  summary.violations == 0;
+  const int rc = summary.stopped ? summary.stopped->exit_code : ok ? 0 : 1;
+  if (gdb) gdb->exited(rc);
   const double wall = wall_now();
 
   cocosim::print_summary(std::cout, o.file, summary, internal_error, sim_ps);
   if (!trace_error.empty()) std::cerr << "cocosim: " << trace_error << "\n";
 
-  const bool ok = internal_error.empty() && summary.finished && summary.failed == 0 &&
-                  summary.violations == 0;
   if (!stats_path.empty()) {
     std::string err;
     cocosim::RunReport report{o.file, sc, summary, stats};
@@ -498,6 +540,5 @@ int sc_main(int argc, char** argv) {
     }
   }
   if (!trace_error.empty()) return summary.stopped ? summary.stopped->exit_code : 1;
-  if (summary.stopped) return summary.stopped->exit_code;
-  return ok ? 0 : 1;
+  return rc;
 }

@@ -41,6 +41,8 @@ class LimitWatch {
   static void catch_signals();
   // The limit reached (or the signal received) with `steps` steps started, if any.
   std::optional<StopReason> reached(uint64_t steps) const;
+  // Wall time that does not count towards --timeout (the run stopped in gdb).
+  void exclude(std::chrono::steady_clock::duration d) { start_ += d; }
 
  private:
   RunLimits limits_;

@@ -16,7 +16,10 @@ Runner::Runner(sc_core::sc_module_name name, const Scenario& sc, Platform& p, st
       p_(p),
       report_(sc.file, out, verbose, summary_),
       vmm_(sc, p, report_, [this](const Step& d) { run_step(d); },
-           [this](const Step& s) { check_limits(s); }),
+           [this](const Step& s) {
+             check_limits(s);
+             if (step_observer_) step_observer_->while_running();
+           }),
       inspection_(p, vmm_.names()),
       checker_(p) {
   SC_HAS_PROCESS(Runner);
@@ -46,8 +49,20 @@ void Runner::check_limits(const Step& s) {
   sc_core::wait();  // nothing wakes this thread again: the run ends here
 }
 
+void Runner::stop_run(const StopReason& why) {
+  summary_.stopped = why;
+  if (current_step_)
+    summary_.stopped_at = "step " + current_step_->label() + " (" + current_step_->op + ")";
+  summary_.stopped_ps = sc_core::sc_time_stamp().value();
+  sc_core::sc_stop();
+  for (;;) sc_core::wait();  // nothing wakes this thread again: the run ends here
+}
+
 void Runner::run_step(const Step& s) {
   check_limits(s);
+  const Step* outer = current_step_;
+  current_step_ = &s;
+  if (step_observer_) step_observer_->before_step(s);
   const auto t0 = std::chrono::steady_clock::now();
   const sc_core::sc_time sim0 = sc_core::sc_time_stamp();
   // Recorded where the step starts: a KVM_RUN's `during` steps finish first.
@@ -77,6 +92,7 @@ void Runner::run_step(const Step& s) {
     check_invariants(s, full_every_ && checks_ % full_every_ == 0, true);
   }
   if (after_step_) after_step_();
+  current_step_ = outer;
 }
 
 void Runner::check_invariants(const Step& s, bool full, bool incremental) {

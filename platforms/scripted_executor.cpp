@@ -15,6 +15,27 @@ namespace cocosim {
 ScriptedExecutor::ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name)
     : name_(std::move(program_name)) {
   stack_.push_back({&program, 0, 0, 1});
+  // Number the ops in document order: the pc a debugger sees.
+  struct Walk {
+    ScriptedExecutor* self;
+    void operator()(const std::vector<GuestOp>& ops) const {
+      for (const GuestOp& op : ops) {
+        self->index_[&op] = self->op_count_++;
+        (*this)(op.body);
+      }
+    }
+  };
+  Walk{this}(program);
+}
+
+ScriptedExecutor::~ScriptedExecutor() {
+  if (observer_) observer_->executor_gone(*this);
+}
+
+uint64_t ScriptedExecutor::pc() const {
+  for (auto f = stack_.rbegin(); f != stack_.rend(); ++f)
+    if (f->pc < f->ops->size()) return index_.at(&(*f->ops)[f->pc]);
+  return op_count_;  // done (or the end of a body about to repeat: its loop's next op)
 }
 
 std::string ScriptedExecutor::describe(const GuestOp& op) const {
@@ -131,6 +152,7 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
     uint64_t ret = 0;
     Outcome o = env.hvc(fn, a.u64("ipa"), &ret);
     if (o == Outcome::Ok) {
+      regs_["x0"] = ret;
       r["ret"] = RValue::integer(ret);
       r["fault"] = RValue::str("none");
     }
@@ -180,6 +202,13 @@ Outcome ScriptedExecutor::td_call(const GuestOp& op, GuestEnv& env, Result& r) {
     return o;
   }
   r["fault"] = RValue::str("none");
+  regs_["rax"] = out.status;
+  regs_["rcx"] = out.rcx;
+  regs_["rdx"] = out.rdx;
+  regs_["r8"] = out.r8;
+  regs_["r9"] = out.r9;
+  regs_["r10"] = out.r10;
+  regs_["r11"] = out.r11;
   if (op.op == "tdvmcall") {
     // The VMM's answer in R10 (GHCI status), the next GPA on RETRY in R11.
     r["status"] = RValue::str(out.r10 == tdx::TDVMCALL_STATUS_SUCCESS ? "TDVMCALL_STATUS_SUCCESS"
@@ -230,8 +259,13 @@ void ScriptedExecutor::run(GuestEnv& env) {
       continue;
     }
     const GuestOp& op = (*f.ops)[f.pc];
+    if (observer_ && !observed_) {
+      observed_ = true;
+      observer_->before_op(*this, index_.at(&op));
+    }
     if (op.op == "repeat") {
       const uint64_t count = op.args.u64("count");
+      observed_ = false;
       if (count == 0 || op.body.empty()) {
         ++f.pc;
         continue;
@@ -245,6 +279,7 @@ void ScriptedExecutor::run(GuestEnv& env) {
       trace::g_sink->note(trace::Cat::Guest, scope_, name_ + "[" + std::to_string(f.pc) + "]: " + describe(op));
     }
     if (op.op == "sync") {
+      observed_ = false;
       ++f.pc;  // resume after the sync
       ++completed_;
       if (ops_counter_) ++*ops_counter_;
@@ -253,6 +288,7 @@ void ScriptedExecutor::run(GuestEnv& env) {
     Result r;
     if (execute(op, env, r) == Outcome::Exit) return;  // resume this op on re-entry
     progress_ = 0;
+    observed_ = false;
     ++completed_;
     if (ops_counter_) ++*ops_counter_;
     // Expectations, or without them: no fault, and a hypercall that succeeded.

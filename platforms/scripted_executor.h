@@ -2,7 +2,9 @@
 // op by op. Multi-page ops and sweeps keep their progress across exits, so a
 // run that leaves to the host resumes exactly where it stopped.
 #pragma once
+#include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cpu/executor.h"
@@ -11,10 +13,34 @@
 
 namespace cocosim {
 
+class ScriptedExecutor;
+
+// Told before each op runs (the gdb server's breakpoints and single steps),
+// and when the executor goes (its vCPU closed). It may block: the guest waits.
+class OpObserver {
+ public:
+  virtual ~OpObserver() = default;
+  virtual void vcpu_created(ScriptedExecutor& exec, int vm, int vcpu) = 0;
+  virtual void before_op(ScriptedExecutor& exec, uint64_t pc) = 0;
+  virtual void executor_gone(ScriptedExecutor& exec) = 0;
+};
+
 class ScriptedExecutor : public Executor {
  public:
   ScriptedExecutor(const std::vector<GuestOp>& program, std::string program_name);
+  ~ScriptedExecutor() override;
   void run(GuestEnv& env) override;
+
+  // The program counter of a scripted guest: the index of the op that runs
+  // next, counting every op of the program in document order, a `repeat`
+  // and then its body (the first op is 0; the op count when the program is done).
+  uint64_t pc() const;
+  const std::string& program_name() const { return name_; }
+  // The registers an op sets as its instruction would, by gdb's name: a
+  // tdcall's or tdvmcall's outputs (rax the status, rcx, rdx, r8 to r11), an
+  // hvc's x0. They keep their values until another op sets them.
+  const std::map<std::string, uint64_t>& registers() const { return regs_; }
+  void set_observer(OpObserver* o) { observer_ = o; }
 
   // The GPA bit a `tdvmcall` with `shared: true` sets (the TD's shared bit).
   void set_shared_bit(uint64_t bit) { shared_bit_hint_ = bit; }
@@ -49,6 +75,11 @@ class ScriptedExecutor : public Executor {
   }
 
   std::string name_;
+  std::unordered_map<const GuestOp*, uint64_t> index_;  // each op's pc
+  uint64_t op_count_ = 0;
+  OpObserver* observer_ = nullptr;
+  bool observed_ = false;
+  std::map<std::string, uint64_t> regs_;  // the observer saw the current op (it may resume after an exit)
   std::vector<Frame> stack_;
   uint64_t progress_ = 0;        // bytes or iterations of the current op already done
   std::vector<uint8_t> buffer_;  // data of the current load

@@ -74,15 +74,19 @@ Result Vmm::create_vcpu(const Step& s) {
   const bool init_td_vcpu = !scenario_inits_vcpu(a.str("vm"), a.u64("id"));
   auto exec = std::make_unique<ScriptedExecutor>(prog, a.str("program"));
   if (auto bit = p_.architecture().shared_bit()) exec->set_shared_bit(uint64_t{1} << *bit);
-  ScriptedExecutor* program = exec.get();
+  ScriptedExecutor* guest = exec.get();  // the vCPU owns it from here on
   p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
   if (!err) {
     names_.vcpu_vms[a.str("vm")] = v;
     if (Vcpu* m = p_.vcpu_module(v->id(), int(a.u64("id")))) {
       const std::string scope = m->name();
-      program->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",
-                                                  "guest program ops completed"));
+      guest->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",
+                                                "guest program ops completed"));
     }
+  }
+  if (!err && op_observer_) {
+    guest->set_observer(op_observer_);
+    op_observer_->vcpu_created(*guest, v->id(), int(a.u64("id")));
   }
   Result r = errno_result(err);
   if (err && !why.empty()) r["message"] = RValue::str(why);

@@ -17,6 +17,7 @@
 namespace cocosim {
 
 class Report;
+class OpObserver;
 
 // What the VMM's fds and names refer to (an fd closed or never made gives EBADF).
 class VmmNames {
@@ -53,6 +54,8 @@ class Vmm {
   ~Vmm();
   VmmNames& names() { return names_; }
   const VmmNames& names() const { return names_; }
+  // Given to every scripted guest from KVM_CREATE_VCPU on (a debugger; null: none).
+  void set_op_observer(OpObserver* o) { op_observer_ = o; }
 
   // KVM ioctls.
   Result create_vm(const Step& s);
@@ -101,6 +104,7 @@ class Vmm {
   std::function<void(const Step&)> run_step_;
   std::function<void(const Step&)> poll_;
   VmmNames names_;
+  OpObserver* op_observer_ = nullptr;
 };
 
 }  // namespace cocosim

@@ -21,6 +21,8 @@ PACKAGES=(
   gtkwave             # tests: vcd2fst reads every VCD the suite writes; viewing --vcd output
   xvfb                # scripts/gtkwave-screenshot.sh: GTKWave headless (xvfb-run)
   imagemagick         # scripts/gtkwave-screenshot.sh: the screen grab (import)
+  libboost-dev        # the gdb server's TCP socket (Boost.Asio, platforms/gdb/)
+  gdb-multiarch       # tests: gdb drives the gdb server on x86-64 and AArch64 (tests/gdb/)
 )
 
 missing=()

@@ -22,7 +22,8 @@ const Vocab kAttributes = {{"PRIVATE", 1ull << 3}};
 const Vocab kContentModes = {{"ZERO", 1ull << 0}, {"PRESERVE", 1ull << 1}};
 const Vocab kMmapFlags = {{"SHARED", 0x01}, {"PRIVATE", 0x02}};
 const Vocab kFallocModes = {{"KEEP_SIZE", 0x01}, {"PUNCH_HOLE", 0x02}};
-const Vocab kTdxVmAttrs = {{"SEPT_VE_DISABLE", 1ull << 28}};
+// DEBUG (bit 0) can be asked for; KVM refuses it (EINVAL), as Linux does.
+const Vocab kTdxVmAttrs = {{"DEBUG", 1ull << 0}, {"SEPT_VE_DISABLE", 1ull << 28}};
 const Vocab kTdxMemFlags = {{"MEASURE_MEMORY_REGION", 1ull << 0}};
 const Vocab kMemoryFaultFlags = {{"PRIVATE", 1ull << 3}};
 }  // namespace vocab

@@ -417,3 +417,75 @@ TEST_CASE("ScriptedExecutor: a single load that exits is retried whole on re-ent
   CHECK(env.done_accesses.size() == 2);
   CHECK(x.ops_completed() == 2);
 }
+
+namespace {
+// Records every op the executor announces, with its pc.
+struct PcRecorder : OpObserver {
+  std::vector<uint64_t> pcs;
+  int gone = 0;
+  void vcpu_created(ScriptedExecutor&, int, int) override {}
+  void before_op(ScriptedExecutor& x, uint64_t pc) override {
+    CHECK(x.pc() == pc);
+    pcs.push_back(pc);
+  }
+  void executor_gone(ScriptedExecutor&) override { ++gone; }
+};
+}  // namespace
+
+TEST_CASE("ScriptedExecutor: the pc counts ops in document order, each announced once per run of it") {
+  auto prog = program(
+      "    - store: {gpa: 0x1000, value: 1}\n"       // 0
+      "    - repeat:\n"                              // 1
+      "        count: 2\n"
+      "        body:\n"
+      "          - load: {gpa: 0x1000}\n"            // 2
+      "          - sync: {tag: t}\n"                 // 3
+      "    - load: {gpa: 0x2000}\n");                // 4
+  PcRecorder rec;
+  {
+    ScriptedExecutor x(prog, "p");
+    x.set_observer(&rec);
+    CHECK(x.pc() == 0);
+    FakeEnv env;
+    env.exit_at = {2};  // the first load leaves to the host once: re-entry resumes it, unannounced
+    run_to_end(x, env);
+    CHECK(env.dones == 1);
+    CHECK(x.pc() == 5);  // done: one past the last op
+  }
+  CHECK(rec.pcs == std::vector<uint64_t>{0, 1, 2, 3, 2, 3, 4});
+  CHECK(rec.gone == 1);
+}
+
+TEST_CASE("ScriptedExecutor: a tdcall's outputs and an hvc's x0 stay in its registers for a debugger") {
+  struct RegEnv : FakeEnv {
+    Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override {
+      out->status = 0xb0a00000001;
+      out->rcx = 1, out->rdx = 2, out->r8 = 3, out->r9 = 4, out->r10 = 5, out->r11 = 6;
+      return Outcome::Ok;
+    }
+  };
+  auto prog = program(
+      "    - tdcall: {leaf: TDG.MEM.PAGE.ACCEPT, gpa: 0x1000, expect: {status: \"TDX_PAGE_ALREADY_ACCEPTED|RCX\"}}\n"
+      "    - store: {gpa: 0x1000, value: 1}\n");
+  ScriptedExecutor x(prog, "p");
+  CHECK(x.registers().empty());
+  RegEnv env;
+  x.run(env);
+  CHECK(env.aborts.empty());
+  const std::map<std::string, uint64_t> want = {{"rax", 0xb0a00000001}, {"rcx", 1}, {"rdx", 2},
+                                                {"r8", 3}, {"r9", 4}, {"r10", 5}, {"r11", 6}};
+  CHECK(x.registers() == want);  // the store after it changed none
+
+  // arm64: an HVC's result in x0 (FakeEnv answers NOT_SUPPORTED, -1).
+  LoadResult r = load_scenario_text(
+      "hvc.yaml",
+      "platform: {arch: arm64-pkvm}\nsteps: []\nprograms:\n  p:\n"
+      "    - hvc: {call: FEATURES, expect: {ret: 0xffffffffffffffff}}\n",
+      std::nullopt);
+  REQUIRE(r.scenario);
+  ScriptedExecutor y(r.scenario->programs.at("p"), "p");
+  FakeEnv env2;
+  y.run(env2);
+  CHECK(env2.aborts.empty());
+  CHECK(y.registers() == std::map<std::string, uint64_t>{{"x0", ~uint64_t{0}}});
+}
