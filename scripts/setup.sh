@@ -18,6 +18,7 @@ PACKAGES=(
   slurm-wlm           # cocosim sweep --slurm, and its test's one-node cluster (scripts/slurm-local.sh)
   munge               # Slurm's authentication, a private munged per test cluster
   gnuplot-nox         # cocosim sweep --plot: PNG and SVG plots of results.csv
+  libunicorn-dev      # the instruction-set executor: real x86-64 and AArch64 guest code (models/cpu/isa_executor.*)
 )
 
 missing=()
