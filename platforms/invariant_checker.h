@@ -28,6 +28,7 @@ class InvariantChecker {
   void ownership(std::vector<Violation>& out);
   void tdx(std::vector<Violation>& out);
   void pkvm(std::vector<Violation>& out);
+  void executor_mappings(std::vector<Violation>& out);
 
   Platform& p_;
 };

@@ -149,6 +149,11 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void ucall_done() override;
   void ucall_abort(const std::string& message) override;
   void consume_ns(double ns) override;
+  Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) override;
+  void set_translation_listener(TranslationListener* l) override { listener_ = l; }
+  void exit_to_host() override;
+  // The pages the executor maps itself (the ISA executor), for the invariant checker.
+  const GuestPageMap* executor_pages() const { return listener_ ? listener_->mapped_pages() : nullptr; }
 
   // Stage2TlbControl
   void invept_single_context() override;
@@ -177,6 +182,13 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     return true;
   }
   void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
+  // An executor's own mappings go with every stage-2 invalidation.
+  void invalidate_executor(uint64_t first_gfn, uint64_t end_gfn) {
+    if (listener_) listener_->stage2_invalidated(first_gfn, end_gfn);
+  }
+  // The bus's DMI pointer to the page at physical `page_pa` (nullptr: refused).
+  uint8_t* request_dmi(Addr page_pa, Initiator who);
+  void leave_guest();
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
   // may_yield: whether the quantum may be handed back after the access.
@@ -201,6 +213,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   sc_core::sc_event run_ev_, exit_ev_;
   VcpuHypervisor* hv_ = nullptr;
   std::unique_ptr<Executor> exec_;
+  TranslationListener* listener_ = nullptr;  // the executor's, if it maps pages itself
   int vm_ = -1, id_ = -1;
   bool running_ = false;
   std::string fault_;
