@@ -42,12 +42,14 @@
 #include <vector>
 
 #include <openssl/evp.h>
+#include <unicorn/unicorn.h>
 #include <systemc>
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "platform.h"
 #include "raw_tlm_baseline.h"
 #include "runner.h"
+#include "cpu/elf_image.h"
 #include "scenario/scenario.h"
 
 using namespace cocosim;
@@ -603,13 +605,87 @@ int td_convert(const std::string& type, bool huge, uint64_t n) {
   return 0;
 }
 
+// Real guest code: firmware/x86_64/compute_loop.S on a default VM's vCPU
+// (stage 2 enforced, the checker at the end) against the same image in bare
+// Unicorn in this process (no hooks, memory mapped once) up to the same
+// point, the ucall after the loop.
+int isa(uint64_t n, const std::string& quantum) {
+  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/compute_loop.elf";
+  ElfImage image;
+  std::string err;
+  if (!image.load(elf, &err)) {
+    std::cerr << "cocosim_bench isa: " << err << " (build the firmware target first)\n";
+    return 2;
+  }
+  // Bare Unicorn: the loop to the first ucall (`in`), counted by the same
+  // block icounts Unicorn reports.
+  uc_engine* uc = nullptr;
+  uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+  uc_mem_map(uc, 0x100000, 64 * 1024, UC_PROT_ALL);
+  for (const ElfSegment& s : image.segments()) uc_mem_write(uc, s.paddr, s.bytes.data(), s.bytes.size());
+  const uint64_t iterations_gpa = *image.symbol("iterations");
+  uc_mem_write(uc, iterations_gpa, &n, 8);
+  const uint64_t expected_sum = n * (n + 1) / 2;
+  uc_hook h;
+  uc_hook_add(uc, &h, UC_HOOK_INSN,
+              reinterpret_cast<void*>(+[](uc_engine* u, uint32_t, int, void*) -> uint32_t {
+                uc_emu_stop(u);
+                return 0;
+              }),
+              nullptr, 1, 0, UC_X86_INS_IN);
+  const double t0 = now_s();
+  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);
+  const double bare_s = now_s() - t0;
+  uint64_t sum = 0;
+  uc_mem_read(uc, *image.symbol("sum"), &sum, 8);
+  uc_close(uc);
+  if (sum != expected_sum) {
+    std::cerr << "cocosim_bench isa: bare Unicorn computed " << sum << "\n";
+    return 1;
+  }
+
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx, quantum: " << quantum << "}\n"
+    << "programs:\n  compute: {elf: " << elf << ", entry: guest_entry}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - mmap: {anonymous: true, name: m0, length: 64KiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}\n"
+    << "  - load_elf: {program: compute, map: m0, gpa: 1MiB}\n"
+    << "  - store: {map: m0, offset: " << (iterations_gpa - 0x100000) << ", value: " << n << "}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: compute}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"
+    << "  - load: {map: m0, offset: 0x1000, expect: {value: " << expected_sum << "}}\n";
+  Scenario sc = load(y.str());
+  Stats stats;
+  Platform platform(sc.platform, 1, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  runner.set_check_mode(CheckMode::End);
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  const double t1 = now_s();
+  sc_core::sc_start();
+  const double sim_s = now_s() - t1;
+  RunSummary s = runner.summary();
+  if (s.failed || s.violations || !s.finished) {
+    std::cerr << "cocosim_bench: the benchmark scenario failed\n";
+    return 1;
+  }
+  // 3 + 3 n + 4 instructions up to the ucall, in both runs.
+  const double insns = 3 + 3.0 * double(n) + 4;
+  std::printf("isa (x86-64 compute loop, %.0f instructions, quantum %s; stage 2 enforced, checker at end)\n",
+              insns, quantum.c_str());
+  std::printf("  %-34s %14.0f insn/s     bare Unicorn %9.0f insn/s     ratio %.2f\n", "instructions/s",
+              insns / sim_s, insns / bare_s, bare_s / sim_s);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);
 }
 
 int sc_main(int argc, char** argv) {
-  std::string mode = "sweep", arch = "x86-tdx", type, size_arg;  // type: per mode's default below
+  std::string mode = "sweep", arch = "x86-tdx", type, size_arg, quantum;  // type: per mode's default below
   uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
   bool guest = false;
@@ -622,11 +698,12 @@ int sc_main(int argc, char** argv) {
     else if (a == "--max-touched" && i + 1 < argc) max_touched = std::strtoull(argv[++i], nullptr, 0) << 30;
     else if (a == "--byte" && i + 1 < argc) byte = unsigned(std::strtoul(argv[++i], nullptr, 0)) & 0xff;
     else if (a == "--guest") guest = true;
+    else if (a == "--quantum" && i + 1 < argc) quantum = argv[++i];  // isa: platform.quantum
     else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
-             a == "td-convert" || a == "share" || a == "host")
+             a == "td-convert" || a == "share" || a == "host" || a == "isa")
       mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host\n"
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|isa\n"
                    "                     [--arch x86-tdx|arm64-pkvm] [--type default|sw_protected|pkvm|tdx] [-n N]\n"
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
                    "       cocosim_bench td-convert [--type tdx|sw_protected] [--size 4K|2M]\n";
@@ -646,5 +723,6 @@ int sc_main(int argc, char** argv) {
   if (mode == "td-convert") return td_convert(type.empty() ? "tdx" : type, huge, n ? n : (huge ? 20 : 2000));
   if (mode == "share") return share(arch, n ? n : 20000, type.empty() ? "default" : type);
   if (mode == "host") return host(n ? n : 2000000);
+  if (mode == "isa") return isa(n ? n : 100000000, quantum.empty() ? "1us" : quantum);
   return memory(arch);
 }

@@ -1,4 +1,5 @@
-/* The compute loop (x86-64): sums 1..N in a register, stores the sum, and
+/* The compute loop (x86-64): sums 1..N in a register (N from `iterations`,
+   which the host may overwrite before the run), stores the sum, and
    reports through the KVM selftests' ucall: GUEST_SYNC(1) with the sum
    stored, then GUEST_DONE. A ucall is `in %dx, %al` with DX = 0x1000
    (UCALL_PIO_PORT) and RDI = the address of a struct ucall
@@ -12,7 +13,7 @@
 	.globl guest_entry
 guest_entry:
 	lea	guest_stack_top(%rip), %rsp
-	mov	$ITERATIONS, %rcx
+	mov	iterations(%rip), %rcx
 	xor	%ebx, %ebx
 1:	add	%rcx, %rbx
 	dec	%rcx
@@ -28,8 +29,10 @@ guest_entry:
 
 	.data
 	.balign 8
-	.globl sum
+	.globl sum, iterations
 sum:	.quad 0
+iterations:
+	.quad ITERATIONS
 uc_sync:				/* ucall(UCALL_SYNC, 2, "hello", 1) */
 	.quad UCALL_SYNC, 0, 1, 0, 0, 0, 0, 0
 	.fill 1024, 1, 0

@@ -85,6 +85,9 @@ class GuestEnv {
     *page = GuestPage{gpa >> kPageShift, nullptr, true, false};
     return Outcome::Ok;
   }
+  // The guest cannot go on (an exception without handler, an instruction the
+  // emulator refuses): KVM_RUN returns KVM_EXIT_INTERNAL_ERROR with `why`.
+  virtual void internal_error(const std::string& why) {}
   // The one listener told of invalidations (nullptr: none).
   virtual void set_translation_listener(TranslationListener* l) {}
   // Leave to the host in the middle of an instruction and return when the

@@ -168,6 +168,10 @@ bool IsaExecutor::write_register(const std::string& name, uint64_t value) {
 void IsaExecutor::run(GuestEnv& env) {
   env_ = &env;
   env.set_translation_listener(this);
+  if (stop_ != IsaStop::None) {  // entered again after it stopped for good
+    env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+    return;
+  }
   while (stop_ == IsaStop::None) {
     call_insns_ = 0;
     budget_stop_ = false;
@@ -181,8 +185,10 @@ void IsaExecutor::run(GuestEnv& env) {
     if (t.stop != IsaStop::None)
       stop(t.stop, t.what);
     else if (!budget_stop_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
-      stop(IsaStop::Halted, arch_ == IsaArch::X86_64 ? "HLT" : "WFI");
+      stop(IsaStop::Halted, std::string(arch_ == IsaArch::X86_64 ? "HLT" : "WFI") +
+                                " with no interrupt to wake the vCPU (interrupts are not modelled)");
   }
+  env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
 }
 
 void IsaExecutor::stop(IsaStop why, const std::string& detail) {

@@ -50,6 +50,8 @@ class VcpuHypervisor {
     *ret = ~uint64_t{0};  // SMCCC NOT_SUPPORTED
     return Resolution::Retry;
   }
+  // The guest's executor cannot go on: KVM_EXIT_INTERNAL_ERROR with `why`.
+  virtual void internal_error(const std::string& why) {}
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -152,6 +154,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) override;
   void set_translation_listener(TranslationListener* l) override { listener_ = l; }
   void exit_to_host() override;
+  void internal_error(const std::string& why) override { hv_->internal_error(why); }
   // The pages the executor maps itself (the ISA executor), for the invariant checker.
   const GuestPageMap* executor_pages() const { return listener_ ? listener_->mapped_pages() : nullptr; }
 

@@ -149,6 +149,13 @@ void KvmVcpu::ucall(Ucall kind, const std::string& text) {
   returned_to_vmm();
 }
 
+void KvmVcpu::internal_error(const std::string& why) {
+  run_.reason = ExitReason::InternalError;
+  run_.err = 0;
+  run_.message = why;
+  returned_to_vmm();
+}
+
 void KvmVcpu::handled_in_kernel(const char* why) {
   ++exits_.in_kernel[why];
   ++stats_.counter(std::string("platform.kvm.exits.in_kernel.") + why, "count",

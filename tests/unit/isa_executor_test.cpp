@@ -89,6 +89,7 @@ class FakeVcpu : public GuestEnv {
   void ucall_sync(const std::string& tag) override { syncs.push_back(tag); }
   void ucall_done() override { ++dones; }
   void ucall_abort(const std::string& m) override { aborts.push_back(m); }
+  void internal_error(const std::string& why) override { internal_errors.push_back(why); }
   void consume_ns(double ns) override {
     time_ns += ns;
     ++time_calls;
@@ -101,7 +102,7 @@ class FakeVcpu : public GuestEnv {
   bool make_writable_on_fault = true;
   TranslationListener* listener = nullptr;
   std::function<void()> on_exit;
-  std::vector<std::string> syncs, aborts;
+  std::vector<std::string> syncs, aborts, internal_errors;
   int dones = 0, exits = 0;
   uint64_t accesses = 0, translations = 0, time_calls = 0;
   double time_ns = 0;
@@ -207,6 +208,7 @@ TEST_CASE("isa executor: x86-64 code runs from translated pages and ends with a 
   CHECK(v.dones == 1);
   CHECK(v.exits == 1);  // the ucall left to the host from inside the instruction
   CHECK(x.stopped() == IsaStop::Halted);
+  CHECK(v.internal_errors.size() == 1);  // HLT with no interrupt to wake it
   CHECK(x.instructions() == 2 + 3 * 10 + 4);
   CHECK(v.time_ns == doctest::Approx(0.5 * double(x.instructions())));
   CHECK(v.listener == &x);
@@ -335,6 +337,11 @@ TEST_CASE("isa executor: a fault without handler ends the run, named") {
   x.run(v);
   CHECK(x.stopped() == IsaStop::Shutdown);
   CHECK(x.stop_detail().find("EPT violation") != std::string::npos);
+  // KVM_RUN returns KVM_EXIT_INTERNAL_ERROR naming it, now and at every later entry.
+  REQUIRE(v.internal_errors.size() == 1);
+  CHECK(v.internal_errors[0].rfind("shutdown: fault EPT violation", 0) == 0);
+  x.run(v);
+  CHECK(v.internal_errors.size() == 2);
 }
 
 TEST_CASE("isa executor: the quantum bounds each Unicorn call") {
