@@ -144,6 +144,19 @@ IsaExecutor::~IsaExecutor() {
   if (uc_) uc_close(uc_);
 }
 
+std::vector<std::string> IsaExecutor::register_names(IsaArch arch) {
+  std::vector<std::string> v;
+  if (arch == IsaArch::X86_64) {
+    v.push_back("rip");
+    for (const RegName& r : kX86Regs)
+      if (std::string(r.name) != "rip") v.push_back(r.name);
+  } else {
+    v = {"pc", "sp"};
+    for (int i = 0; i <= 30; ++i) v.push_back("x" + std::to_string(i));
+  }
+  return v;
+}
+
 uint64_t IsaExecutor::pc() const {
   uint64_t v = 0;
   read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
@@ -178,8 +191,10 @@ void IsaExecutor::run(GuestEnv& env) {
     const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, 0);
     pc_ = pc();
     insns_ += call_insns_;
+    const uint64_t ran = call_insns_;
+    call_insns_ = 0;
     // Time is charged between Unicorn calls, where the host may run.
-    if (call_insns_) env.consume_ns(double(call_insns_) * opt_.insn_ns);
+    if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
     if (stop_ != IsaStop::None) break;
     const IsaTrap t = decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)

@@ -88,10 +88,13 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   IsaArch arch() const { return arch_; }
   IsaStop stopped() const { return stop_; }
   const std::string& stop_detail() const { return stop_detail_; }
-  uint64_t instructions() const { return insns_; }
+  // Instructions executed so far (a block is counted whole when it starts).
+  uint64_t instructions() const { return insns_ + call_insns_; }
   // The PC where the guest continues (at an exit from inside a block: the
   // block's first instruction, which is what Unicorn knows there).
   uint64_t pc() const;
+  // The names read_register() knows, for `arch`, PC first.
+  static std::vector<std::string> register_names(IsaArch arch);
   // General registers by name: rax..r15, rip, rflags (x86-64); x0..x30, sp, pc (arm64).
   bool read_register(const std::string& name, uint64_t* value) const;
   bool write_register(const std::string& name, uint64_t value);

@@ -79,6 +79,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                   int id);
   bool bound() const { return hv_ != nullptr; }
+  const Executor* executor() const { return exec_.get(); }
   int vm() const { return vm_; }
   int id() const { return id_; }
   // From another SystemC thread: run the guest until it leaves; returns then.
