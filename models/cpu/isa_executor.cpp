@@ -185,25 +185,103 @@ void IsaExecutor::run(GuestEnv& env) {
     env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
     return;
   }
-  while (stop_ == IsaStop::None) {
-    call_insns_ = 0;
-    budget_stop_ = false;
-    const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, 0);
-    pc_ = pc();
-    insns_ += call_insns_;
-    const uint64_t ran = call_insns_;
-    call_insns_ = 0;
-    // Time is charged between Unicorn calls, where the host may run.
-    if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
-    if (stop_ != IsaStop::None) break;
+  while (!emulate(env, 0)) {
+  }
+}
+
+void IsaExecutor::single_step(GuestEnv& env) {
+  env_ = &env;
+  env.set_translation_listener(this);
+  if (stop_ == IsaStop::None) emulate(env, 1);
+}
+
+bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
+  call_insns_ = 0;
+  budget_stop_ = false;
+  at_breakpoint_ = false;
+  resume_over_ = breakpoints_.count(pc_) ? pc_ : ~uint64_t{0};
+  const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
+  pc_ = pc();
+  // A single step counts its one instruction (no whole block).
+  const uint64_t ran = count ? count : call_insns_;
+  insns_ += ran;
+  call_insns_ = 0;
+  // Time is charged between Unicorn calls, where the host may run.
+  if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
+  if (stop_ == IsaStop::None) {
     const IsaTrap t = decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)
       stop(t.stop, t.what);
+    else if (at_breakpoint_ || count)
+      return true;
     else if (!budget_stop_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
       stop(IsaStop::Halted, std::string(arch_ == IsaArch::X86_64 ? "HLT" : "WFI") +
                                 " with no interrupt to wake the vCPU (interrupts are not modelled)");
   }
+  if (stop_ == IsaStop::None) return false;
   env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+  return true;
+}
+
+namespace {
+// gdb's register numbers (features i386/64bit-core.xml, aarch64-core.xml).
+const int kGdbX86[] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI,
+                       UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP, UC_X86_REG_R8,  UC_X86_REG_R9,
+                       UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
+                       UC_X86_REG_R15, UC_X86_REG_RIP, UC_X86_REG_EFLAGS, UC_X86_REG_CS, UC_X86_REG_SS,
+                       UC_X86_REG_DS,  UC_X86_REG_ES,  UC_X86_REG_FS,  UC_X86_REG_GS};
+int gdb_reg(IsaArch arch, unsigned n) {
+  if (arch == IsaArch::X86_64) return n < sizeof kGdbX86 / sizeof kGdbX86[0] ? kGdbX86[n] : -1;
+  if (n <= 28) return UC_ARM64_REG_X0 + int(n);
+  switch (n) {
+    case 29: return UC_ARM64_REG_X29;
+    case 30: return UC_ARM64_REG_X30;
+    case 31: return UC_ARM64_REG_SP;
+    case 32: return UC_ARM64_REG_PC;
+    case 33: return UC_ARM64_REG_NZCV;  // cpsr: gdb shows the flags of PSTATE
+    default: return -1;
+  }
+}
+void hook_breakpoint(uc_engine*, uint64_t addr, uint32_t, void* user) { self_of(user)->on_breakpoint(addr); }
+}  // namespace
+
+bool IsaExecutor::read_gdb_register(unsigned regno, uint64_t* value) const {
+  const int id = gdb_reg(arch_, regno);
+  if (id < 0) return false;
+  *value = 0;
+  return uc_reg_read(uc_, id, value) == UC_ERR_OK;
+}
+
+bool IsaExecutor::write_gdb_register(unsigned regno, uint64_t value) {
+  const int id = gdb_reg(arch_, regno);
+  if (id < 0 || uc_reg_write(uc_, id, &value) != UC_ERR_OK) return false;
+  if ((arch_ == IsaArch::X86_64 && regno == 16) || (arch_ == IsaArch::Arm64 && regno == 32)) pc_ = value;
+  return true;
+}
+
+void IsaExecutor::insert_breakpoint(uint64_t bp) {
+  if (breakpoints_.count(bp)) return;
+  uc_hook h = 0;
+  uc_hook_add(uc_, &h, UC_HOOK_CODE, reinterpret_cast<void*>(hook_breakpoint), this, bp, bp);
+  breakpoints_[bp] = h;
+  uc_ctl_remove_cache(uc_, bp, bp + 1);  // code translated before must call the hook
+}
+
+void IsaExecutor::remove_breakpoint(uint64_t bp) {
+  auto it = breakpoints_.find(bp);
+  if (it == breakpoints_.end()) return;
+  uc_hook_del(uc_, it->second);
+  breakpoints_.erase(it);
+  uc_ctl_remove_cache(uc_, bp, bp + 1);
+}
+
+void IsaExecutor::on_breakpoint(uint64_t addr) {
+  if (addr == resume_over_) {  // the instruction the caller resumes at
+    resume_over_ = ~uint64_t{0};
+    return;
+  }
+  at_breakpoint_ = true;
+  uc_emu_stop(uc_);
 }
 
 void IsaExecutor::stop(IsaStop why, const std::string& detail) {

@@ -98,6 +98,23 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // General registers by name: rax..r15, rip, rflags (x86-64); x0..x30, sp, pc (arm64).
   bool read_register(const std::string& name, uint64_t* value) const;
   bool write_register(const std::string& name, uint64_t value);
+  // ---- Debugging (for a gdb server) ----
+  // Registers by gdb's numbering (the target descriptions gdb uses for
+  // i386:x86-64 and aarch64): x86-64 0..15 rax rbx rcx rdx rsi rdi rbp rsp
+  // r8..r15, 16 rip, 17 eflags, 18..23 cs ss ds es fs gs; aarch64 0..30
+  // x0..x30, 31 sp, 32 pc, 33 cpsr. False for a number without a register.
+  bool read_gdb_register(unsigned regno, uint64_t* value) const;
+  bool write_gdb_register(unsigned regno, uint64_t value);
+  // Runs exactly one instruction (its accesses and exits as in run()).
+  void single_step(GuestEnv& env);
+  // PC breakpoints: run() returns before executing an instruction at one of
+  // them (stopped_at_breakpoint() then says so); the next run() or
+  // single_step() executes it.
+  void insert_breakpoint(uint64_t pc);
+  void remove_breakpoint(uint64_t pc);
+  bool stopped_at_breakpoint() const { return at_breakpoint_; }
+  void on_breakpoint(uint64_t addr);
+
   uint64_t map_count() const { return maps_; }
   uint64_t unmap_count() const { return unmaps_; }
 
@@ -121,6 +138,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool guest_access(uint64_t gpa, void* data, size_t len, bool write);
   void do_ucall(uint64_t uc_gpa);
   void stop(IsaStop why, const std::string& detail);
+  // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
+  // when the executor must return to its caller.
+  bool emulate(GuestEnv& env, size_t count);
   unsigned block_icount(uint64_t addr);
 
   IsaArch arch_;
@@ -149,6 +169,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   };
   std::unordered_map<uint64_t, std::unique_ptr<CallbackPage>> callback_pages_;
   std::unique_ptr<CallbackPage> ucall_page_;
+  std::unordered_map<uint64_t, size_t> breakpoints_;  // PC -> Unicorn hook handle
+  bool at_breakpoint_ = false;
+  uint64_t resume_over_ = ~uint64_t{0};  // the breakpoint PC the next call executes
 };
 
 }  // namespace cocosim

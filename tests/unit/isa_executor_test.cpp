@@ -411,3 +411,75 @@ TEST_CASE("isa executor: Unicorn's errors decoded") {
   CHECK(decode_unicorn_error(UC_ERR_READ_UNMAPPED, IsaArch::X86_64).stop == IsaStop::Shutdown);
   CHECK(decode_unicorn_error(UC_ERR_NOMEM, IsaArch::X86_64).stop == IsaStop::InternalError);
 }
+
+TEST_CASE("isa executor debugging: registers by gdb's numbers") {
+  IsaExecutor x86(IsaArch::X86_64, 0x1000, 0x8000);
+  uint64_t v = 0;
+  CHECK(x86.write_gdb_register(0, 5));  // rax
+  CHECK(reg(x86, "rax") == 5);
+  CHECK(x86.read_gdb_register(7, &v));  // rsp
+  CHECK(v == 0x8000);
+  CHECK(x86.write_gdb_register(15, 9));  // r15
+  CHECK(reg(x86, "r15") == 9);
+  CHECK(x86.write_gdb_register(16, 0x2000));  // rip
+  CHECK(x86.pc() == 0x2000);
+  CHECK(x86.read_gdb_register(17, &v));  // eflags
+  CHECK_FALSE(x86.read_gdb_register(24, &v));
+  IsaExecutor a64(IsaArch::Arm64, 0x1000, 0x8000);
+  CHECK(a64.write_gdb_register(30, 7));  // x30
+  CHECK(reg(a64, "x30") == 7);
+  CHECK(a64.read_gdb_register(31, &v));  // sp
+  CHECK(v == 0x8000);
+  CHECK(a64.read_gdb_register(32, &v));  // pc
+  CHECK(v == 0x1000);
+  CHECK(a64.read_gdb_register(33, &v));  // cpsr
+  CHECK_FALSE(a64.read_gdb_register(34, &v));
+}
+
+TEST_CASE("isa executor debugging: single step and PC breakpoints") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.put(0x1000, kSumLoop, sizeof kSumLoop);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  x.single_step(v);
+  CHECK(x.pc() == 0x1007);  // after mov $10, %rcx
+  CHECK(reg(x, "rcx") == 10);
+  x.single_step(v);
+  x.single_step(v);
+  CHECK(x.pc() == 0x100c);  // after xor and the first add
+  CHECK(reg(x, "rbx") == 10);
+  CHECK(x.instructions() == 3);
+  x.insert_breakpoint(0x1011);  // mov $0x1000, %edx: after the loop
+  x.run(v);
+  CHECK(x.stopped_at_breakpoint());
+  CHECK(x.pc() == 0x1011);
+  CHECK(reg(x, "rbx") == 55);
+  CHECK(v.dones == 0);
+  x.insert_breakpoint(0x100c);  // inside the loop, which is over: never reached again
+  x.run(v);                     // resumes at the breakpoint's instruction
+  CHECK_FALSE(x.stopped_at_breakpoint());
+  CHECK(v.dones == 1);
+  CHECK(x.stopped() == IsaStop::Halted);
+}
+
+TEST_CASE("isa executor debugging: a breakpoint in a loop stops at every pass") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.put(0x1000, kSumLoop, sizeof kSumLoop);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  x.insert_breakpoint(0x1009);  // add %rcx, %rbx
+  int hits = 0;
+  for (; hits < 20; ++hits) {
+    x.run(v);
+    if (!x.stopped_at_breakpoint()) break;
+    CHECK(reg(x, "rcx") == uint64_t(10 - hits));
+  }
+  CHECK(hits == 10);
+  x.remove_breakpoint(0x1009);
+  CHECK(reg(x, "rbx") == 55);
+  CHECK(v.dones == 1);
+}
