@@ -19,6 +19,7 @@ PACKAGES=(
   munge               # Slurm's authentication, a private munged per test cluster
   gnuplot-nox         # cocosim sweep --plot: PNG and SVG plots of results.csv
   libunicorn-dev      # the instruction-set executor: real x86-64 and AArch64 guest code (models/cpu/isa_executor.*)
+  gcc-aarch64-linux-gnu  # firmware/: the AArch64 guest images (skipped with a message without it)
 )
 
 missing=()

@@ -263,18 +263,27 @@ class Loader {
 
   // `name: {elf: PATH, entry: SYMBOL}`: real guest code for the platform's architecture.
   void elf_program(const std::string& name, const YNode& n, Scenario& sc) {
-    YNode elf, entry;
+    YNode elf, entry, ucall_mmio;
     for (size_t i = 0; i < n.size(); ++i) {
       const std::string k = n.key(i).str();
       if (k == "elf") elf = n.value(i);
       else if (k == "entry") entry = n.value(i);
+      else if (k == "ucall_mmio") ucall_mmio = n.value(i);
       else error(n.key(i), "unknown key '" + k + "' in program '" + name + "'" +
-                               did_you_mean(k, {"elf", "entry"}) + " (expected elf, entry)");
+                               did_you_mean(k, {"elf", "entry", "ucall_mmio"}) + " (expected elf, entry, ucall_mmio)");
+    }
+    ElfProgram p;
+    if (ucall_mmio) {
+      if (arch_ != Arch::Arm64Pkvm)
+        return error(ucall_mmio, "ucall_mmio is arm64-pkvm only: x86 ucalls are port I/O (port 0x1000)");
+      const IntParse v = ucall_mmio.is_scalar() ? parse_int_expr(ucall_mmio.str()) : IntParse{};
+      if (!v.value || *v.value == 0)
+        return error(ucall_mmio, "ucall_mmio must be a nonzero guest-physical address");
+      p.ucall_mmio = *v.value;
     }
     if (!elf || !elf.is_scalar()) return error(elf ? elf : n, "program '" + name + "' needs 'elf: PATH'");
     if (!entry || !entry.is_scalar())
       return error(entry ? entry : n, "program '" + name + "' needs 'entry: SYMBOL'");
-    ElfProgram p;
     p.path = elf.str();
     // Relative to the scenario file, so a scenario and its firmware move together.
     const size_t slash = file_.rfind('/');

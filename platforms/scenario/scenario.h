@@ -90,6 +90,7 @@ struct ElfProgram {
   std::string path;   // as resolved (relative to the scenario file)
   std::string entry;  // the symbol
   uint64_t entry_addr = 0;
+  uint64_t ucall_mmio = 0;  // arm64: the GPA whose store is a ucall (0: none)
   std::shared_ptr<const ElfImage> image;
 };
 

@@ -169,6 +169,15 @@ TEST_CASE("scenario programs: an ELF program loads, a wrong-architecture or miss
     CHECK(err_at(r, 3, 28, "no symbol 'main'"));
     r = load_scenario_text(file, head + "  p: {elf: x86.elf, entry: guest_entry, entyr: x}\n" + tail, std::nullopt);
     CHECK(err_at(r, 3, 41, "unknown key 'entyr'"));
+    r = load_scenario_text(file, head + "  p: {elf: x86.elf, entry: guest_entry, ucall_mmio: 0x1000}\n" + tail,
+                           std::nullopt);
+    CHECK(err_at(r, 3, 53, "ucall_mmio is arm64-pkvm only"));
+  }
+  SUBCASE("arm64: the ucall MMIO address") {
+    LoadResult r = load_scenario_text(
+        file, head + "  p: {elf: a64.elf, entry: guest_entry, ucall_mmio: 0x10000000}\n" + tail, Arch::Arm64Pkvm);
+    REQUIRE(r.scenario);
+    CHECK(r.scenario->elf_programs.at("p").ucall_mmio == 0x10000000);
   }
   std::remove((dir + "/x86.elf").c_str());
   std::remove((dir + "/a64.elf").c_str());
