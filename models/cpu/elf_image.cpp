@@ -1,5 +1,7 @@
 #include "cpu/elf_image.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,6 +15,7 @@ constexpr uint32_t kPtLoad = 1;
 constexpr uint32_t kShtSymtab = 2;
 constexpr uint32_t kPfX = 1, kPfW = 2;
 constexpr uint64_t kMaxSegment = uint64_t{1} << 30;  // a guest image, not a disk
+constexpr uint64_t kMaxFile = uint64_t{256} << 20;
 
 // Little-endian reads that fail instead of reading past the end.
 struct Reader {
@@ -45,6 +48,21 @@ const char* ElfImage::machine_name(uint16_t m) {
 }
 
 bool ElfImage::load(const std::string& path, std::string* error) {
+  // A regular file of bounded size: a scenario naming /dev/zero or a FIFO
+  // must get an error, not an endless read.
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    *error = "cannot open '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    *error = "'" + path + "' is not a regular file";
+    return false;
+  }
+  if (uint64_t(st.st_size) > kMaxFile) {
+    *error = "'" + path + "' is larger than " + std::to_string(kMaxFile >> 20) + " MiB";
+    return false;
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     *error = "cannot open '" + path + "': " + std::strerror(errno);

@@ -136,6 +136,9 @@ TEST_CASE("elf image: every truncation and bad header is an error, never a crash
   CHECK_FALSE(img.parse(bad, &err));
   CHECK(img.load("/nonexistent/x.elf", &err) == false);
   CHECK(err.find("No such file") != std::string::npos);
+  CHECK(img.load("/dev/zero", &err) == false);  // no endless read
+  CHECK(err.find("not a regular file") != std::string::npos);
+  CHECK(img.load("/tmp", &err) == false);
 }
 
 TEST_CASE("scenario programs: an ELF program loads, a wrong-architecture or missing one is FILE:LINE:COL") {
