@@ -92,8 +92,10 @@ class GuestEnv {
   virtual void set_translation_listener(TranslationListener* l) {}
   // Leave to the host in the middle of an instruction and return when the
   // host re-enters the vCPU (KVM_RUN): the executor's state stays as it is.
-  // What the exit is was said by the call that returned Exit.
-  virtual void exit_to_host() {}
+  // What the exit is was said by the call that returned Exit. False: the
+  // vCPU was closed meanwhile and this executor must abandon the guest at
+  // once, touching neither the environment nor guest memory again.
+  virtual bool exit_to_host() { return true; }
 };
 
 class Executor {

@@ -179,6 +179,7 @@ bool IsaExecutor::write_register(const std::string& name, uint64_t value) {
 }
 
 void IsaExecutor::run(GuestEnv& env) {
+  if (abandoned_) return;
   env_ = &env;
   env.set_translation_listener(this);
   if (stop_ != IsaStop::None) {  // entered again after it stopped for good
@@ -190,6 +191,7 @@ void IsaExecutor::run(GuestEnv& env) {
 }
 
 void IsaExecutor::single_step(GuestEnv& env) {
+  if (abandoned_) return;
   env_ = &env;
   env.set_translation_listener(this);
   if (stop_ == IsaStop::None) emulate(env, 1);
@@ -202,6 +204,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   resume_over_ = breakpoints_.count(pc_) ? pc_ : ~uint64_t{0};
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
   pc_ = pc();
+  if (abandoned_) return true;  // the environment is another guest's now
   // A single step counts its one instruction (no whole block).
   const uint64_t ran = count ? count : call_insns_;
   insns_ += ran;
@@ -305,6 +308,10 @@ unsigned IsaExecutor::block_icount(uint64_t addr) {
 }
 
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
+  if (abandoned_) {
+    uc_emu_stop(uc_);
+    return;
+  }
   // The quantum's budget: stopping here keeps this block for the next call.
   if (call_insns_ >= budget_) {
     budget_stop_ = true;
@@ -320,7 +327,7 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
     const Outcome o = env_->translate_page(addr, write, exec, &gp);
     if (o == Outcome::Ok) break;
     if (o == Outcome::Exit) {
-      env_->exit_to_host();  // the instruction resumes here after re-entry
+      if (!env_->exit_to_host()) return abandon();  // the instruction resumes here after re-entry
       continue;
     }
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(addr) +
@@ -342,7 +349,21 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
   return true;
 }
 
+bool IsaExecutor::abandon() {
+  abandoned_ = true;
+  if (stop_ == IsaStop::None) {
+    stop_ = IsaStop::InternalError;
+    stop_detail_ = "the vCPU was closed while the guest was out";
+  }
+  // Nothing of this guest may reach memory again: the rest of the current
+  // block misses and stops (pages without host pointer check abandoned_).
+  pages_.invalidate_all();
+  uc_emu_stop(uc_);
+  return false;
+}
+
 bool IsaExecutor::on_unmapped(int type, uint64_t addr, int size, int64_t value) {
+  if (abandoned_) return false;
   const bool write = type == UC_MEM_WRITE_UNMAPPED;
   const bool exec = type == UC_MEM_FETCH_UNMAPPED;
   // An access that straddles two pages reports its first byte: map the page of
@@ -350,7 +371,7 @@ bool IsaExecutor::on_unmapped(int type, uint64_t addr, int size, int64_t value) 
   return fault_in(addr, write, exec);
 }
 
-bool IsaExecutor::on_write_protected(uint64_t addr) { return fault_in(addr, true, false); }
+bool IsaExecutor::on_write_protected(uint64_t addr) { return !abandoned_ && fault_in(addr, true, false); }
 
 void IsaExecutor::map_page(const MappedPage& p) {
   const uint64_t gpa = p.gfn << kPageShift;
@@ -409,11 +430,12 @@ void IsaExecutor::frames_revoked(uint64_t first_pfn, uint64_t last_pfn) {
 }
 
 bool IsaExecutor::guest_access(uint64_t gpa, void* data, size_t len, bool write) {
+  if (abandoned_) return false;
   for (;;) {
     const Outcome o = env_->access(gpa, data, len, write, false);
     if (o == Outcome::Ok) return true;
     if (o == Outcome::Exit) {
-      env_->exit_to_host();
+      if (!env_->exit_to_host()) return abandon();
       continue;
     }
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(gpa) +
@@ -435,6 +457,7 @@ void IsaExecutor::on_callback_write(uint64_t gpa, unsigned size, uint64_t value)
 }
 
 uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {
+  if (abandoned_) return 0;
   if (port == SelftestUcall::kX86Port) {
     uint64_t rdi = 0;
     read_register("rdi", &rdi);
@@ -446,6 +469,7 @@ uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {
 }
 
 void IsaExecutor::on_port_out(uint32_t port, int size, uint32_t value) {
+  if (abandoned_) return;
   stop(IsaStop::InternalError, "port I/O (out to port " + std::to_string(port) + ") is not modelled");
 }
 
@@ -474,10 +498,11 @@ void IsaExecutor::do_ucall(uint64_t uc_gpa) {
       stop(IsaStop::InternalError, "ucall command " + std::to_string(u.cmd) + " is not modelled");
       return;
   }
-  env_->exit_to_host();
+  if (!env_->exit_to_host()) abandon();
 }
 
 void IsaExecutor::on_interrupt(uint32_t intno) {
+  if (abandoned_) return;
   // x86: Unicorn reports HLT and exceptions here; arm64: exception classes.
   if (arch_ == IsaArch::X86_64 && intno == 6)
     stop(IsaStop::Shutdown, "invalid opcode (#UD) without a handler");

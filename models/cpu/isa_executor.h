@@ -136,6 +136,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // Translate and map the page of `addr` (false: the guest cannot go on).
   bool fault_in(uint64_t addr, bool write, bool exec);
   bool guest_access(uint64_t gpa, void* data, size_t len, bool write);
+  // The vCPU was closed while the guest was out (exit_to_host() said so):
+  // stop without touching the environment or guest memory again. False.
+  bool abandon();
   void do_ucall(uint64_t uc_gpa);
   void stop(IsaStop why, const std::string& detail);
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
@@ -153,6 +156,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t insns_ = 0;           // instructions executed (counted per block)
   uint64_t call_insns_ = 0;      // ... in the current Unicorn call
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
+  bool abandoned_ = false;       // see abandon()
   IsaStop stop_ = IsaStop::None;
   std::string stop_detail_;
   uint64_t maps_ = 0, unmaps_ = 0;

@@ -58,6 +58,8 @@ void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Ro
   shared_alias_ = 0;
   td_tag_mask_ = 0;
   mmu_.set_private_tag(0);
+  ++generation_;
+  if (parked_ && exec_) retired_ = std::move(exec_);  // its run() unwinds at the next entry
   exec_ = std::move(ex);
   mmu_.set_roots(roots);
   vm_ = vm;
@@ -78,8 +80,15 @@ void Vcpu::wait_exit() {
 void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
-    advance(timing_.vm_exit);  // VM entry
-    exec_->run(*this);
+    uint64_t gen;
+    do {
+      gen = generation_;
+      advance(timing_.vm_exit);  // VM entry
+      if (exec_) exec_->run(*this);
+      // An executor parked in exit_to_host() when the vCPU was closed and
+      // bound again has unwound: the new binding's KVM_RUN runs now.
+      retired_.reset();
+    } while (gen != generation_);
     leave_guest();
   }
 }
@@ -94,10 +103,15 @@ void Vcpu::leave_guest() {
 
 // The executor stays inside its instruction; KVM_RUN returns, and the next
 // KVM_RUN continues here (as KVM's vCPU thread does).
-void Vcpu::exit_to_host() {
+bool Vcpu::exit_to_host() {
+  const uint64_t gen = generation_;
   leave_guest();
+  ++parked_;
   sc_core::wait(run_ev_);
+  --parked_;
+  if (gen != generation_) return false;  // closed meanwhile: the caller abandons its guest
   advance(timing_.vm_exit);  // VM entry
+  return true;
 }
 
 uint8_t* Vcpu::request_dmi(Addr page_pa, Initiator who) {

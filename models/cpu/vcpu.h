@@ -154,7 +154,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void consume_ns(double ns) override;
   Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) override;
   void set_translation_listener(TranslationListener* l) override { listener_ = l; }
-  void exit_to_host() override;
+  bool exit_to_host() override;
   void internal_error(const std::string& why) override { hv_->internal_error(why); }
   // The pages the executor maps itself (the ISA executor), for the invariant checker.
   const GuestPageMap* executor_pages() const { return listener_ ? listener_->mapped_pages() : nullptr; }
@@ -218,6 +218,11 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   VcpuHypervisor* hv_ = nullptr;
   std::unique_ptr<Executor> exec_;
   TranslationListener* listener_ = nullptr;  // the executor's, if it maps pages itself
+  // An executor replaced while its run() was parked in exit_to_host(): kept
+  // until that run() has unwound (the thread's stack still runs inside it).
+  std::unique_ptr<Executor> retired_;
+  int parked_ = 0;          // run() calls parked in exit_to_host()
+  uint64_t generation_ = 0;  // bumped by every bind_guest()
   int vm_ = -1, id_ = -1;
   bool running_ = false;
   std::string fault_;

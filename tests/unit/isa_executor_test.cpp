@@ -79,9 +79,10 @@ class FakeVcpu : public GuestEnv {
     return Outcome::Ok;
   }
   void set_translation_listener(TranslationListener* l) override { listener = l; }
-  void exit_to_host() override {
+  bool exit_to_host() override {
     ++exits;
     if (on_exit) on_exit();
+    return !closed;
   }
   Outcome convert(Addr, uint64_t, bool, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
   Outcome tdcall(const TdcallRegs&, TdcallOut*) override { return Outcome::Fault; }
@@ -100,6 +101,7 @@ class FakeVcpu : public GuestEnv {
   std::set<uint64_t> exit_once;
   std::map<uint64_t, int> accesses_by_gfn;
   bool make_writable_on_fault = true;
+  bool closed = false;  // exit_to_host() answers that the vCPU was closed
   TranslationListener* listener = nullptr;
   std::function<void()> on_exit;
   std::vector<std::string> syncs, aborts, internal_errors;
@@ -482,4 +484,27 @@ TEST_CASE("isa executor debugging: a breakpoint in a loop stops at every pass") 
   x.remove_breakpoint(0x1009);
   CHECK(reg(x, "rbx") == 55);
   CHECK(v.dones == 1);
+}
+
+TEST_CASE("isa executor: a vCPU closed while its guest is out: the executor lets go at once") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.map(5);
+  v.map(6);
+  v.put(0x1000, kLoadSyncLoad, sizeof kLoadSyncLoad);
+  v.ucall_struct(0x3000, SelftestUcall::kSync, 1);
+  v.ucall_struct(0x3800, SelftestUcall::kDone);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  v.on_exit = [&] { v.closed = true; };  // the VMM closed the vCPU during the sync
+  x.run(v);
+  CHECK(v.syncs.size() == 1);
+  CHECK(v.dones == 0);
+  CHECK(v.get64(0x6008) == 0);  // the rest of its block never reached memory
+  CHECK(x.mapped_pages()->find(5) == nullptr);
+  CHECK(v.internal_errors.empty());  // nothing told to an environment that is not its own any more
+  const uint64_t translations = v.translations, accesses = v.accesses;
+  x.run(v);
+  CHECK(v.translations == translations);
+  CHECK(v.accesses == accesses);
 }
