@@ -51,12 +51,14 @@
 #include <vector>
 
 #include <openssl/evp.h>
+#include <unicorn/unicorn.h>
 #include <systemc>
 #include <tlm_utils/simple_initiator_socket.h>
 
 #include "platform.h"
 #include "raw_tlm_baseline.h"
 #include "runner.h"
+#include "cpu/elf_image.h"
 #include "scenario/scenario.h"
 
 using namespace cocosim;
@@ -802,13 +804,176 @@ int td_convert(const std::string& sizes, uint64_t n4k, uint64_t n2m) {
   return 0;
 }
 
+// Real guest code: firmware/x86_64/compute_loop.S on a default VM's vCPU
+// (stage 2 enforced, the checker at the end) against the same image in bare
+// Unicorn in this process (no hooks, memory mapped once) up to the same
+// point, the ucall after the loop.
+int isa(uint64_t n, const std::string& quantum) {
+  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/compute_loop.elf";
+  ElfImage image;
+  std::string err;
+  if (!image.load(elf, &err)) {
+    std::cerr << "cocosim_bench isa: " << err << " (build the firmware target first)\n";
+    return 2;
+  }
+  // Bare Unicorn: the loop to the first ucall (`in`), counted by the same
+  // block icounts Unicorn reports.
+  uc_engine* uc = nullptr;
+  uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+  uc_mem_map(uc, 0x100000, 64 * 1024, UC_PROT_ALL);
+  for (const ElfSegment& s : image.segments()) uc_mem_write(uc, s.paddr, s.bytes.data(), s.bytes.size());
+  const uint64_t iterations_gpa = *image.symbol("iterations");
+  uc_mem_write(uc, iterations_gpa, &n, 8);
+  const uint64_t expected_sum = n * (n + 1) / 2;
+  uc_hook h;
+  uc_hook_add(uc, &h, UC_HOOK_INSN,
+              reinterpret_cast<void*>(+[](uc_engine* u, uint32_t, int, void*) -> uint32_t {
+                uc_emu_stop(u);
+                return 0;
+              }),
+              nullptr, 1, 0, UC_X86_INS_IN);
+  const double t0 = now_s();
+  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);
+  const double bare_s = now_s() - t0;
+  uint64_t sum = 0;
+  uc_mem_read(uc, *image.symbol("sum"), &sum, 8);
+  uc_close(uc);
+  if (sum != expected_sum) {
+    std::cerr << "cocosim_bench isa: bare Unicorn computed " << sum << "\n";
+    return 1;
+  }
+
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx, quantum: " << quantum << "}\n"
+    << "programs:\n  compute: {elf: " << elf << ", entry: guest_entry}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - mmap: {anonymous: true, name: m0, length: 64KiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}\n"
+    << "  - load_elf: {program: compute, map: m0, gpa: 1MiB}\n"
+    << "  - store: {map: m0, offset: " << (iterations_gpa - 0x100000) << ", value: " << n << "}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: compute}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"
+    << "  - load: {map: m0, offset: 0x1000, expect: {value: " << expected_sum << "}}\n";
+  Scenario sc = load(y.str());
+  Stats stats;
+  Platform platform(sc.platform, 1, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  runner.set_check_mode(CheckMode::End);
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  const double t1 = now_s();
+  sc_core::sc_start();
+  const double sim_s = now_s() - t1;
+  RunSummary s = runner.summary();
+  if (s.failed || s.violations || !s.finished) {
+    std::cerr << "cocosim_bench: the benchmark scenario failed\n";
+    return 1;
+  }
+  // 3 + 3 n + 4 instructions up to the ucall, in both runs.
+  const double insns = 3 + 3.0 * double(n) + 4;
+  std::printf("isa (x86-64 compute loop, %.0f instructions, quantum %s; stage 2 enforced, checker at end)\n",
+              insns, quantum.c_str());
+  std::printf("  %-34s %14.0f insn/s     bare Unicorn %9.0f insn/s     ratio %.2f\n", "instructions/s",
+              insns / sim_s, insns / bare_s, bare_s / sim_s);
+  return 0;
+}
+
+// The memory sweep image over `bytes` at 16 MiB (8-byte loads, stride 64):
+// cocosim (default VM, stage 2 enforced, checker at the end; the pages
+// faulted in by a first pass) against bare Unicorn over one mapped region and
+// the scripted sweep of the same accesses, all in this process.
+int isa_sweep(uint64_t bytes) {
+  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/memory_sweep.elf";
+  ElfImage image;
+  std::string err;
+  if (!image.load(elf, &err)) {
+    std::cerr << "cocosim_bench isa: " << err << "\n";
+    return 2;
+  }
+  const uint64_t base = 16ull << 20, accesses = bytes / 64;
+  const uint64_t base_gpa = *image.symbol("sweep_base");
+  uc_engine* uc = nullptr;
+  uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
+  uc_mem_map(uc, 0x100000, 64 * 1024, UC_PROT_ALL);
+  uc_mem_map(uc, base, bytes, UC_PROT_READ | UC_PROT_WRITE);
+  for (const ElfSegment& s : image.segments()) uc_mem_write(uc, s.paddr, s.bytes.data(), s.bytes.size());
+  uc_mem_write(uc, base_gpa + 8, &bytes, 8);
+  uc_hook h;
+  uc_hook_add(uc, &h, UC_HOOK_INSN,
+              reinterpret_cast<void*>(+[](uc_engine* u, uint32_t, int, void*) -> uint32_t {
+                uc_emu_stop(u);
+                return 0;
+              }),
+              nullptr, 1, 0, UC_X86_INS_IN);
+  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);  // touch every page once
+  const double t0 = now_s();
+  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);
+  const double bare_s = now_s() - t0;
+  uc_close(uc);
+
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx, dram: " << ((bytes >> 20) + 64) << "MiB}\n"
+    << "programs:\n  sweep: {elf: " << elf << ", entry: guest_entry}\n"
+    << "  scripted:\n"
+    << "    - sweep: {gpa: " << base << ", length: " << bytes << ", op: load, size: 8, stride: 64, count: "
+    << accesses << "}\n"
+    << "    - sync: {tag: warm}\n"
+    << "    - sweep: {gpa: " << base << ", length: " << bytes << ", op: load, size: 8, stride: 64, count: "
+    << accesses << "}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
+    << "  - mmap: {anonymous: true, name: m0, length: 64KiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}\n"
+    << "  - mmap: {anonymous: true, name: m1, length: " << bytes << "}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 1, guest_phys_addr: " << base << ", memory_size: " << bytes
+    << ", userspace_addr: m1}\n"
+    << "  - load_elf: {program: sweep, map: m0, gpa: 1MiB}\n"
+    << "  - store: {map: m0, offset: " << (base_gpa + 8 - 0x100000) << ", value: " << bytes << "}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: sweep}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"   // faults every page in
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 1, program: sweep}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 1, expect: {exit: UCALL_SYNC}}\n"   // measured: pages mapped in stage 2
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 2, program: scripted}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 2, expect: {exit: UCALL_SYNC}}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 2, expect: {exit: UCALL_DONE}}\n";
+  Scenario sc = load(y.str());
+  Stats stats;
+  Platform platform(sc.platform, 3, stats);
+  Runner runner("vmm", sc, platform, std::cerr, false);
+  runner.set_check_mode(CheckMode::End);
+  sc_core::sc_start(sc_core::SC_ZERO_TIME);
+  sc_core::sc_start();
+  RunSummary s = runner.summary();
+  if (s.failed || s.violations || !s.finished) {
+    std::cerr << "cocosim_bench: the sweep scenario failed\n";
+    return 1;
+  }
+  // Wall time of step 9 (first pass: every page faulted in), 11 (the second
+  // vCPU's sweep over mapped pages) and 14 (the scripted second pass).
+  double first_s = 0, isa_s = 0, scripted_s = 0;
+  for (const auto& st : s.step_times) {
+    if (st.step == "9") first_s = st.wall_s;
+    if (st.step == "11") isa_s = st.wall_s;
+    if (st.step == "14") scripted_s = st.wall_s;
+  }
+  std::printf("isa sweep (%llu MiB, %llu loads of 8 bytes, stride 64; stage 2 enforced, checker at end)\n",
+              (unsigned long long)(bytes >> 20), (unsigned long long)accesses);
+  std::printf("  %-34s %14.0f acc/s      bare Unicorn %9.0f acc/s      ratio %.2f\n", "guest code loads/s",
+              accesses / isa_s, accesses / bare_s, bare_s / isa_s);
+  std::printf("  %-34s %14.0f acc/s      scripted sweep %7.0f acc/s      ratio %.2f\n", "guest code loads/s",
+              accesses / isa_s, accesses / scripted_s, scripted_s / isa_s);
+  std::printf("  %-34s %14.1f ns/access   first pass (every page faulted in) %.1f ns/access\n",
+              "time per access", isa_s / accesses * 1e9, first_s / accesses * 1e9);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);
 }
 
 int sc_main(int argc, char** argv) {
-  std::string mode = "sweep", arch = "x86-tdx", type, size_arg;  // type: per mode's default below
+  std::string mode = "sweep", arch = "x86-tdx", type, size_arg, quantum;  // type: per mode's default below
   uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
   bool guest = false;
@@ -825,16 +990,18 @@ int sc_main(int argc, char** argv) {
     else if (a == "--guest") guest = true;
     else if (a == "--scenario" && i + 1 < argc) scenario = argv[++i];
     else if (a == "-j" && i + 1 < argc) jobs = unsigned(std::strtoul(argv[++i], nullptr, 0));
+    else if (a == "--quantum" && i + 1 < argc) quantum = argv[++i];  // isa: platform.quantum
     else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
              a == "td-convert" || a == "share" || a == "host" || a == "checker" ||
-             a == "sweep-pool")
+             a == "sweep-pool" || a == "isa" || a == "isa-sweep")
       mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|checker|sweep-pool\n"
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|checker|sweep-pool|isa|isa-sweep\n"
                    "                     [--arch x86-tdx|arm64-pkvm] [--type default|sw_protected|pkvm|tdx] [-n N]\n"
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
                    "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n"
-                   "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n";
+                   "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n"
+                   "       cocosim_bench isa [-n INSTRUCTIONS] [--quantum T] | isa-sweep [--size BYTES]\n";
       return 2;
     }
   }
@@ -865,5 +1032,8 @@ int sc_main(int argc, char** argv) {
   }
   if (mode == "share") return share(arch, n ? n : 20000, type.empty() ? "default" : type);
   if (mode == "host") return host(n ? n : 2000000);
+  // One platform per process (SystemC elaborates once): the sweep is its own mode.
+  if (mode == "isa") return isa(n ? n : 100000000, quantum.empty() ? "1us" : quantum);
+  if (mode == "isa-sweep") return isa_sweep(size_arg.empty() ? 16ull << 20 : std::strtoull(size_arg.c_str(), nullptr, 0));
   return memory(arch);
 }

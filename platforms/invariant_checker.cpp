@@ -9,6 +9,7 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "cpu/guest_page_map.h"
 #include "kvm/direct_stage2.h"
 #include "kvm/gfn_backing.h"
 #include "platform.h"
@@ -30,6 +31,7 @@ std::vector<Violation> InvariantChecker::check() {
   ownership(out);
   tdx(out);
   pkvm(out);
+  executor_mappings(out);
   // What was journaled is covered; the index of who maps what is rebuilt
   // on demand (the full check changes nothing, but need not keep it).
   if (journal_) {
@@ -37,6 +39,33 @@ std::vector<Violation> InvariantChecker::check() {
     rebuild_index();
   }
   return out;
+}
+
+// isa-stale: a page the ISA executor maps in Unicorn with a host pointer is
+// what its VM's stage 2 maps at that GPA now (same frame, no right the leaf
+// does not give), reached through the DMI pointer the vCPU holds for it.
+void InvariantChecker::executor_mappings(std::vector<Violation>& out) {
+  MemoryPort& dbg = p_.kernel_port.debug_view();
+  for (const auto& v : p_.vcpus) {
+    const GuestPageMap* pages = v->executor_pages();
+    KvmMmu* m = pages ? p_.mmu(v->vm()) : nullptr;
+    if (!m) continue;
+    const KvmTdx* td = p_.td(v->vm());
+    const Addr alias = td ? td->shared_bit() : 0;
+    const Addr hkid_tag = td ? Addr(td->hkid()) << p_.architecture().pa_bits() : 0;
+    pages->for_each([&](const MappedPage& e) {
+      if (!e.host) return;  // reached through GuestEnv::access: translated at each access
+      const Addr gpa = e.gfn << kPageShift;
+      auto leaf = m->stage2().lookup(gpa, &dbg);
+      const uint64_t pfn =
+          leaf ? ((leaf->pa + (gpa - leaf->gpa)) | ((gpa & alias) ? 0 : hkid_tag)) >> kPageShift : 0;
+      if (!leaf || pfn != e.pfn || v->dmi_page(pfn) != e.host || (e.writable && !leaf->perm.w) ||
+          (e.executable && !leaf->perm.x))
+        out.push_back({"isa-stale", std::string(v->basename()) + " executor maps GPA " + hex(gpa) +
+                                        " -> " + hex(e.pfn << kPageShift) +
+                                        " without that translation in the tables or its DMI pointer"});
+    });
+  }
 }
 
 // TDX: PAMT, each TD's Secure EPT, KVM and the ownership record agree.
@@ -747,9 +776,11 @@ std::vector<Violation> InvariantChecker::check_incremental() {
         });
     }
   }
-  // What does not grow with memory: memslot bindings, TLBs.
+  // What does not grow with memory: memslot bindings, TLBs, the pages an
+  // instruction-set executor holds (a bounded cache per vCPU).
   bindings(out);
   tlbs(out);
+  executor_mappings(out);
   j.clear();
   return out;
 }

@@ -74,6 +74,7 @@ class InvariantChecker {
   void ownership(std::vector<Violation>& out);
   void tdx(std::vector<Violation>& out);
   void pkvm(std::vector<Violation>& out);
+  void executor_mappings(std::vector<Violation>& out);
 
   // One rule on one thing, shared by both checks.
   void owner_frame(uint64_t pfn, const FrameUse& u, std::vector<Violation>& out);

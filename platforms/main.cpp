@@ -346,7 +346,7 @@ int sc_main(int argc, char** argv) {
     return 0;
   }
   if (o.command == "check") {
-    std::cout << o.file << ": ok (" << sc.steps.size() << " steps, " << sc.programs.size()
+    std::cout << o.file << ": ok (" << sc.steps.size() << " steps, " << sc.programs.size() + sc.elf_programs.size()
               << " programs)\n";
     return 0;
   }

@@ -50,6 +50,7 @@ std::vector<OpHandler> make_table() {
       {"load", [](OpContext& c, const Step& s) { return c.vmm.user_access(s, A::Load); }, false, SIGBUS, 0},
       {"store", [](OpContext& c, const Step& s) { return c.vmm.user_access(s, A::Store); }, false, SIGBUS, 0},
       {"memset", [](OpContext& c, const Step& s) { return c.vmm.user_access(s, A::Memset); }, false, SIGBUS, 0},
+      {"load_elf", [](OpContext& c, const Step& s) { return c.vmm.load_elf(s); }, false, SIGBUS, 0},
       {"host_kernel", [](OpContext& c, const Step& s) { return c.vmm.host_kernel(s); }, false, 0, ENOMEM},
       {"hvc", [](OpContext& c, const Step& s) { return c.vmm.hvc(s); }, false, 0, ENOMEM},
       {"dram_read", [](OpContext& c, const Step& s) { return c.inspection.dram_read(s); }, false, 0, ENOMEM},

@@ -39,8 +39,8 @@ Json exits_json(const VcpuExitCounts& e, const std::map<std::string, uint64_t>& 
 // Every platform key must reach the stats file: a field added to
 // PlatformConfig or Timing stops the build here until platform_to_json writes
 // it (then update the size).
-static_assert(sizeof(Timing) == 11 * sizeof(double), "write the new Timing field in platform_to_json");
-static_assert(sizeof(PlatformConfig) == 184 || sizeof(void*) != 8,
+static_assert(sizeof(Timing) == 12 * sizeof(double), "write the new Timing field in platform_to_json");
+static_assert(sizeof(PlatformConfig) == 192 || sizeof(void*) != 8,
               "write the new PlatformConfig field in platform_to_json");
 
 Json platform_to_json(const PlatformConfig& p) {
@@ -71,6 +71,7 @@ Json platform_to_json(const PlatformConfig& p) {
   t.set("ioctl_ps", ns_to_ps(tm.ioctl_ns));
   t.set("invept_ps", ns_to_ps(tm.invept_ns));
   t.set("tlbi_ps", ns_to_ps(tm.tlbi_ns));
+  t.set("insn_ps", ns_to_ps(tm.insn_ns));
   o.set("timing", std::move(t));
   return o;
 }

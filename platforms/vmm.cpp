@@ -1,3 +1,4 @@
+#include "cpu/isa_executor.h"
 #include "vmm.h"
 #include "report.h"
 
@@ -67,24 +68,38 @@ Result Vmm::create_vcpu(const Step& s) {
   const Args& a = s.args;
   Vm* v = names_.vm(a.str("vm"));
   if (!v) return errno_result(EBADF);
-  const auto& prog = sc_.programs.at(a.str("program"));
   int err = 0;
   std::string why;
   // On a TD, KVM_TDX_INIT_VCPU follows at once unless the scenario does it itself.
   const bool init_td_vcpu = !scenario_inits_vcpu(a.str("vm"), a.u64("id"));
-  auto exec = std::make_unique<ScriptedExecutor>(prog, a.str("program"));
-  if (auto bit = p_.architecture().shared_bit()) exec->set_shared_bit(uint64_t{1} << *bit);
-  ScriptedExecutor* guest = exec.get();  // the vCPU owns it from here on
+  std::unique_ptr<Executor> exec;
+  ScriptedExecutor* guest = nullptr;  // a scripted guest (the vCPU owns it from here on)
+  auto elf = sc_.elf_programs.find(a.str("program"));
+  if (elf != sc_.elf_programs.end()) {
+    const PlatformConfig& cfg = p_.config();
+    IsaOptions o;
+    o.insn_ns = cfg.timing.insn_ns;
+    o.quantum_ns = double(cfg.quantum_ns);
+    o.ucall_mmio_gpa = elf->second.ucall_mmio;
+    exec = std::make_unique<IsaExecutor>(cfg.arch == Arch::X86Tdx ? IsaArch::X86_64 : IsaArch::Arm64,
+                                         elf->second.entry_addr, 0, o);
+  } else {
+    auto scripted = std::make_unique<ScriptedExecutor>(sc_.programs.at(a.str("program")), a.str("program"));
+    if (auto bit = p_.architecture().shared_bit()) scripted->set_shared_bit(uint64_t{1} << *bit);
+    guest = scripted.get();
+    exec = std::move(scripted);
+  }
   p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
   if (!err) {
     names_.vcpu_vms[a.str("vm")] = v;
-    if (Vcpu* m = p_.vcpu_module(v->id(), int(a.u64("id")))) {
+    Vcpu* m = guest ? p_.vcpu_module(v->id(), int(a.u64("id"))) : nullptr;
+    if (m) {
       const std::string scope = m->name();
       guest->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",
                                                 "guest program ops completed"));
     }
   }
-  if (!err && op_observer_) {
+  if (!err && guest && op_observer_) {
     guest->set_observer(op_observer_);
     op_observer_->vcpu_created(*guest, v->id(), int(a.u64("id")));
   }
@@ -330,6 +345,37 @@ Result Vmm::user_access(const Step& s, Access kind) {
     if (len && std::all_of(buf.begin(), buf.end(), [&](uint8_t b) { return b == buf[0]; }))
       r["all"] = RValue::integer(buf[0]);
   }
+  return r;
+}
+
+Result Vmm::load_elf(const Step& s) {
+  const Args& a = s.args;
+  const int p = names_.pid(a);
+  Vma* m = p < 0 ? nullptr : vma(p, a.str("map"));
+  Result r;
+  int sig = m ? 0 : SIGSEGV;  // the mapping does not exist in this process
+  const ElfImage& image = *sc_.elf_programs.at(a.str("program")).image;
+  const uint64_t base = a.u64("gpa");
+  sc_core::sc_time delay;
+  for (const ElfSegment& seg : image.segments()) {
+    // A segment below the mapping's GPA or past its end is outside it: SIGSEGV,
+    // as a VMM's memcpy past its mapping would be.
+    if (sig) break;
+    if (seg.paddr < base || seg.paddr - base + seg.bytes.size() > m->length) {
+      sig = SIGSEGV;
+      break;
+    }
+    const Addr va = m->start + (seg.paddr - base);
+    std::vector<uint8_t> chunk;
+    for (uint64_t done = 0; done < seg.bytes.size() && !sig;) {
+      const size_t n = std::min<uint64_t>(seg.bytes.size() - done, kPageSize - ((va + done) & kPageMask));
+      chunk.assign(seg.bytes.begin() + done, seg.bytes.begin() + done + n);
+      sig = p_.host_cpu.user_access(p, va + done, chunk.data(), n, true, delay);
+      done += n;
+    }
+  }
+  p_.charge_ns(delay.to_seconds() * 1e9);
+  r["signal"] = RValue::sig(sig);
   return r;
 }
 

@@ -76,6 +76,9 @@ class Vmm {
   Result fstat(const Step& s);
   enum class Access { Load, Store, Memset };
   Result user_access(const Step& s, Access kind);
+  // An ELF program's loadable segments written through a host mapping whose
+  // offset 0 backs guest-physical `gpa` (how a VMM loads a guest image).
+  Result load_elf(const Step& s);
   Result host_kernel(const Step& s);
   // TDX (vmm_tdx.cpp).
   Result tdx_init_vm(const Step& s);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "cpu/isa_executor.h"
 #include "common/hex.h"
 #include "common/sim_time.h"
 #include "common/trace.h"
@@ -217,6 +218,14 @@ Result Vmm::kvm_run(const Step& s) {
   if (st.has_syndrome) {
     r["syndrome"] = RValue::integer(st.syndrome);
     if (p_.architecture().has_hpfar()) r["hpfar"] = RValue::integer(st.hpfar);
+  }
+  // Real guest code: its registers and instruction count where it left.
+  if (const auto* isa = dynamic_cast<const IsaExecutor*>(hw->executor())) {
+    r["instructions"] = RValue::integer(isa->instructions());
+    for (const std::string& name : IsaExecutor::register_names(isa->arch())) {
+      uint64_t value = 0;
+      if (isa->read_register(name, &value)) r[name] = RValue::integer(value);
+    }
   }
   switch (st.reason) {
     case ExitReason::MemoryFault:

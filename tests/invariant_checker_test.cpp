@@ -13,6 +13,7 @@
 #include <systemc>
 
 #include "dual_checker.h"
+#include "cpu/guest_page_map.h"
 #include "invariant_checker.h"
 #include "platform.h"
 
@@ -217,6 +218,40 @@ TEST_CASE("a leaf to a freed frame and a stale TLB entry are caught") {
   v.tlb().flush_all();
   v.bind_guest(nullptr, nullptr, {}, -1, -1);
   CHECK(t.checker.check().empty());
+}
+
+// An executor's own mappings (the ISA executor's Unicorn pages): a page map
+// driving nothing, told of invalidations by the vCPU as the executor is.
+struct RecordingExecutorMaps : TranslationListener, PageMapper {
+  GuestPageMap map{*this, 4};
+  void map_page(const MappedPage&) override {}
+  void unmap_page(const MappedPage&) override {}
+  void stage2_invalidated(uint64_t first, uint64_t end) override {
+    if (first == 0 && end == ~uint64_t{0}) map.invalidate_all();
+    else map.invalidate_gfns(first, end);
+  }
+  void frames_revoked(uint64_t first, uint64_t last) override { map.invalidate_pfns(first, last + 1); }
+  const GuestPageMap* mapped_pages() const override { return &map; }
+};
+
+TEST_CASE("an executor mapping without the translation behind it is caught (isa-stale), an INVEPT drops it") {
+  Fixture t;
+  KvmMmu* mmu = t.p.mmu(t.vm->id());
+  Vcpu& v = *t.p.vcpus.at(0);
+  v.bind_guest(nullptr, nullptr, mmu->stage2().roots(), t.vm->id(), 0);
+  RecordingExecutorMaps ex;
+  v.set_translation_listener(&ex);
+  alignas(4096) static uint8_t page[4096];
+  // GPA 4 GiB has no stage-2 leaf: a Unicorn page there is stale.
+  ex.map.insert({(1ull << 32) >> kPageShift, 0x1234, page, true, true});
+  CHECK(has_rule(t.checker.check(), "isa-stale"));
+  // A page reached only through GuestEnv::access holds no translation.
+  ex.map.insert({((1ull << 32) >> kPageShift) + 1, 0, nullptr, true, false});
+  v.invept_single_context();  // what KVM does after changing stage 2: the executor's pages go
+  CHECK(ex.map.size() == 1);
+  CHECK(t.checker.check().empty());
+  v.set_translation_listener(nullptr);
+  v.bind_guest(nullptr, nullptr, {}, -1, -1);
 }
 
 TEST_CASE("a guest_memfd page bound twice, or bound to another VM, is caught") {

@@ -29,6 +29,30 @@ struct TdcallOut {
   std::array<uint8_t, 48> mrtd{};
 };
 
+// A page stage 2 translated, for an executor that keeps its own mappings of
+// guest pages (the instruction-set executor).
+struct GuestPage {
+  uint64_t pfn = 0;          // the frame (with a TD's KeyID bits for a private page)
+  uint8_t* host = nullptr;   // the bus's DMI pointer to it; nullptr: use access() for every access
+  bool writable = false;     // stage 2 and the DMI grant both allow writes
+  bool executable = false;   // stage 2 allows instruction fetches
+};
+
+class GuestPageMap;
+
+// Told of every invalidation of the vCPU's translations, before the
+// invalidating call returns (an executor drops its mappings there).
+class TranslationListener {
+ public:
+  virtual ~TranslationListener() = default;
+  // Stage-2 translations of GPA pages [first_gfn, end_gfn) (~0 end: all).
+  virtual void stage2_invalidated(uint64_t first_gfn, uint64_t end_gfn) = 0;
+  // DMI pointers to physical pages [first_pfn, end_pfn] were revoked.
+  virtual void frames_revoked(uint64_t first_pfn, uint64_t last_pfn) = 0;
+  // The listener's mappings, for the invariant checker (nullptr: none).
+  virtual const GuestPageMap* mapped_pages() const { return nullptr; }
+};
+
 class GuestEnv {
  public:
   virtual ~GuestEnv() = default;
@@ -51,6 +75,27 @@ class GuestEnv {
   virtual void ucall_abort(const std::string& message) = 0;
   // Simulated work done by the guest itself (not memory): lets executors charge time.
   virtual void consume_ns(double ns) = 0;
+
+  // For executors that map guest pages themselves (the ISA executor):
+  // Translate the page of `gpa` for an access as access() would, resolving
+  // stage-2 faults with the hypervisor (Exit: the host must act first; Fault:
+  // injected). Ok: *page filled. Without a stage 2 of its own, an environment
+  // answers with no direct pointer (every access through access()).
+  virtual Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) {
+    *page = GuestPage{gpa >> kPageShift, nullptr, true, false};
+    return Outcome::Ok;
+  }
+  // The guest cannot go on (an exception without handler, an instruction the
+  // emulator refuses): KVM_RUN returns KVM_EXIT_INTERNAL_ERROR with `why`.
+  virtual void internal_error(const std::string& why) {}
+  // The one listener told of invalidations (nullptr: none).
+  virtual void set_translation_listener(TranslationListener* l) {}
+  // Leave to the host in the middle of an instruction and return when the
+  // host re-enters the vCPU (KVM_RUN): the executor's state stays as it is.
+  // What the exit is was said by the call that returned Exit. False: the
+  // vCPU was closed meanwhile and this executor must abandon the guest at
+  // once, touching neither the environment nor guest memory again.
+  virtual bool exit_to_host() { return true; }
 };
 
 class Executor {

@@ -61,9 +61,12 @@ void Vcpu::publish_stats() {
 void Vcpu::bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                       int id) {
   hv_ = hv;
+  listener_ = nullptr;  // the old executor goes now; the new one registers when it runs
   shared_alias_ = 0;
   td_tag_mask_ = 0;
   mmu_.set_private_tag(0);
+  ++generation_;
+  if (parked_ && exec_) retired_ = std::move(exec_);  // its run() unwinds at the next entry
   exec_ = std::move(ex);
   mmu_.set_roots(roots);
   vm_ = vm;
@@ -84,15 +87,92 @@ void Vcpu::wait_exit() {
 void Vcpu::thread() {
   for (;;) {
     sc_core::wait(run_ev_);
-    advance(timing_.vm_exit);  // VM entry
-    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 1, 2, "in_guest"));
-    exec_->run(*this);
-    ++exits_;
-    COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 0, 2, "out"));
-    local_ += timing_.vm_exit;  // VM exit
-    sync();
-    running_ = false;
-    exit_ev_.notify(sc_core::SC_ZERO_TIME);
+    uint64_t gen;
+    do {
+      gen = generation_;
+      advance(timing_.vm_exit);  // VM entry
+      COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 1, 2, "in_guest"));
+      if (exec_) exec_->run(*this);
+      // An executor parked in exit_to_host() when the vCPU was closed and
+      // bound again has unwound: the new binding's KVM_RUN runs now.
+      retired_.reset();
+    } while (gen != generation_);
+    leave_guest();
+  }
+}
+
+void Vcpu::leave_guest() {
+  ++exits_;
+  COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 0, 2, "out"));
+  local_ += timing_.vm_exit;  // VM exit
+  sync();
+  running_ = false;
+  exit_ev_.notify(sc_core::SC_ZERO_TIME);
+}
+
+// The executor stays inside its instruction; KVM_RUN returns, and the next
+// KVM_RUN continues here (as KVM's vCPU thread does).
+bool Vcpu::exit_to_host() {
+  const uint64_t gen = generation_;
+  leave_guest();
+  ++parked_;
+  sc_core::wait(run_ev_);
+  --parked_;
+  if (gen != generation_) return false;  // closed meanwhile: the caller abandons its guest
+  advance(timing_.vm_exit);  // VM entry
+  COCOSIM_PROBE(value(trace::Cat::Kvm, name(), "run_state", 1, 2, "in_guest"));
+  return true;
+}
+
+uint8_t* Vcpu::request_dmi(Addr page_pa, Initiator who) {
+  tlm::tlm_generic_payload trans;
+  AccessExtension ext;
+  ext.who = who;
+  ext.vm = vm_;
+  ext.vcpu = id_;
+  ext.security = (page_pa & td_tag_mask_) ? SecurityState::Td : SecurityState::Normal;
+  ScopedExtension scoped(trans, ext);
+  uint8_t byte = 0;
+  prepare(trans, false, page_pa, &byte, 1);
+  tlm::tlm_dmi dmi;
+  if (!socket->get_direct_mem_ptr(trans, dmi) || !dmi.is_read_write_allowed() ||
+      dmi.get_start_address() > page_pa || dmi.get_end_address() < (page_pa | kPageMask))
+    return nullptr;
+  uint8_t* p = dmi.get_dmi_ptr() + (page_pa - dmi.get_start_address());
+  dmi_.insert(page_pa >> kPageShift, p);
+  dmi_latency_ = dmi.get_read_latency();
+  hit_latency_ = timing_.tlb_hit + dmi_latency_;
+  return p;
+}
+
+Outcome Vcpu::translate_page(Addr gpa, bool write, bool exec, GuestPage* page) {
+  const bool shared = shared_alias_ && (gpa & shared_alias_);
+  for (;;) {
+    Translation t = mmu_.translate(gpa, write, exec, 1);
+    if (t.ok) {
+      local_ += t.levels_walked ? timing_.walk_level * double(t.levels_walked) : timing_.tlb_hit;
+      const Addr frame = t.pa & ~kPageMask;
+      page->pfn = frame >> kPageShift;
+      page->host = dmi_.find(page->pfn);
+      if (!page->host) page->host = request_dmi(frame, Initiator::Vcpu);
+      page->writable = t.perm.w;
+      page->executable = t.perm.x;
+      return Outcome::Ok;
+    }
+    advance(timing_.vm_exit);
+    VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
+    local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+    if (r == VcpuHypervisor::Resolution::Retry) continue;
+    if (r == VcpuHypervisor::Resolution::Emulated) {
+      // No memslot: every access goes through access(), which emulates it.
+      *page = GuestPage{gpa >> kPageShift, nullptr, true, false};
+      return Outcome::Ok;
+    }
+    if (r == VcpuHypervisor::Resolution::Injected) {
+      fault_ = hv_->injected_fault();
+      return Outcome::Fault;
+    }
+    return Outcome::Exit;
   }
 }
 
@@ -161,6 +241,7 @@ void Vcpu::invalidate_dmi(sc_dt::uint64 start, sc_dt::uint64 end) {
   last_ptr_ = nullptr;
   flush_micro();
   dmi_.invalidate(start >> kPageShift, end >> kPageShift);
+  if (listener_) listener_->frames_revoked(start >> kPageShift, end >> kPageShift);
 }
 
 Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool shared) {
@@ -260,12 +341,14 @@ void Vcpu::invept_single_context() {
   COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "INVEPT single-context"));
   tlb_.flush_all();
   flush_micro();
+  invalidate_executor(0, ~uint64_t{0});
 }
 void Vcpu::tlbi_ipas2e1is(uint64_t first_gfn, uint64_t end_gfn) {
   COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush",
                       "TLBI IPAS2E1IS gfn " + hex(first_gfn) + ".." + hex(end_gfn)));
   tlb_.flush_gfns(first_gfn, end_gfn);
   flush_micro();
+  invalidate_executor(first_gfn, end_gfn);
 }
 void Vcpu::tlbi_vmalle1is() {
   COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLE1IS"));
@@ -278,6 +361,7 @@ void Vcpu::tlbi_vmalls12e1is() {
   COCOSIM_PROBE(pulse(trace::Cat::Mmu, name(), "tlb_flush", "TLBI VMALLS12E1IS"));
   tlb_.flush_all();
   flush_micro();
+  invalidate_executor(0, ~uint64_t{0});
 }
 
 }  // namespace cocosim

@@ -51,6 +51,8 @@ class VcpuHypervisor {
     *ret = ~uint64_t{0};  // SMCCC NOT_SUPPORTED
     return Resolution::Retry;
   }
+  // The guest's executor cannot go on: KVM_EXIT_INTERNAL_ERROR with `why`.
+  virtual void internal_error(const std::string& why) {}
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -78,6 +80,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void bind_guest(VcpuHypervisor* hv, std::unique_ptr<Executor> ex, Stage2Roots roots, int vm,
                   int id);
   bool bound() const { return hv_ != nullptr; }
+  const Executor* executor() const { return exec_.get(); }
   int vm() const { return vm_; }
   int id() const { return id_; }
   // From another SystemC thread: run the guest until it leaves; returns then.
@@ -153,6 +156,12 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void ucall_done() override;
   void ucall_abort(const std::string& message) override;
   void consume_ns(double ns) override;
+  Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) override;
+  void set_translation_listener(TranslationListener* l) override { listener_ = l; }
+  bool exit_to_host() override;
+  void internal_error(const std::string& why) override { hv_->internal_error(why); }
+  // The pages the executor maps itself (the ISA executor), for the invariant checker.
+  const GuestPageMap* executor_pages() const { return listener_ ? listener_->mapped_pages() : nullptr; }
 
   // Stage2TlbControl
   void invept_single_context() override;
@@ -183,6 +192,13 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void count_injected(const std::string& fault);
   [[gnu::cold, gnu::noinline]] void trace_gpa(Addr gpa);
   void flush_micro() { micro_gfn_ = kNoPage; micro_ptr_ = nullptr; }
+  // An executor's own mappings go with every stage-2 invalidation.
+  void invalidate_executor(uint64_t first_gfn, uint64_t end_gfn) {
+    if (listener_) listener_->stage2_invalidated(first_gfn, end_gfn);
+  }
+  // The bus's DMI pointer to the page at physical `page_pa` (nullptr: refused).
+  uint8_t* request_dmi(Addr page_pa, Initiator who);
+  void leave_guest();
   void thread();
   Outcome access_slow(Addr gpa, uint8_t* data, size_t len, bool write, bool shared);
   // may_yield: whether the quantum may be handed back after the access.
@@ -207,6 +223,12 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   sc_core::sc_event run_ev_, exit_ev_;
   VcpuHypervisor* hv_ = nullptr;
   std::unique_ptr<Executor> exec_;
+  TranslationListener* listener_ = nullptr;  // the executor's, if it maps pages itself
+  // An executor replaced while its run() was parked in exit_to_host(): kept
+  // until that run() has unwound (the thread's stack still runs inside it).
+  std::unique_ptr<Executor> retired_;
+  int parked_ = 0;          // run() calls parked in exit_to_host()
+  uint64_t generation_ = 0;  // bumped by every bind_guest()
   int vm_ = -1, id_ = -1;
   bool running_ = false;
   std::string fault_;

@@ -151,6 +151,13 @@ void KvmVcpu::ucall(Ucall kind, const std::string& text) {
   returned_to_vmm();
 }
 
+void KvmVcpu::internal_error(const std::string& why) {
+  run_.reason = ExitReason::InternalError;
+  run_.err = 0;
+  run_.message = why;
+  returned_to_vmm();
+}
+
 void KvmVcpu::handled_in_kernel(const char* why) {
   COCOSIM_PROBE(note(trace::Cat::Kvm, trace_scope(), std::string("exit handled in KVM: ") + why));
   ++exits_.in_kernel[why];

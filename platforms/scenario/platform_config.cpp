@@ -58,7 +58,7 @@ const Latency kLatencies[] = {
     {"vm_exit", &Timing::vm_exit_ns},   {"seamcall", &Timing::seamcall_ns},
     {"hvc", &Timing::hvc_ns},           {"tlb_shootdown", &Timing::tlb_shootdown_ns},
     {"ioctl", &Timing::ioctl_ns},       {"invept", &Timing::invept_ns},
-    {"tlbi", &Timing::tlbi_ns}};
+    {"tlbi", &Timing::tlbi_ns},         {"insn", &Timing::insn_ns}};
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;

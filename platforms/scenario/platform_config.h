@@ -14,7 +14,7 @@
 namespace cocosim {
 
 struct Timing {
-  double dram_ns = 50, mee_ns = 4, walk_level_ns = 2, tlb_hit_ns = 0.5, vm_exit_ns = 1000,
+  double insn_ns = 0.5, dram_ns = 50, mee_ns = 4, walk_level_ns = 2, tlb_hit_ns = 0.5, vm_exit_ns = 1000,
          seamcall_ns = 2000, hvc_ns = 800, tlb_shootdown_ns = 2000, ioctl_ns = 500,
          invept_ns = 200, tlbi_ns = 50;
 };

@@ -254,8 +254,55 @@ class Loader {
       const std::string name = n.key(i).str();
       if (!is_identifier(name)) error(n.key(i), "program name '" + name + "' is not a name (letters, digits, _)");
       names_[NameKind::Program].insert(name);
-      sc.programs[name] = guest_ops(n.value(i), "program '" + name + "'");
+      if (n.value(i).is_map())
+        elf_program(name, n.value(i), sc);
+      else
+        sc.programs[name] = guest_ops(n.value(i), "program '" + name + "'");
     }
+  }
+
+  // `name: {elf: PATH, entry: SYMBOL}`: real guest code for the platform's architecture.
+  void elf_program(const std::string& name, const YNode& n, Scenario& sc) {
+    YNode elf, entry, ucall_mmio;
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string k = n.key(i).str();
+      if (k == "elf") elf = n.value(i);
+      else if (k == "entry") entry = n.value(i);
+      else if (k == "ucall_mmio") ucall_mmio = n.value(i);
+      else error(n.key(i), "unknown key '" + k + "' in program '" + name + "'" +
+                               did_you_mean(k, {"elf", "entry", "ucall_mmio"}) + " (expected elf, entry, ucall_mmio)");
+    }
+    ElfProgram p;
+    if (ucall_mmio) {
+      if (arch_ != Arch::Arm64Pkvm)
+        return error(ucall_mmio, "ucall_mmio is arm64-pkvm only: x86 ucalls are port I/O (port 0x1000)");
+      const IntParse v = ucall_mmio.is_scalar() ? parse_int_expr(ucall_mmio.str()) : IntParse{};
+      if (!v.value || *v.value == 0)
+        return error(ucall_mmio, "ucall_mmio must be a nonzero guest-physical address");
+      p.ucall_mmio = *v.value;
+    }
+    if (!elf || !elf.is_scalar()) return error(elf ? elf : n, "program '" + name + "' needs 'elf: PATH'");
+    if (!entry || !entry.is_scalar())
+      return error(entry ? entry : n, "program '" + name + "' needs 'entry: SYMBOL'");
+    p.path = elf.str();
+    // Relative to the scenario file, so a scenario and its firmware move together.
+    const size_t slash = file_.rfind('/');
+    if (!p.path.empty() && p.path[0] != '/' && slash != std::string::npos)
+      p.path = file_.substr(0, slash + 1) + p.path;
+    auto image = std::make_shared<ElfImage>();
+    std::string why;
+    if (!image->load(p.path, &why)) return error(elf, "program '" + name + "': " + why);
+    const uint16_t want = arch_ == Arch::X86Tdx ? ElfImage::kMachineX86_64 : ElfImage::kMachineAarch64;
+    if (image->machine() != want)
+      return error(elf, "program '" + name + "': '" + p.path + "' is " +
+                            ElfImage::machine_name(image->machine()) + " code, but platform.arch " +
+                            (arch_ == Arch::X86Tdx ? "x86-tdx runs x86-64" : "arm64-pkvm runs AArch64"));
+    p.entry = entry.str();
+    auto addr = image->symbol(p.entry);
+    if (!addr) return error(entry, "program '" + name + "': no symbol '" + p.entry + "' in '" + p.path + "'");
+    p.entry_addr = *addr;
+    p.image = std::move(image);
+    sc.elf_programs[name] = std::move(p);
   }
 
   std::vector<GuestOp> guest_ops(const YNode& n, const std::string& what) {

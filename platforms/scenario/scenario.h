@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/elf_image.h"
 #include "kvm/vm_type.h"
 #include "scenario/diagnostics.h"
 #include "scenario/platform_config.h"
@@ -84,6 +85,15 @@ struct Step {
   }
 };
 
+// A program that is real guest code: an ELF image and the symbol it starts at.
+struct ElfProgram {
+  std::string path;   // as resolved (relative to the scenario file)
+  std::string entry;  // the symbol
+  uint64_t entry_addr = 0;
+  uint64_t ucall_mmio = 0;  // arm64: the GPA whose store is a ucall (0: none)
+  std::shared_ptr<const ElfImage> image;
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -91,6 +101,7 @@ struct Scenario {
   std::string vcd_path;
   std::string stats_path;
   std::map<std::string, std::vector<GuestOp>> programs;
+  std::map<std::string, ElfProgram> elf_programs;  // programs of real guest code
   std::vector<Step> steps;
   std::shared_ptr<const YamlTree> doc;  // what the steps' Args read from
 };

@@ -1,3 +1,4 @@
+#include "cpu/isa_executor.h"
 #include "scenario/schema.h"
 
 namespace cocosim {
@@ -72,6 +73,16 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
 }
 
 
+// KVM_RUN's results: the exit's fields, and for real guest code its
+// instruction count and registers (x86-64 and AArch64 names).
+std::vector<std::string> kvm_run_results() {
+  std::vector<std::string> r = {"errno", "exit",    "gpa", "size",     "flags",    "nr",   "args",
+                                "tag",   "message", "is_write", "syndrome", "hpfar", "instructions"};
+  for (IsaArch a : {IsaArch::X86_64, IsaArch::Arm64})
+    for (const std::string& n : IsaExecutor::register_names(a)) r.push_back(n);
+  return r;
+}
+
 std::vector<OpSpec> make_steps() {
   const std::vector<std::string> kErr = {"errno"};
   const std::vector<std::string> kErrMsg = {"errno", "message"};
@@ -101,8 +112,7 @@ std::vector<OpSpec> make_steps() {
       {"KVM_RUN",
        {N("vm", NameKind::Vm, true), I("vcpu"), {"auto", Ty::ExitList}, I("hypercall_ret"),
         {"during", Ty::Steps}, {"after", Ty::Time}},
-       {"errno", "exit", "gpa", "size", "flags", "nr", "args", "tag", "message", "is_write",
-        "syndrome", "hpfar"}},
+       kvm_run_results()},
       {"KVM_TDX_INIT_VM", {N("vm", NameKind::Vm, true), F("attributes", vocab::kTdxVmAttrs)}, kErrMsg},
       {"KVM_TDX_INIT_VCPU", {N("vm", NameKind::Vm, true), I("vcpu"), I("rcx")}, kErrMsg},
       {"KVM_TDX_INIT_MEM_REGION",
@@ -133,6 +143,10 @@ std::vector<OpSpec> make_steps() {
        {"signal"}},
       {"memset",
        {N("map", NameKind::Map, true), I("offset"), I("length", true), Byte("byte"),
+        N("process", NameKind::Process)},
+       {"signal"}},
+      {"load_elf",
+       {N("program", NameKind::Program, true), N("map", NameKind::Map, true), I("gpa", true),
         N("process", NameKind::Process)},
        {"signal"}},
       {"pin", {N("map", NameKind::Map, true), I("offset"), PinLength()}, kErr},

@@ -21,7 +21,7 @@ TEST_CASE("platform_to_json: every key with its default, times as integer ps") {
   CHECK(keys(j) == "arch cpus dram encryption gpaw ipa_bits seed quantum_ps thp tlb timing");
   CHECK(keys(*j.find("tlb")) == "entries huge_entries");
   CHECK(keys(*j.find("timing")) ==
-        "dram_ps mee_ps walk_level_ps tlb_hit_ps vm_exit_ps seamcall_ps hvc_ps tlb_shootdown_ps ioctl_ps invept_ps tlbi_ps");
+        "dram_ps mee_ps walk_level_ps tlb_hit_ps vm_exit_ps seamcall_ps hvc_ps tlb_shootdown_ps ioctl_ps invept_ps tlbi_ps insn_ps");
   CHECK(j.find("quantum_ps")->as_uint() == 1000000);
   // 0.5 ns is 500 ps, not 0 and not 0.5.
   CHECK(j.find("timing")->find("tlb_hit_ps")->kind() == Json::Kind::UInt);

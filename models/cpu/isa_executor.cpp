@@ -1,0 +1,513 @@
+#include "cpu/isa_executor.h"
+
+#include <unicorn/unicorn.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace cocosim {
+
+namespace {
+
+constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
+
+struct RegName {
+  const char* name;
+  int id;
+};
+
+const RegName kX86Regs[] = {
+    {"rax", UC_X86_REG_RAX}, {"rbx", UC_X86_REG_RBX}, {"rcx", UC_X86_REG_RCX},
+    {"rdx", UC_X86_REG_RDX}, {"rsi", UC_X86_REG_RSI}, {"rdi", UC_X86_REG_RDI},
+    {"rbp", UC_X86_REG_RBP}, {"rsp", UC_X86_REG_RSP}, {"r8", UC_X86_REG_R8},
+    {"r9", UC_X86_REG_R9},   {"r10", UC_X86_REG_R10}, {"r11", UC_X86_REG_R11},
+    {"r12", UC_X86_REG_R12}, {"r13", UC_X86_REG_R13}, {"r14", UC_X86_REG_R14},
+    {"r15", UC_X86_REG_R15}, {"rip", UC_X86_REG_RIP}, {"rflags", UC_X86_REG_RFLAGS},
+};
+
+int arm64_reg(const std::string& n) {
+  if (n == "pc") return UC_ARM64_REG_PC;
+  if (n == "sp") return UC_ARM64_REG_SP;
+  if (n.size() < 2 || n.size() > 3 || n[0] != 'x') return -1;
+  for (size_t i = 1; i < n.size(); ++i)
+    if (n[i] < '0' || n[i] > '9') return -1;
+  if (n.size() == 3 && n[1] == '0') return -1;  // x01
+  const int k = std::stoi(n.substr(1));
+  if (k <= 28) return UC_ARM64_REG_X0 + k;
+  if (k == 29) return UC_ARM64_REG_X29;
+  if (k == 30) return UC_ARM64_REG_X30;
+  return -1;
+}
+
+int reg_id(IsaArch arch, const std::string& name) {
+  if (arch == IsaArch::Arm64) return arm64_reg(name);
+  for (const RegName& r : kX86Regs)
+    if (name == r.name) return r.id;
+  return -1;
+}
+
+IsaExecutor* self_of(void* user) { return static_cast<IsaExecutor*>(user); }
+
+bool hook_unmapped(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t value, void* user) {
+  return self_of(user)->on_unmapped(type, addr, size, value);
+}
+bool hook_protected(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t, void* user) {
+  // A write to a page mapped read-only, or a fetch from a page without a
+  // host pointer or without execute permission: translate again for it.
+  return type == UC_MEM_WRITE_PROT ? self_of(user)->on_write_protected(addr)
+                                   : self_of(user)->on_unmapped(UC_MEM_FETCH_UNMAPPED, addr, size, 0);
+}
+void hook_block(uc_engine*, uint64_t addr, uint32_t size, void* user) { self_of(user)->on_block(addr, size); }
+uint32_t hook_in(uc_engine*, uint32_t port, int size, void* user) { return self_of(user)->on_port_in(port, size); }
+void hook_out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
+  self_of(user)->on_port_out(port, size, value);
+}
+void hook_intr(uc_engine*, uint32_t intno, void* user) { self_of(user)->on_interrupt(intno); }
+
+}  // namespace
+
+const char* isa_stop_name(IsaStop s) {
+  switch (s) {
+    case IsaStop::None: return "running";
+    case IsaStop::Halted: return "halted";
+    case IsaStop::Shutdown: return "shutdown";
+    case IsaStop::InternalError: return "internal error";
+  }
+  return "?";
+}
+
+IsaTrap decode_unicorn_error(int err, IsaArch arch) {
+  switch (err) {
+    case UC_ERR_OK: return {};
+    case UC_ERR_INSN_INVALID:
+      return {IsaStop::Shutdown, arch == IsaArch::X86_64 ? "invalid opcode (#UD) without a handler"
+                                                         : "undefined instruction without a handler"};
+    case UC_ERR_EXCEPTION:
+      return {IsaStop::Shutdown, "an exception the guest has no handler for"};
+    case UC_ERR_READ_UNMAPPED:
+    case UC_ERR_WRITE_UNMAPPED:
+    case UC_ERR_FETCH_UNMAPPED:
+    case UC_ERR_READ_PROT:
+    case UC_ERR_WRITE_PROT:
+    case UC_ERR_FETCH_PROT:
+      return {IsaStop::Shutdown, std::string("a guest access the vCPU could not complete (") +
+                                     uc_strerror(uc_err(err)) + ")"};
+    case UC_ERR_READ_UNALIGNED:
+    case UC_ERR_WRITE_UNALIGNED:
+    case UC_ERR_FETCH_UNALIGNED:
+      return {IsaStop::Shutdown, std::string("an alignment fault without a handler (") +
+                                     uc_strerror(uc_err(err)) + ")"};
+    default:
+      return {IsaStop::InternalError, std::string("Unicorn: ") + uc_strerror(uc_err(err))};
+  }
+}
+
+IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOptions opt)
+    : arch_(arch), opt_(opt), pages_(*this, opt.mapped_pages), pc_(entry) {
+  if (!(opt.insn_ns > 0) || !(opt.quantum_ns > 0))
+    throw std::invalid_argument("IsaExecutor: insn and quantum times must be positive");
+  const double per_quantum = opt.quantum_ns / opt.insn_ns;
+  budget_ = per_quantum < 1 ? 1 : uint64_t(per_quantum);
+  block_counts_.resize(kBlockCounts);
+  const uc_err e = arch == IsaArch::X86_64 ? uc_open(UC_ARCH_X86, UC_MODE_64, &uc_)
+                                           : uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &uc_);
+  if (e != UC_ERR_OK) throw std::runtime_error(std::string("Unicorn: ") + uc_strerror(e));
+  uc_hook h;
+  uc_hook_add(uc_, &h, UC_HOOK_MEM_UNMAPPED, reinterpret_cast<void*>(hook_unmapped), this, 1, 0);
+  uc_hook_add(uc_, &h, UC_HOOK_MEM_WRITE_PROT | UC_HOOK_MEM_FETCH_PROT,
+              reinterpret_cast<void*>(hook_protected), this, 1, 0);
+  uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(hook_block), this, 1, 0);
+  uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(hook_intr), this, 1, 0);
+  if (arch == IsaArch::X86_64) {
+    uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
+    uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
+  }
+  write_register(arch == IsaArch::X86_64 ? "rsp" : "sp", stack);
+  write_register(arch == IsaArch::X86_64 ? "rip" : "pc", entry);
+  if (arch == IsaArch::Arm64 && opt.ucall_mmio_gpa) {
+    // The selftests' ucall address has no memslot: a page of its own whose
+    // write is the ucall (the store of the struct's address).
+    ucall_page_.reset(new CallbackPage{this, opt.ucall_mmio_gpa & ~kPageMask});
+    uc_mmio_map(
+        uc_, ucall_page_->gpa, kPageSize,
+        [](uc_engine*, uint64_t, unsigned, void*) -> uint64_t { return 0; }, nullptr,
+        [](uc_engine*, uint64_t off, unsigned size, uint64_t value, void* user) {
+          auto* cp = static_cast<CallbackPage*>(user);
+          if (cp->gpa + off == cp->self->opt_.ucall_mmio_gpa) cp->self->do_ucall(value);
+        },
+        ucall_page_.get());
+  }
+}
+
+IsaExecutor::~IsaExecutor() {
+  pages_.clear();
+  if (uc_) uc_close(uc_);
+}
+
+std::vector<std::string> IsaExecutor::register_names(IsaArch arch) {
+  std::vector<std::string> v;
+  if (arch == IsaArch::X86_64) {
+    v.push_back("rip");
+    for (const RegName& r : kX86Regs)
+      if (std::string(r.name) != "rip") v.push_back(r.name);
+  } else {
+    v = {"pc", "sp"};
+    for (int i = 0; i <= 30; ++i) v.push_back("x" + std::to_string(i));
+  }
+  return v;
+}
+
+uint64_t IsaExecutor::pc() const {
+  uint64_t v = 0;
+  read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
+  return v;
+}
+
+bool IsaExecutor::read_register(const std::string& name, uint64_t* value) const {
+  const int id = reg_id(arch_, name);
+  if (id < 0) return false;
+  *value = 0;
+  return uc_reg_read(uc_, id, value) == UC_ERR_OK;
+}
+
+bool IsaExecutor::write_register(const std::string& name, uint64_t value) {
+  const int id = reg_id(arch_, name);
+  if (id < 0) return false;
+  if (uc_reg_write(uc_, id, &value) != UC_ERR_OK) return false;
+  if (name == "rip" || name == "pc") pc_ = value;
+  return true;
+}
+
+void IsaExecutor::run(GuestEnv& env) {
+  if (abandoned_) return;
+  env_ = &env;
+  env.set_translation_listener(this);
+  if (stop_ != IsaStop::None) {  // entered again after it stopped for good
+    env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+    return;
+  }
+  while (!emulate(env, 0)) {
+  }
+}
+
+void IsaExecutor::single_step(GuestEnv& env) {
+  if (abandoned_) return;
+  env_ = &env;
+  env.set_translation_listener(this);
+  if (stop_ == IsaStop::None) emulate(env, 1);
+}
+
+bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
+  call_insns_ = 0;
+  budget_stop_ = false;
+  at_breakpoint_ = false;
+  resume_over_ = breakpoints_.count(pc_) ? pc_ : ~uint64_t{0};
+  const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
+  pc_ = pc();
+  if (abandoned_) return true;  // the environment is another guest's now
+  // A single step counts its one instruction (no whole block).
+  const uint64_t ran = count ? count : call_insns_;
+  insns_ += ran;
+  call_insns_ = 0;
+  // Time is charged between Unicorn calls, where the host may run.
+  if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
+  if (stop_ == IsaStop::None) {
+    const IsaTrap t = decode_unicorn_error(e, arch_);
+    if (t.stop != IsaStop::None)
+      stop(t.stop, t.what);
+    else if (at_breakpoint_ || count)
+      return true;
+    else if (!budget_stop_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
+      stop(IsaStop::Halted, std::string(arch_ == IsaArch::X86_64 ? "HLT" : "WFI") +
+                                " with no interrupt to wake the vCPU (interrupts are not modelled)");
+  }
+  if (stop_ == IsaStop::None) return false;
+  env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+  return true;
+}
+
+namespace {
+// gdb's register numbers (features i386/64bit-core.xml, aarch64-core.xml).
+const int kGdbX86[] = {UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI,
+                       UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP, UC_X86_REG_R8,  UC_X86_REG_R9,
+                       UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
+                       UC_X86_REG_R15, UC_X86_REG_RIP, UC_X86_REG_EFLAGS, UC_X86_REG_CS, UC_X86_REG_SS,
+                       UC_X86_REG_DS,  UC_X86_REG_ES,  UC_X86_REG_FS,  UC_X86_REG_GS};
+int gdb_reg(IsaArch arch, unsigned n) {
+  if (arch == IsaArch::X86_64) return n < sizeof kGdbX86 / sizeof kGdbX86[0] ? kGdbX86[n] : -1;
+  if (n <= 28) return UC_ARM64_REG_X0 + int(n);
+  switch (n) {
+    case 29: return UC_ARM64_REG_X29;
+    case 30: return UC_ARM64_REG_X30;
+    case 31: return UC_ARM64_REG_SP;
+    case 32: return UC_ARM64_REG_PC;
+    case 33: return UC_ARM64_REG_NZCV;  // cpsr: gdb shows the flags of PSTATE
+    default: return -1;
+  }
+}
+void hook_breakpoint(uc_engine*, uint64_t addr, uint32_t, void* user) { self_of(user)->on_breakpoint(addr); }
+}  // namespace
+
+bool IsaExecutor::read_gdb_register(unsigned regno, uint64_t* value) const {
+  const int id = gdb_reg(arch_, regno);
+  if (id < 0) return false;
+  *value = 0;
+  return uc_reg_read(uc_, id, value) == UC_ERR_OK;
+}
+
+bool IsaExecutor::write_gdb_register(unsigned regno, uint64_t value) {
+  const int id = gdb_reg(arch_, regno);
+  if (id < 0 || uc_reg_write(uc_, id, &value) != UC_ERR_OK) return false;
+  if ((arch_ == IsaArch::X86_64 && regno == 16) || (arch_ == IsaArch::Arm64 && regno == 32)) pc_ = value;
+  return true;
+}
+
+void IsaExecutor::insert_breakpoint(uint64_t bp) {
+  if (breakpoints_.count(bp)) return;
+  uc_hook h = 0;
+  uc_hook_add(uc_, &h, UC_HOOK_CODE, reinterpret_cast<void*>(hook_breakpoint), this, bp, bp);
+  breakpoints_[bp] = h;
+  uc_ctl_remove_cache(uc_, bp, bp + 1);  // code translated before must call the hook
+}
+
+void IsaExecutor::remove_breakpoint(uint64_t bp) {
+  auto it = breakpoints_.find(bp);
+  if (it == breakpoints_.end()) return;
+  uc_hook_del(uc_, it->second);
+  breakpoints_.erase(it);
+  uc_ctl_remove_cache(uc_, bp, bp + 1);
+}
+
+void IsaExecutor::on_breakpoint(uint64_t addr) {
+  if (addr == resume_over_) {  // the instruction the caller resumes at
+    resume_over_ = ~uint64_t{0};
+    return;
+  }
+  at_breakpoint_ = true;
+  uc_emu_stop(uc_);
+}
+
+void IsaExecutor::stop(IsaStop why, const std::string& detail) {
+  if (stop_ == IsaStop::None) {
+    stop_ = why;
+    stop_detail_ = detail;
+  }
+  uc_emu_stop(uc_);
+}
+
+unsigned IsaExecutor::block_icount(uint64_t addr) {
+  BlockCount& b = block_counts_[(addr ^ (addr >> 12)) & (kBlockCounts - 1)];
+  if (b.addr == addr) return b.icount;
+  uc_tb tb{};
+  unsigned n = 1;
+  if (uc_ctl_request_cache(uc_, addr, &tb) == UC_ERR_OK && tb.icount) n = tb.icount;
+  b.addr = addr;
+  b.icount = n;
+  code_pages_[addr >> kPageShift] = true;
+  return n;
+}
+
+void IsaExecutor::on_block(uint64_t addr, uint32_t) {
+  if (abandoned_) {
+    uc_emu_stop(uc_);
+    return;
+  }
+  // The quantum's budget: stopping here keeps this block for the next call.
+  if (call_insns_ >= budget_) {
+    budget_stop_ = true;
+    uc_emu_stop(uc_);
+    return;
+  }
+  call_insns_ += block_icount(addr);
+}
+
+bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
+  GuestPage gp;
+  for (;;) {
+    const Outcome o = env_->translate_page(addr, write, exec, &gp);
+    if (o == Outcome::Ok) break;
+    if (o == Outcome::Exit) {
+      if (!env_->exit_to_host()) return abandon();  // the instruction resumes here after re-entry
+      continue;
+    }
+    stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(addr) +
+                                " with no guest handler");
+    return false;
+  }
+  MappedPage m;
+  m.gfn = addr >> kPageShift;
+  m.pfn = gp.pfn;
+  m.host = gp.host;
+  m.writable = gp.writable;
+  m.executable = gp.executable;
+  if (exec && !m.host) {
+    stop(IsaStop::InternalError, "instruction fetch from GPA page " + std::to_string(m.gfn << kPageShift) +
+                                     ", which has no direct pointer (Unicorn executes only from RAM)");
+    return false;
+  }
+  pages_.insert(m);
+  return true;
+}
+
+bool IsaExecutor::abandon() {
+  abandoned_ = true;
+  if (stop_ == IsaStop::None) {
+    stop_ = IsaStop::InternalError;
+    stop_detail_ = "the vCPU was closed while the guest was out";
+  }
+  // Nothing of this guest may reach memory again: the rest of the current
+  // block misses and stops (pages without host pointer check abandoned_).
+  pages_.invalidate_all();
+  uc_emu_stop(uc_);
+  return false;
+}
+
+bool IsaExecutor::on_unmapped(int type, uint64_t addr, int size, int64_t value) {
+  if (abandoned_) return false;
+  const bool write = type == UC_MEM_WRITE_UNMAPPED;
+  const bool exec = type == UC_MEM_FETCH_UNMAPPED;
+  // An access that straddles two pages reports its first byte: map the page of
+  // each end (the second one is faulted in by Unicorn's retry).
+  return fault_in(addr, write, exec);
+}
+
+bool IsaExecutor::on_write_protected(uint64_t addr) { return !abandoned_ && fault_in(addr, true, false); }
+
+void IsaExecutor::map_page(const MappedPage& p) {
+  const uint64_t gpa = p.gfn << kPageShift;
+  uc_err e;
+  if (p.host) {
+    uint32_t prot = UC_PROT_READ | (p.writable ? UC_PROT_WRITE : 0) | (p.executable ? UC_PROT_EXEC : 0);
+    e = uc_mem_map_ptr(uc_, gpa, kPageSize, prot, p.host);
+  } else {
+    auto cp = std::make_unique<CallbackPage>(CallbackPage{this, gpa});
+    e = uc_mmio_map(
+        uc_, gpa, kPageSize,
+        [](uc_engine*, uint64_t off, unsigned size, void* user) -> uint64_t {
+          auto* c = static_cast<CallbackPage*>(user);
+          return c->self->on_callback_read(c->gpa + off, size);
+        },
+        cp.get(),
+        [](uc_engine*, uint64_t off, unsigned size, uint64_t value, void* user) {
+          auto* c = static_cast<CallbackPage*>(user);
+          c->self->on_callback_write(c->gpa + off, size, value);
+        },
+        cp.get());
+    if (e == UC_ERR_OK) callback_pages_[p.gfn] = std::move(cp);
+  }
+  if (e != UC_ERR_OK) {
+    stop(IsaStop::InternalError, std::string("Unicorn refused to map a page: ") + uc_strerror(e));
+    return;
+  }
+  ++maps_;
+}
+
+void IsaExecutor::unmap_page(const MappedPage& p) {
+  const uint64_t gpa = p.gfn << kPageShift;
+  uc_mem_unmap(uc_, gpa, kPageSize);
+  ++unmaps_;
+  callback_pages_.erase(p.gfn);
+  // Code translated from the page must not outlive it (another frame may be
+  // mapped at this GPA next, and Unicorn may reuse the same internal offset).
+  auto it = code_pages_.find(p.gfn);
+  if (it != code_pages_.end()) {
+    code_pages_.erase(it);
+    uc_ctl_remove_cache(uc_, gpa, gpa + kPageSize);
+    for (BlockCount& b : block_counts_)
+      if ((b.addr >> kPageShift) == p.gfn) b = BlockCount{};
+  }
+}
+
+void IsaExecutor::stage2_invalidated(uint64_t first_gfn, uint64_t end_gfn) {
+  if (first_gfn == 0 && end_gfn == ~uint64_t{0})
+    pages_.invalidate_all();
+  else
+    pages_.invalidate_gfns(first_gfn, end_gfn);
+}
+
+void IsaExecutor::frames_revoked(uint64_t first_pfn, uint64_t last_pfn) {
+  pages_.invalidate_pfns(first_pfn, last_pfn + 1);
+}
+
+bool IsaExecutor::guest_access(uint64_t gpa, void* data, size_t len, bool write) {
+  if (abandoned_) return false;
+  for (;;) {
+    const Outcome o = env_->access(gpa, data, len, write, false);
+    if (o == Outcome::Ok) return true;
+    if (o == Outcome::Exit) {
+      if (!env_->exit_to_host()) return abandon();
+      continue;
+    }
+    stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(gpa) +
+                                " with no guest handler");
+    return false;
+  }
+}
+
+uint64_t IsaExecutor::on_callback_read(uint64_t gpa, unsigned size) {
+  uint64_t v = 0;
+  if (size > sizeof v) size = sizeof v;
+  guest_access(gpa, &v, size, false);
+  return v;
+}
+
+void IsaExecutor::on_callback_write(uint64_t gpa, unsigned size, uint64_t value) {
+  if (size > sizeof value) size = sizeof value;
+  guest_access(gpa, &value, size, true);
+}
+
+uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {
+  if (abandoned_) return 0;
+  if (port == SelftestUcall::kX86Port) {
+    uint64_t rdi = 0;
+    read_register("rdi", &rdi);
+    do_ucall(rdi);
+    return 0;
+  }
+  stop(IsaStop::InternalError, "port I/O (in from port " + std::to_string(port) + ") is not modelled");
+  return ~uint32_t{0};
+}
+
+void IsaExecutor::on_port_out(uint32_t port, int size, uint32_t value) {
+  if (abandoned_) return;
+  stop(IsaStop::InternalError, "port I/O (out to port " + std::to_string(port) + ") is not modelled");
+}
+
+void IsaExecutor::do_ucall(uint64_t uc_gpa) {
+  // struct ucall as the selftests lay it out: cmd, args[7], buffer[1024].
+  uint64_t words[1 + SelftestUcall::kMaxArgs];
+  if (!guest_access(uc_gpa, words, sizeof words, false)) return;
+  SelftestUcall u;
+  u.cmd = words[0];
+  for (size_t i = 0; i < SelftestUcall::kMaxArgs; ++i) u.args[i] = words[1 + i];
+  switch (u.cmd) {
+    case SelftestUcall::kSync:
+      // GUEST_SYNC(stage) is ucall(UCALL_SYNC, 2, "hello", stage): the stage names the sync.
+      env_->ucall_sync(std::to_string(u.args[1]));
+      break;
+    case SelftestUcall::kDone:
+      env_->ucall_done();
+      break;
+    case SelftestUcall::kAbort: {
+      char buf[SelftestUcall::kBufferLen];
+      if (!guest_access(uc_gpa + sizeof words, buf, sizeof buf, false)) return;
+      env_->ucall_abort(std::string(buf, strnlen(buf, sizeof buf)));
+      break;
+    }
+    default:
+      stop(IsaStop::InternalError, "ucall command " + std::to_string(u.cmd) + " is not modelled");
+      return;
+  }
+  if (!env_->exit_to_host()) abandon();
+}
+
+void IsaExecutor::on_interrupt(uint32_t intno) {
+  if (abandoned_) return;
+  // x86: Unicorn reports HLT and exceptions here; arm64: exception classes.
+  if (arch_ == IsaArch::X86_64 && intno == 6)
+    stop(IsaStop::Shutdown, "invalid opcode (#UD) without a handler");
+  else
+    stop(IsaStop::Shutdown, "exception " + std::to_string(intno) + " without a handler");
+}
+
+}  // namespace cocosim
