@@ -59,15 +59,14 @@ GuestMemfd::Folio* GuestMemfd::get_folio(uint64_t index) {
     auto it = folios_.lower_bound(head);
     if (head + kHugePages <= pages() && (it == folios_.end() || it->first >= head + kHugePages)) {
       auto pfn = frames_.alloc_huge({FrameKind::Gmem, this, head, vm_.id});
-      if (pfn) {
-        mem_.fill(*pfn << kPageShift, 0, kHugePageSize);
-        ++stat_alloc_;
-        for (uint64_t i = 0; i < kHugePages; ++i) folios_.emplace_hint(it, head + i, Folio{*pfn + i, 0});
-        huge_heads_.insert(head);
-        return folio(index);
-      }
-      // No 2 MiB block left: fall back to a 4 KiB page, as hugetlb would fail
-      // instead; the file stays usable (documented).
+      // No free 2 MiB block: the hugetlb series' allocation fails (-ENOMEM)
+      // rather than handing out a smaller page; each caller reports it.
+      if (!pfn) return nullptr;
+      mem_.fill(*pfn << kPageShift, 0, kHugePageSize);
+      ++stat_alloc_;
+      for (uint64_t i = 0; i < kHugePages; ++i) folios_.emplace_hint(it, head + i, Folio{*pfn + i, 0});
+      huge_heads_.insert(head);
+      return folio(index);
     }
   }
   auto pfn = frames_.alloc({FrameKind::Gmem, this, index, vm_.id});
@@ -152,7 +151,9 @@ int GuestMemfd::fallocate(int mode, int64_t offset, int64_t len) {
   }
   if (uint64_t(offset) + uint64_t(len) > size_) return EINVAL;
   for (uint64_t i = first; i < end; ++i)
-    if (!get_folio(i)) return ENOSPC;  // what was allocated stays, as in shmem
+    // What was allocated stays, as in shmem. No page: ENOSPC as shmem; no
+    // huge folio: ENOMEM, what the hugetlb series' kvm_gmem_allocate passes on.
+    if (!get_folio(i)) return hugetlb() ? ENOMEM : ENOSPC;
   return 0;
 }
 

@@ -35,13 +35,58 @@ const char* frame_kind_name(FrameKind k) {
   return "?";
 }
 
+namespace {
+constexpr uint64_t kBlockFrames = kHugePageSize >> kPageShift;
+}
+
+FrameAllocator::FrameAllocator(uint64_t first_pfn, uint64_t end_pfn)
+    : base_(first_pfn),
+      next_(first_pfn),
+      end_(end_pfn) {}
+
+void FrameAllocator::advance_top(uint64_t new_next) {
+  next_ = new_next;
+  // Only frames below the top can be free, so the per-frame and per-block
+  // records grow with it (DRAM may be far larger than what a run touches).
+  frame_state_.resize(next_ - base_, 0);
+  block_free_.resize((next_ - 1) / kBlockFrames - base_ / kBlockFrames + 1, 0);
+}
+
+void FrameAllocator::push_free(uint64_t pfn) {
+  uint8_t& st = frame_state_[pfn - base_];
+  st |= kFree;
+  if (!(st & kListed)) {
+    st |= kListed;
+    free_.push_back(pfn);
+  }
+  if (++block_free_[pfn / kBlockFrames - base_ / kBlockFrames] == kBlockFrames)
+    free_blocks_.insert(pfn & ~(kBlockFrames - 1));
+}
+
+void FrameAllocator::take_free(uint64_t pfn) {
+  frame_state_[pfn - base_] &= uint8_t(~kFree);
+  if (block_free_[pfn / kBlockFrames - base_ / kBlockFrames]-- == kBlockFrames)
+    free_blocks_.erase(pfn & ~(kBlockFrames - 1));
+}
+
 std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
-  uint64_t pfn;
-  if (!free_.empty()) {
+  uint64_t pfn = 0;
+  bool found = false;
+  while (!free_.empty()) {
     pfn = free_.back();
     free_.pop_back();
+    uint8_t& st = frame_state_[pfn - base_];
+    st &= uint8_t(~kListed);
+    if (st & kFree) {  // else a stale entry: alloc_huge took the frame
+      found = true;
+      break;
+    }
+  }
+  if (found) {
+    take_free(pfn);
   } else if (next_ < end_) {
-    pfn = next_++;
+    pfn = next_;
+    advance_top(next_ + 1);
   } else {
     return std::nullopt;
   }
@@ -51,13 +96,20 @@ std::optional<uint64_t> FrameAllocator::alloc(const FrameUse& use) {
 }
 
 std::optional<uint64_t> FrameAllocator::alloc_huge(const FrameUse& use) {
-  constexpr uint64_t kFrames = kHugePageSize >> kPageShift;
-  // From the never-used top only; the frames skipped to reach alignment stay usable.
-  const uint64_t first = (next_ + kFrames - 1) & ~(kFrames - 1);
-  if (first + kFrames > end_ || first < next_) return std::nullopt;
-  for (uint64_t p = next_; p < first; ++p) free_.push_back(p);
-  next_ = first + kFrames;
-  for (uint64_t i = 0; i < kFrames; ++i) {
+  // The never-used top first (the frames skipped to reach alignment stay
+  // usable), then a freed block, as the buddy allocator's 2 MiB free list.
+  uint64_t first = (next_ + kBlockFrames - 1) & ~(kBlockFrames - 1);
+  if (first >= next_ && first + kBlockFrames <= end_) {
+    const uint64_t skipped = next_;
+    advance_top(first + kBlockFrames);
+    for (uint64_t p = skipped; p < first; ++p) push_free(p);
+  } else if (!free_blocks_.empty()) {
+    first = *free_blocks_.begin();
+    for (uint64_t i = 0; i < kBlockFrames; ++i) take_free(first + i);  // their free_ entries go stale
+  } else {
+    return std::nullopt;
+  }
+  for (uint64_t i = 0; i < kBlockFrames; ++i) {
     FrameUse u = use;
     u.index = use.index + i;
     record(first + i, u);
@@ -70,8 +122,9 @@ std::optional<uint64_t> FrameAllocator::alloc_contiguous(uint64_t n, const Frame
   if (n == 1) return alloc(use);
   const uint64_t first = (next_ + n - 1) & ~(n - 1);
   if (first + n > end_ || first < next_) return std::nullopt;
-  for (uint64_t p = next_; p < first; ++p) free_.push_back(p);
-  next_ = first + n;
+  const uint64_t skipped = next_;
+  advance_top(first + n);
+  for (uint64_t p = skipped; p < first; ++p) push_free(p);
   for (uint64_t i = 0; i < n; ++i) record(first + i, use);
   if (used_.size() > peak_) peak_ = used_.size();
   return first;
@@ -92,7 +145,7 @@ void FrameAllocator::free(uint64_t pfn) {
     return;
   }
   used_.erase(it);
-  free_.push_back(pfn);
+  push_free(pfn);
 }
 
 void FrameAllocator::release(uint64_t pfn) {

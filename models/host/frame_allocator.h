@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -37,12 +38,17 @@ const char* frame_kind_name(FrameKind k);
 class FrameAllocator {
  public:
   // Manages frames [first_pfn, end_pfn).
-  FrameAllocator(uint64_t first_pfn, uint64_t end_pfn) : next_(first_pfn), end_(end_pfn) {}
+  FrameAllocator(uint64_t first_pfn, uint64_t end_pfn);
 
   std::optional<uint64_t> alloc(const FrameUse& use);
   // 512 contiguous frames starting at a 2 MiB boundary (a huge folio), tagged
-  // use.index + i; the first pfn, or nullopt when none is left.
+  // use.index + i; the first pfn, or nullopt when none is left. Taken from the
+  // never-used top while it lasts, then from the lowest 2 MiB block whose
+  // 512 frames have all been freed (pinned or held frames are not free).
   std::optional<uint64_t> alloc_huge(const FrameUse& use);
+  // 2 MiB blocks below the never-used top whose every frame is free: what
+  // alloc_huge can still reuse.
+  size_t free_huge_blocks() const { return free_blocks_.size(); }
   // `n` contiguous frames aligned to n pages (n a power of two, as a
   // concatenated stage-2 root needs), each tagged `use`; nullopt when none is left.
   std::optional<uint64_t> alloc_contiguous(uint64_t n, const FrameUse& use);
@@ -88,9 +94,24 @@ class FrameAllocator {
   size_t peak_in_use() const { return peak_; }
 
  private:
+  uint64_t base_;  // first_pfn
   uint64_t next_;
   uint64_t end_;
   std::vector<uint64_t> free_;  // LIFO, as a per-CPU page list hands back the hottest frame
+  // Both below are indexed from base_ and cover [base_, next_).
+  // Per frame (pfn - base_): kFree while free below next_; kListed while an
+  // entry for it is in free_. alloc_huge takes a reused block's frames
+  // without searching free_: their entries go stale (listed, not free) and
+  // alloc() drops them as it meets them; a frame is never listed twice.
+  static constexpr uint8_t kFree = 1, kListed = 2;
+  std::vector<uint8_t> frame_state_;
+  // Per 2 MiB block (pfn / 512 - base_ / 512): how many of its frames are
+  // free; the blocks where all 512 are, lowest first.
+  std::vector<uint16_t> block_free_;
+  std::set<uint64_t> free_blocks_;  // first pfn of each fully free block
+  void push_free(uint64_t pfn);
+  void take_free(uint64_t pfn);  // a free frame becomes allocated
+  void advance_top(uint64_t new_next);
   std::unordered_map<uint64_t, FrameUse> used_;
   std::map<uint64_t, uint32_t> pins_;           // pinned frames: pfn -> pins
   std::unordered_set<uint64_t> freed_pinned_;   // freed by their user while pinned

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <set>
 #include <vector>
 
 #include "host/frame_allocator.h"
@@ -167,4 +169,105 @@ TEST_CASE("FrameAllocator: unpinning a frame still in use leaves it allocated") 
   CHECK(fa.use(pfn) != nullptr);
   fa.free(pfn);
   CHECK(fa.use(pfn) == nullptr);
+}
+
+TEST_CASE("FrameAllocator: a freed, aligned, fully free 2 MiB block is reused by alloc_huge") {
+  FrameAllocator a(0, 3 * 512);
+  const uint64_t b0 = *a.alloc_huge({}), b1 = *a.alloc_huge({}), b2 = *a.alloc_huge({});
+  CHECK(b0 == 0);
+  CHECK(b1 == 512);
+  CHECK(b2 == 1024);
+  CHECK_FALSE(a.alloc_huge({}).has_value());  // the top is used up, nothing freed yet
+  // All of block 1 but one frame freed: not a free 2 MiB block.
+  for (uint64_t i = 1; i < 512; ++i) a.free(b1 + i);
+  CHECK(a.free_huge_blocks() == 0);
+  CHECK_FALSE(a.alloc_huge({}).has_value());
+  a.free(b1);
+  CHECK(a.free_huge_blocks() == 1);
+  auto again = a.alloc_huge({FrameKind::Gmem, nullptr, 7, 3});
+  REQUIRE(again);
+  CHECK(*again == b1);
+  CHECK(a.use(b1 + 511)->index == 7 + 511);
+  CHECK(a.free_huge_blocks() == 0);
+  // The 512 free-list entries the block left behind are stale: a small
+  // allocation does not hand out any of those frames again.
+  CHECK_FALSE(a.alloc({}).has_value());
+  CHECK(a.in_use() == 3 * 512);
+}
+
+TEST_CASE("FrameAllocator: a pinned or held frame keeps its 2 MiB block from reuse until it is really free") {
+  FrameAllocator a(0, 2 * 512);
+  const uint64_t b0 = *a.alloc_huge({}), b1 = *a.alloc_huge({});
+  a.pin(b0 + 5);
+  a.hold(b1 + 9);
+  for (uint64_t i = 0; i < 512; ++i) {
+    a.free(b0 + i);
+    a.free(b1 + i);
+  }
+  CHECK(a.free_huge_blocks() == 0);
+  CHECK_FALSE(a.alloc_huge({}).has_value());
+  a.unpin(b0 + 5);  // the last pin frees it
+  CHECK(a.free_huge_blocks() == 1);
+  a.release(b1 + 9);
+  CHECK(a.free_huge_blocks() == 2);
+  CHECK(a.alloc_huge({}) == b0);  // lowest block first
+  CHECK(a.alloc_huge({}) == b1);
+}
+
+TEST_CASE("FrameAllocator: random 4 KiB and 2 MiB allocations never share a frame; the free-block index stays exact") {
+  constexpr uint64_t kBase = 0x80, kEnd = 0x80 + 8 * 512 + 100;  // unaligned at both ends
+  FrameAllocator a(kBase, kEnd);
+  std::set<uint64_t> live;
+  std::vector<uint64_t> order;  // live frames, to pick from
+  uint64_t top = kBase;         // one past the highest frame ever handed out
+  uint64_t rng = 12345;
+  auto next = [&] { return rng = rng * 6364136223846793005ULL + 1442695040888963407ULL, rng >> 33; };
+  size_t huge_ok = 0, huge_reused = 0;
+  for (int step = 0; step < 20000; ++step) {
+    // Phases that fill memory alternate with phases that drain it, so
+    // blocks fragment and then become whole again.
+    const bool draining = (step / 1000) % 2;
+    const uint64_t r = next() % 100;
+    if (r < (draining ? 5u : 45u)) {
+      if (auto p = a.alloc({})) {
+        REQUIRE(live.insert(*p).second);
+        order.push_back(*p);
+        top = std::max(top, *p + 1);
+      } else {
+        CHECK(live.size() == kEnd - kBase);  // only when every frame is in use
+      }
+    } else if (r < (draining ? 10u : 50u)) {
+      const size_t reusable = a.free_huge_blocks();
+      const bool from_top = ((top + 511) & ~uint64_t{511}) + 512 <= kEnd;
+      if (auto p = a.alloc_huge({})) {
+        CHECK(*p % 512 == 0);
+        for (uint64_t i = 0; i < 512; ++i) REQUIRE(live.insert(*p + i).second);
+        for (uint64_t i = 0; i < 512; ++i) order.push_back(*p + i);
+        if (*p < top) ++huge_reused;
+        top = std::max(top, *p + 512);
+        ++huge_ok;
+      } else {
+        CHECK_FALSE(from_top);
+        CHECK(reusable == 0);
+      }
+    } else if (!order.empty()) {
+      const size_t k = next() % order.size();
+      const uint64_t pfn = order[k];
+      order[k] = order.back();
+      order.pop_back();
+      live.erase(pfn);
+      a.free(pfn);
+    }
+    if (step % 500 == 0) {
+      size_t expect = 0;
+      for (uint64_t b = (kBase + 511) & ~uint64_t{511}; b + 512 <= top; b += 512) {
+        auto it = live.lower_bound(b);
+        if (it == live.end() || *it >= b + 512) ++expect;
+      }
+      REQUIRE(a.free_huge_blocks() == expect);
+      REQUIRE(a.in_use() == live.size());
+    }
+  }
+  CHECK(huge_ok > 10);
+  CHECK(huge_reused > 0);
 }
