@@ -214,7 +214,7 @@ TEST_CASE("FrameAllocator: a pinned or held frame keeps its 2 MiB block from reu
   CHECK(a.alloc_huge({}) == b1);
 }
 
-TEST_CASE("FrameAllocator: random 4 KiB and 2 MiB allocations never share a frame; the free-block index stays exact") {
+TEST_CASE("FrameAllocator: random 4 KiB and 2 MiB allocations never share a frame, and the free-block index stays exact") {
   constexpr uint64_t kBase = 0x80, kEnd = 0x80 + 8 * 512 + 100;  // unaligned at both ends
   FrameAllocator a(kBase, kEnd);
   std::set<uint64_t> live;
