@@ -625,3 +625,26 @@ TEST_CASE("GuestMemfd: a HUGETLB file allocates 2 MiB folios, and a punch hole s
   CHECK(r.frames.in_use() == used);
   CHECK_FALSE(f->huge_folio_pfn(700));
 }
+
+TEST_CASE("GuestMemfd: a HUGETLB file with no free 2 MiB block fails with ENOMEM, no 4 KiB fallback, and reuses a freed block") {
+  Rig r;  // frames 0x100..0x500: one 2 MiB-aligned block (0x200) fits
+  auto f = r.make(1024, GuestMemfd::kFlagHugetlb, VmType::Tdx);
+  REQUIRE(f->get_pfn(0).err == 0);
+  CHECK(f->huge_folio_pfn(0) == uint64_t{0x200});
+  const size_t used = r.frames.in_use();
+  CHECK(f->get_pfn(512).err == ENOMEM);  // KVM's fault: kvm_gmem_get_pfn -ENOMEM
+  CHECK(r.frames.in_use() == used);      // nothing taken instead
+  CHECK_FALSE(f->pfn(512));
+  CHECK(f->fallocate(K, int64_t(512 * P), int64_t(512 * P)) == ENOMEM);
+  CHECK(f->allocated_pages() == 512);
+  // A 4 KiB file on the same allocator still gets the 512 frames left
+  // (below and above the block), and fails with shmem's ENOSPC only after.
+  auto small = r.make(768, 0, VmType::Tdx);
+  CHECK(small->fallocate(K, 0, int64_t(512 * P)) == 0);
+  CHECK(small->fallocate(K, int64_t(512 * P), int64_t(256 * P)) == ENOSPC);
+  small.reset();
+  // The whole folio punched out: its block is free again and taken at 2 MiB.
+  REQUIRE(f->fallocate(K | PH, 0, int64_t(512 * P)) == 0);
+  CHECK(f->fallocate(K, int64_t(512 * P), int64_t(512 * P)) == 0);
+  CHECK(f->huge_folio_pfn(512) == uint64_t{0x200});
+}
