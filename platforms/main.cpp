@@ -84,7 +84,8 @@ const char* kUsage =
     "  --stats-interval T with --stats: a text block of the counters every T of\n"
     "          simulated time in the gem5-style text file beside the JSON\n"
     "  --no-dmi  no DMI pointers: every access is a b_transport (exact bus traces,\n"
-    "          slower; docs/debugging.md says where simulated times still differ)\n"
+    "          slower, same simulated times; refused for ELF guests, which Unicorn\n"
+    "          runs from direct pointers)\n"
     "  sweep   run the scenario once per point of a parameter grid, each point its\n"
     "          own `cocosim run` process, on this machine or on Slurm; writes\n"
     "          results.csv and plots (docs/sweep.md)\n";
@@ -358,6 +359,14 @@ int sc_main(int argc, char** argv) {
   if (o.vcd && o.vcd_path.empty()) {
     std::error_code ec;  // the default directory is made when missing
     std::filesystem::create_directories("waves", ec);
+  }
+  if (o.no_dmi && !sc.elf_programs.empty()) {
+    // Unicorn fetches instructions from host memory it maps, so guest code
+    // cannot run without a direct pointer to its pages.
+    std::cerr << "cocosim: --no-dmi: program '" << sc.elf_programs.begin()->first
+              << "' is guest code (elf:), which Unicorn runs only from DMI pointers to its pages; "
+                 "run this scenario without --no-dmi\n";
+    return 2;
   }
   if (o.stats_interval_ns > 0 && stats_path.empty()) {
     std::cerr << "cocosim: --stats-interval needs --stats PATH (or trace.stats): the blocks go "

@@ -42,10 +42,12 @@ GmemMmapTarget::File* GmemMmapTarget::file_of(Addr a) {
   return it == files_.end() ? nullptr : &it->second;
 }
 
-void GmemMmapTarget::map_pte(File& f, uint64_t index, int pid) {
+bool GmemMmapTarget::map_pte(File& f, uint64_t index, int pid) {
   auto& pids = f.ptes[index];
-  if (std::find(pids.begin(), pids.end(), pid) == pids.end()) pids.push_back(pid);
   if (f.gmem) CC_JOURNAL(gmem_pages(f.gmem->id(), index, index + 1));
+  if (std::find(pids.begin(), pids.end(), pid) != pids.end()) return false;
+  pids.push_back(pid);
+  return true;
 }
 
 void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_time& delay) {
@@ -63,8 +65,9 @@ void GmemMmapTarget::b_transport(tlm::tlm_generic_payload& trans, sc_core::sc_ti
     trans.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
     return;
   }
-  ++faults_;
-  map_pte(*f, index, ext ? ext->process : 0);
+  // A fault only where the process has no PTE yet: later accesses use it,
+  // through b_transport or a DMI pointer alike.
+  if (map_pte(*f, index, ext ? ext->process : 0)) ++faults_;
   trans.set_address((r.pfn << kPageShift) | (offset & kPageMask));
   phys->b_transport(trans, delay);
   trans.set_address(a);

@@ -69,7 +69,8 @@ class GmemMmapTarget : public sc_core::sc_module, public GmemHostMapper {
   void invalidate_from_phys(sc_dt::uint64 start, sc_dt::uint64 end);
   // Resolve (file, page) for a host access: the frame, or a signal.
   File* file_of(Addr a);
-  void map_pte(File& f, uint64_t index, int pid);
+  // Records the process's PTE for the page; false when it had one already.
+  bool map_pte(File& f, uint64_t index, int pid);
 
   FrameAllocator& frames_;
   std::function<void(const GuestMemfd&, uint64_t, uint64_t)> unmap_hook_;

@@ -91,8 +91,10 @@ void MeeSlot::b_transport(int, tlm::tlm_generic_payload& trans, sc_core::sc_time
     mc = r.machine_check;
     done += n;
   }
-  // Held plaintext is the cache: no DRAM trip unless lines went through the cipher.
-  if (lines) delay += dram_latency_ + line_cost_ * double(lines);
+  // One DRAM access, as through the owner's DMI pointer to the plaintext the
+  // engine holds (which stands for DRAM), plus the cipher for each line that
+  // went between DRAM and the engine (a frame's first touch loads all 64).
+  delay += dram_latency_ + line_cost_ * double(lines);
   if (mc) {
     if (ext) ext->machine_check = true;
     trans.set_response_status(tlm::TLM_GENERIC_ERROR_RESPONSE);

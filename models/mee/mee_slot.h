@@ -2,7 +2,9 @@
 // and DRAM: a thin sc_module over EncryptedMemory. It decodes the KeyID bits
 // above the physical address width (KeyIdPolicy), decides whether an access
 // is a TD's (Td or Seam state with a private KeyID), hands the access to the
-// engine and charges `timing.mee` per line that went through the cipher.
+// engine and charges DRAM's latency per access plus `timing.mee` per line
+// that went through the cipher, the same through b_transport as through a DMI
+// pointer to the owner's plaintext (whose latency is DRAM's).
 //  - A non-TD access with a private KeyID, or any access with a KeyID whose
 //    key is not programmed, is refused (TLM_ADDRESS_ERROR_RESPONSE): outside
 //    SEAM the CPU treats such an address as beyond MAXPHYADDR.

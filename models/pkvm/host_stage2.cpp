@@ -15,6 +15,8 @@ HostStage2::HostStage2(MemoryPort& mem, FrameAllocator& pool, std::vector<Memblo
     : fmt_(pa_bits),
       pgt_(fmt_, mem, pool, 0),
       memory_(std::move(memory)),
+      walks_(stats.counter(prefix + ".host_walks", "count",
+                           "host stage-2 walks: host accesses the host's stage-2 TLB missed")),
       aborts_(stats.counter(prefix + ".host_aborts", "count",
                             "host stage-2 faults handled at EL2 (lazy identity map included)")),
       injected_(stats.counter(prefix + ".host_aborts_injected", "count",
@@ -78,7 +80,10 @@ void HostStage2::set_owner(Addr addr, uint64_t size, uint8_t owner_id, uint64_t 
     const uint64_t annotation =
         owner_id == kIdHost ? 0 : donation_pte(owner_id, owner_id == kIdGuest ? meta + (i << 16) : meta);
     pgt_.annotate(a, annotation);
-    if (was_mapped) ++tlbi_;  // the host's CPUs may cache the old translation
+    if (was_mapped) {  // the host's CPUs may cache the old translation
+      ++tlbi_;
+      tlb_.erase(a >> kPageShift);
+    }
   }
 }
 
@@ -86,12 +91,19 @@ HostAccess HostStage2::access(Addr pa, bool write, bool exec, unsigned size, boo
                               uint64_t far) {
   HostAccess r;
   r.far = far;
+  if (tlb_allows(pa, write, exec)) {
+    r.ok = true;
+    return r;
+  }
   // One retry: a fault EL2 resolves by mapping returns to the same access.
   for (int attempt = 0; attempt < 2; ++attempt) {
+    ++walks_;
     const auto e = pgt_.entry(pa);
     bool permission = false;
     if (e.leaf) {
-      if (fmt_.decode(e.desc, e.depth).perm.allows(write, exec)) {
+      const Perm perm = fmt_.decode(e.desc, e.depth).perm;
+      tlb_[pa >> kPageShift] = perm;
+      if (perm.allows(write, exec)) {
         r.ok = true;
         return r;
       }

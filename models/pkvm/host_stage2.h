@@ -5,9 +5,16 @@
 // owner as an invalid annotated entry (host_stage2_set_owner_locked). A host
 // access to such a page, or one its mapping does not allow, is an abort EL2
 // injects back into the host with the syndrome the CPU built.
+//
+// The host CPUs' stage-2 TLB sits here too: a walk that finds a page mapped
+// caches its permissions until EL2 unmaps the page (TLBI IPAS2E1IS by IPA), so
+// a host access pays the walk once per page, whether it then travels by
+// b_transport or through a DMI pointer (which the policy grants only over a
+// cached translation).
 #pragma once
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "arch/stage2_format.h"
@@ -58,7 +65,9 @@ class HostStage2 {
   bool addr_is_memory(Addr addr) const;
 
   // The host touches `pa` (`far` is the address it used). `from_el0`: a host
-  // process rather than the kernel.
+  // process rather than the kernel. A TLB hit that allows the access walks
+  // nothing; otherwise the walk reads the tables (charged as EL2's memory
+  // traffic) and, when the page is mapped, fills the TLB.
   HostAccess access(Addr pa, bool write, bool exec, unsigned size, bool from_el0, uint64_t far);
 
   // host_stage2_idmap: map the largest block around `addr` that the memory
@@ -72,6 +81,13 @@ class HostStage2 {
   // `meta`; the host's own id empties the entries (the next access maps them).
   void set_owner(Addr addr, uint64_t size, uint8_t owner_id, uint64_t meta);
 
+  // Whether the TLB holds a translation of `pa`'s page allowing the access
+  // (no walk, nothing charged).
+  bool tlb_allows(Addr pa, bool write, bool exec) const {
+    auto it = tlb_.find(pa >> kPageShift);
+    return it != tlb_.end() && it->second.allows(write, exec);
+  }
+
   // How many host pages lost their mapping so far (each a TLBI IPAS2E1IS):
   // a cached translation older than the last one may be stale.
   uint64_t unmaps() const { return tlbi_; }
@@ -83,6 +99,11 @@ class HostStage2 {
   Arm64Stage2Format fmt_;
   Stage2PageTable pgt_;
   std::vector<MemblockRegion> memory_;
+  // The host's stage-2 TLB: page number -> the leaf's permissions. Unbounded,
+  // as the DMI pointers it stands behind are: an entry goes only with its
+  // TLBI (set_owner), never by capacity.
+  std::unordered_map<uint64_t, Perm> tlb_;
+  uint64_t& walks_;
   uint64_t& aborts_;
   uint64_t& injected_;
   uint64_t& tlbi_;

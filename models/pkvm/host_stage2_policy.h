@@ -6,8 +6,11 @@
 // pointer passes only for a page the host's stage-2 maps, and loses it when
 // the page is donated (the ownership model revokes it).
 //
-// A one-page translation cache stands for the host CPU's TLB: valid until
-// EL2 takes a page away from the host (TLBI IPAS2E1IS at VMID 0).
+// The host's stage-2 TLB (in HostStage2) is shared by both paths: a
+// b_transport access walks only on a TLB miss, and a DMI pointer is granted
+// only over a translation the TLB holds (the b_transport before the request
+// filled it), so accesses through it are TLB hits and cost what a
+// b_transport hit costs: `--no-dmi` charges the same walks.
 #pragma once
 #include <csignal>
 
@@ -35,17 +38,9 @@ class HostStage2Policy final : public InterposerPolicy {
 
   bool admit(Addr a, bool write, unsigned len, AccessExtension* ext) const override {
     if (!hyp_) return true;
-    const Addr page = a & ~kPageMask;
-    const uint64_t gen = hyp_->host_stage2().unmaps();
-    if (page == cached_page_ && gen == cached_gen_ && (!write || cached_write_)) return true;
     const bool el0 = ext && ext->who == Initiator::HostUser;
     const HostAccess r = hyp_->host_access(a, write, false, len, el0, a);
-    if (r.ok) {
-      cached_write_ = write || (cached_page_ == page && cached_gen_ == gen && cached_write_);
-      cached_page_ = page;
-      cached_gen_ = gen;
-      return true;
-    }
+    if (r.ok) return true;
     if (el0) {
       ++segv_;
       if (ext) ext->signal = SIGSEGV;
@@ -57,13 +52,13 @@ class HostStage2Policy final : public InterposerPolicy {
     return false;
   }
 
+  // Looks, never walks: a pointer stands for a cached writable translation.
   bool dmi_allowed(Addr a) const override {
     if (!hyp_) return true;
     const PkvmPage p = hyp_->page(a >> kPageShift);
     if (p.host_state == PkvmPageState::NoPage) return false;
     if (!hyp_->host_stage2().addr_is_memory(a)) return false;
-    // The host CPU would walk its stage-2 on the first access through the pointer.
-    return hyp_->host_access(a & ~kPageMask, true, false, 8, true, a).ok;
+    return hyp_->host_stage2().tlb_allows(a, true, false);
   }
 
   // The last oops and a sequence number that moves with each one.
@@ -74,9 +69,6 @@ class HostStage2Policy final : public InterposerPolicy {
   PkvmHyp* hyp_ = nullptr;
   uint64_t& oopses_;
   uint64_t& segv_;
-  mutable Addr cached_page_ = ~Addr{0};
-  mutable uint64_t cached_gen_ = 0;
-  mutable bool cached_write_ = false;
   mutable Oops last_oops_;
   mutable uint64_t oops_seq_ = 0;
 };
