@@ -517,7 +517,8 @@ void IsaExecutor::on_interrupt(uint32_t intno) {
     // HVC at EL1 without EL2 is undefined to Unicorn; the PC is the HVC.
     const uint64_t pc_now = reg("pc");
     uint32_t insn = 0;
-    if (uc_mem_read(uc_, pc_now, &insn, sizeof insn) == UC_ERR_OK) {
+    const MappedPage* p = pages_.find(pc_now >> kPageShift);  // code runs only from pages with a pointer
+    if (p && p->host && uc_mem_read(uc_, pc_now, &insn, sizeof insn) == UC_ERR_OK) {
       const DecodedTrap t = decode_arm64_trap(insn);
       if (t.kind == TrapInsn::Hvc) {
         do_hvc(t.imm, pc_now + t.length);
@@ -542,7 +543,13 @@ bool IsaExecutor::on_invalid_insn() {
   const uint64_t rip = reg("rip");
   uint8_t bytes[4] = {};
   size_t n = 0;
-  while (n < sizeof bytes && uc_mem_read(uc_, rip + n, &bytes[n], 1) == UC_ERR_OK) ++n;
+  // Only from pages with a direct pointer: reading a page of callbacks would
+  // be a guest access (an MMIO exit) the instruction never made.
+  while (n < sizeof bytes) {
+    const MappedPage* p = pages_.find((rip + n) >> kPageShift);
+    if (!p || !p->host || uc_mem_read(uc_, rip + n, &bytes[n], 1) != UC_ERR_OK) break;
+    ++n;
+  }
   const DecodedTrap t = decode_x86_trap(bytes, n);
   if (t.kind == TrapInsn::Tdcall)
     do_tdcall(rip + t.length);
