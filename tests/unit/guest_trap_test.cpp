@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "cpu/guest_trap.h"
@@ -32,12 +33,13 @@ class TrapVcpu : public GuestEnv {
   }
   void put(uint64_t gpa, const void* src, size_t len) { std::memcpy(page(gpa >> 12)->bytes + (gpa & 4095), src, len); }
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool) override {
+    ++accesses[gpa >> 12];
     uint8_t* p = page(gpa >> 12)->bytes + (gpa & 4095);
     write ? std::memcpy(p, data, len) : std::memcpy(data, p, len);
     return Outcome::Ok;
   }
   Outcome translate_page(Addr gpa, bool, bool, GuestPage* gp) override {
-    *gp = GuestPage{gpa >> 12, page(gpa >> 12)->bytes, true, true};
+    *gp = GuestPage{gpa >> 12, no_dmi.count(gpa >> 12) ? nullptr : page(gpa >> 12)->bytes, true, true};
     return Outcome::Ok;
   }
   Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override {
@@ -78,6 +80,8 @@ class TrapVcpu : public GuestEnv {
     uint64_t fn, x1;
   };
   std::map<uint64_t, std::unique_ptr<Page>> pages;
+  std::set<uint64_t> no_dmi;           // pages reached through access() only
+  std::map<uint64_t, int> accesses;    // access() calls by page
   std::vector<Convert> converts;
   std::vector<TdcallRegs> tdcalls;
   std::vector<Hvc> hvcs;
@@ -284,4 +288,20 @@ TEST_CASE("guest traps: AArch64 HVC #0 is an SMCCC call, other immediates NOT_SU
   CHECK(reg(x, "x2") == 0);  // SMCCC: x1..x3 returned as 0
   CHECK(x.stopped() == IsaStop::Shutdown);  // the udf
   CHECK(x.stop_detail().find("undefined") != std::string::npos);
+}
+
+TEST_CASE("guest traps: decoding an invalid instruction never reads a page without direct pointer") {
+  TrapVcpu v;
+  v.no_dmi.insert(2);  // e.g. MMIO: a read there is an access of its own
+  const uint8_t code[] = {
+      0x8b, 0x04, 0x25, 0x00, 0x20, 0x00, 0x00,  // mov 0x2000, %eax: page 2 becomes a page of callbacks
+      0xe9, 0xf2, 0x0f, 0x00, 0x00,              // jmp 0x1ffe
+  };
+  const uint8_t ud2[] = {0x0f, 0x0b};  // the last two bytes of page 1
+  v.put(0x1000, code, sizeof code);
+  v.put(0x1ffe, ud2, sizeof ud2);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  x.run(v);
+  CHECK(x.stopped() == IsaStop::Shutdown);
+  CHECK(v.accesses[2] == 1);  // the load only, not the decoder looking past the page end
 }
