@@ -81,6 +81,7 @@ Result Vmm::create_vcpu(const Step& s) {
     o.insn_ns = cfg.timing.insn_ns;
     o.quantum_ns = double(cfg.quantum_ns);
     o.ucall_mmio_gpa = elf->second.ucall_mmio;
+    o.td = v->type() == VmType::Tdx;
     exec = std::make_unique<IsaExecutor>(cfg.arch == Arch::X86Tdx ? IsaArch::X86_64 : IsaArch::Arm64,
                                          elf->second.entry_addr, 0, o);
   } else {

@@ -116,6 +116,8 @@ Result Vmm::kvm_run(const Step& s) {
   };
   std::optional<uint64_t> ret;
   if (a.has("hypercall_ret")) ret = a.u64("hypercall_ret");
+  std::optional<uint64_t> mmio_data;
+  if (a.has("mmio_data")) mmio_data = a.u64("mmio_data");
   int err = 0;
   // Bounded so that a guest that faults forever still ends the step.
   // `during:` runs `after` into the KVM_RUN (across exits the VMM handles
@@ -146,8 +148,9 @@ Result Vmm::kvm_run(const Step& s) {
       report_.note(s, stopped);
       break;
     }
-    kv->prepare_entry(ret);
+    kv->prepare_entry(ret, mmio_data);
     ret.reset();
+    mmio_data.reset();
     if (!kv->enter_guest()) break;
     hw->start();
     // Wake at the exit, when `during:` is due, and every kPollNs to look at
@@ -242,6 +245,11 @@ Result Vmm::kvm_run(const Step& s) {
       r["gpa"] = RValue::integer(st.gpa);
       r["size"] = RValue::integer(st.size);
       r["is_write"] = RValue::boolean(st.is_write);
+      if (st.is_write) {  // the bytes written, as a little-endian integer of `size` bytes
+        uint64_t v = 0;
+        for (size_t i = 0; i < std::min<size_t>(st.size, st.data.size()); ++i) v |= uint64_t(st.data[i]) << (8 * i);
+        r["data"] = RValue::integer(v);
+      }
       break;
     case ExitReason::UcallSync: r["tag"] = RValue::str(st.tag); break;
     case ExitReason::UcallAbort: r["message"] = RValue::str(st.message); break;

@@ -19,6 +19,11 @@ struct Stage2Fault {
   // x86: EPT-violation exit qualification. arm64: ESR_EL2.
   uint64_t syndrome = 0;
   uint64_t hpfar = 0;  // arm64 HPFAR_EL2
+  // The access's bytes, for an access KVM emulates as MMIO: what a write
+  // stores, where a read's value goes once the VMM supplied it. nullptr: a
+  // translation to map the page, not an access (an MMIO GPA gets no mapping:
+  // its accesses exit one by one, with their data).
+  uint8_t* data = nullptr;
 };
 
 }  // namespace cocosim

@@ -1,5 +1,7 @@
 #include "cpu/isa_executor.h"
 
+#include "cpu/guest_trap.h"
+
 #include <unicorn/unicorn.h>
 
 #include <cstring>
@@ -63,6 +65,11 @@ void hook_out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
   self_of(user)->on_port_out(port, size, value);
 }
 void hook_intr(uc_engine*, uint32_t intno, void* user) { self_of(user)->on_interrupt(intno); }
+bool hook_invalid(uc_engine*, void* user) { return self_of(user)->on_invalid_insn(); }
+
+// QEMU's ARM exception number for an undefined instruction (EXCP_UDEF): what
+// Unicorn reports for HVC, since its CPU has no EL2.
+constexpr uint32_t kArmExcpUdef = 1;
 
 }  // namespace
 
@@ -118,6 +125,7 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
               reinterpret_cast<void*>(hook_protected), this, 1, 0);
   uc_hook_add(uc_, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(hook_block), this, 1, 0);
   uc_hook_add(uc_, &h, UC_HOOK_INTR, reinterpret_cast<void*>(hook_intr), this, 1, 0);
+  uc_hook_add(uc_, &h, UC_HOOK_INSN_INVALID, reinterpret_cast<void*>(hook_invalid), this, 1, 0);
   if (arch == IsaArch::X86_64) {
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
@@ -200,6 +208,7 @@ void IsaExecutor::single_step(GuestEnv& env) {
 bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   call_insns_ = 0;
   budget_stop_ = false;
+  trap_resume_ = false;
   at_breakpoint_ = false;
   resume_over_ = breakpoints_.count(pc_) ? pc_ : ~uint64_t{0};
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
@@ -217,7 +226,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
       stop(t.stop, t.what);
     else if (at_breakpoint_ || count)
       return true;
-    else if (!budget_stop_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
+    else if (!budget_stop_ && !trap_resume_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
       stop(IsaStop::Halted, std::string(arch_ == IsaArch::X86_64 ? "HLT" : "WFI") +
                                 " with no interrupt to wake the vCPU (interrupts are not modelled)");
   }
@@ -308,6 +317,7 @@ unsigned IsaExecutor::block_icount(uint64_t addr) {
 }
 
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
+  trap_resume_ = false;  // Unicorn went on by itself after a trap
   if (abandoned_) {
     uc_emu_stop(uc_);
     return;
@@ -503,11 +513,159 @@ void IsaExecutor::do_ucall(uint64_t uc_gpa) {
 
 void IsaExecutor::on_interrupt(uint32_t intno) {
   if (abandoned_) return;
+  if (arch_ == IsaArch::Arm64 && intno == kArmExcpUdef) {
+    // HVC at EL1 without EL2 is undefined to Unicorn; the PC is the HVC.
+    const uint64_t pc_now = reg("pc");
+    uint32_t insn = 0;
+    const MappedPage* p = pages_.find(pc_now >> kPageShift);  // code runs only from pages with a pointer
+    if (p && p->host && uc_mem_read(uc_, pc_now, &insn, sizeof insn) == UC_ERR_OK) {
+      const DecodedTrap t = decode_arm64_trap(insn);
+      if (t.kind == TrapInsn::Hvc) {
+        do_hvc(t.imm, pc_now + t.length);
+        return;
+      }
+    }
+    stop(IsaStop::Shutdown, "undefined instruction without a handler");
+    return;
+  }
   // x86: Unicorn reports HLT and exceptions here; arm64: exception classes.
   if (arch_ == IsaArch::X86_64 && intno == 6)
     stop(IsaStop::Shutdown, "invalid opcode (#UD) without a handler");
   else
     stop(IsaStop::Shutdown, "exception " + std::to_string(intno) + " without a handler");
+}
+
+bool IsaExecutor::on_invalid_insn() {
+  if (abandoned_) return false;
+  if (arch_ != IsaArch::X86_64) return false;
+  // RIP is the invalid instruction: TDCALL and VMCALL are invalid to
+  // Unicorn, which has neither TDX nor VMX.
+  const uint64_t rip = reg("rip");
+  uint8_t bytes[4] = {};
+  size_t n = 0;
+  // Only from pages with a direct pointer: reading a page of callbacks would
+  // be a guest access (an MMIO exit) the instruction never made.
+  while (n < sizeof bytes) {
+    const MappedPage* p = pages_.find((rip + n) >> kPageShift);
+    if (!p || !p->host || uc_mem_read(uc_, rip + n, &bytes[n], 1) != UC_ERR_OK) break;
+    ++n;
+  }
+  const DecodedTrap t = decode_x86_trap(bytes, n);
+  if (t.kind == TrapInsn::Tdcall)
+    do_tdcall(rip + t.length);
+  else if (t.kind == TrapInsn::Vmcall)
+    do_vmcall(rip + t.length);
+  else
+    return false;  // #UD without a handler: Unicorn stops with UC_ERR_INSN_INVALID
+  return true;
+}
+
+uint64_t IsaExecutor::reg(const char* name) const {
+  uint64_t v = 0;
+  read_register(name, &v);
+  return v;
+}
+
+void IsaExecutor::do_tdcall(uint64_t next_pc) {
+  TdcallRegs in;
+  in.leaf = reg("rax");
+  in.rcx = reg("rcx");
+  in.rdx = reg("rdx");
+  in.r10 = reg("r10");
+  in.r11 = reg("r11");
+  in.r12 = reg("r12");
+  in.r13 = reg("r13");
+  TdcallOut out;
+  for (;;) {
+    const Outcome o = env_->tdcall(in, &out);
+    if (o == Outcome::Ok) break;
+    if (o == Outcome::Exit) {  // e.g. MapGPA's KVM_EXIT_HYPERCALL: the TDCALL resumes after re-entry
+      if (!env_->exit_to_host()) {
+        abandon();
+        return;
+      }
+      continue;
+    }
+    stop(IsaStop::Shutdown, "TDCALL: fault " + env_->fault_name() + " without a handler");
+    return;
+  }
+  if (in.leaf == 4 && out.status == 0) {
+    // TDG.MR.REPORT: the MRTD field of the TDREPORT_STRUCT at RCX.
+    if (!guest_access(in.rcx + kTdreportMrtdOffset, out.mrtd.data(), out.mrtd.size(), true)) return;
+  }
+  write_register("rax", out.status);
+  const TdcallOutputs w = tdcall_outputs(in.leaf);
+  if (w.rcx) write_register("rcx", out.rcx);
+  if (w.rdx) write_register("rdx", out.rdx);
+  if (w.r8) write_register("r8", out.r8);
+  if (w.r9) write_register("r9", out.r9);
+  if (w.r10) write_register("r10", out.r10);
+  if (w.r11) write_register("r11", out.r11);
+  write_register("rip", next_pc);
+  trap_resume_ = true;  // Unicorn 2.0.1 ends the call when a hook writes the PC
+}
+
+void IsaExecutor::do_vmcall(uint64_t next_pc) {
+  if (opt_.td) {
+    stop(IsaStop::InternalError,
+         "VMCALL in a TD is not modelled (a TD calls the host with TDG.VP.VMCALL, leaf 0 of TDCALL)");
+    return;
+  }
+  KvmHypercall hc;
+  hc.nr = reg("rax");
+  hc.a0 = reg("rbx");
+  hc.a1 = reg("rcx");
+  hc.a2 = reg("rdx");
+  hc.a3 = reg("rsi");
+  const HypercallAction a = decode_kvm_hypercall(hc);
+  uint64_t ret = a.ret;
+  if (a.kind == HypercallAction::Refused) {
+    stop(IsaStop::InternalError, "KVM hypercall " + std::to_string(hc.nr) + " is not modelled: " + a.why);
+    return;
+  }
+  if (a.kind == HypercallAction::Convert) {
+    for (;;) {
+      const Outcome o = env_->convert(a.gpa, a.size, a.to_private, &ret);
+      if (o == Outcome::Ok) break;
+      if (o == Outcome::Exit) {  // KVM_EXIT_HYPERCALL: userspace's answer is the return value
+        if (!env_->exit_to_host()) {
+          abandon();
+          return;
+        }
+        continue;
+      }
+      stop(IsaStop::Shutdown, "VMCALL: fault " + env_->fault_name() + " without a handler");
+      return;
+    }
+  }
+  write_register("rax", ret);
+  write_register("rip", next_pc);
+  trap_resume_ = true;  // Unicorn 2.0.1 ends the call when a hook writes the PC
+}
+
+void IsaExecutor::do_hvc(uint16_t imm, uint64_t next_pc) {
+  uint64_t ret = kSmcccNotSupported;
+  if (imm == 0) {  // KVM's handle_hvc answers only HVC #0
+    for (;;) {
+      const Outcome o = env_->hvc(reg("x0"), reg("x1"), &ret);
+      if (o == Outcome::Ok) break;
+      if (o == Outcome::Exit) {  // the host maps the page first; the HVC runs again
+        if (!env_->exit_to_host()) {
+          abandon();
+          return;
+        }
+        continue;
+      }
+      stop(IsaStop::Shutdown, "HVC: fault " + env_->fault_name() + " without a handler");
+      return;
+    }
+  }
+  write_register("x0", ret);
+  write_register("x1", 0);
+  write_register("x2", 0);
+  write_register("x3", 0);
+  write_register("pc", next_pc);
+  trap_resume_ = true;  // Unicorn 2.0.1 ends the call when a hook writes the PC
 }
 
 }  // namespace cocosim

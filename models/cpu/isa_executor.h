@@ -41,6 +41,7 @@ struct IsaOptions {
   double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
   size_t mapped_pages = 64;      // Unicorn mappings kept (Unicorn's cost per map grows with them)
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
+  bool td = false;               // x86: the vCPU is a TD's (VMCALL is not a KVM hypercall there)
 };
 
 // Why the executor stopped for good (run() returns at once afterwards).
@@ -127,6 +128,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t on_callback_read(uint64_t gpa, unsigned size);
   void on_callback_write(uint64_t gpa, unsigned size, uint64_t value);
   void on_interrupt(uint32_t intno);
+  bool on_invalid_insn();
 
  private:
   // PageMapper
@@ -140,6 +142,12 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // stop without touching the environment or guest memory again. False.
   bool abandon();
   void do_ucall(uint64_t uc_gpa);
+  // The hypervisor calls (see models/cpu/guest_trap.h); each leaves the
+  // registers as the call's ABI says and moves the PC past the instruction.
+  void do_tdcall(uint64_t next_pc);
+  void do_vmcall(uint64_t next_pc);
+  void do_hvc(uint16_t imm, uint64_t next_pc);
+  uint64_t reg(const char* name) const;
   void stop(IsaStop why, const std::string& detail);
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
@@ -156,6 +164,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t insns_ = 0;           // instructions executed (counted per block)
   uint64_t call_insns_ = 0;      // ... in the current Unicorn call
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
+  bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
   IsaStop stop_ = IsaStop::None;
   std::string stop_detail_;

@@ -274,13 +274,14 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
                           t.fault.kind == Stage2Fault::Kind::Translation ? "fault_translation" : "fault_permission",
                           std::string(write ? "write" : "read") + " gpa " + hex(gpa) + " level " +
                               std::to_string(t.fault.level)));
+      // An access KVM emulates as MMIO takes its data to the exit (a write)
+      // or gets the VMM's value at re-entry (a read).
+      if (!write) std::memset(bytes, 0, chunk);
+      t.fault.data = bytes;
       VcpuHypervisor::Resolution r = hv_->stage2_fault(t.fault, shared);
       local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
       if (r == VcpuHypervisor::Resolution::Retry) continue;
-      if (r == VcpuHypervisor::Resolution::Emulated) {
-        if (!write) std::memset(bytes, 0, chunk);
-        break;
-      }
+      if (r == VcpuHypervisor::Resolution::Emulated) break;
       if (r == VcpuHypervisor::Resolution::Injected) {
         fault_ = hv_->injected_fault();
         count_injected(fault_);

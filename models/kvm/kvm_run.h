@@ -35,6 +35,8 @@ struct KvmRunState {
   // and HPFAR_EL2 on arm64.
   bool has_syndrome = false;
   uint64_t syndrome = 0, hpfar = 0;
+  // KVM_EXIT_MMIO's data (kvm_run.mmio.data[8]): what a write stores, little-endian.
+  std::array<uint8_t, 8> data{};
   std::string tag, message;
 };
 

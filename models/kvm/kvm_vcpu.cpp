@@ -1,6 +1,8 @@
 #include "kvm/kvm_vcpu.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "common/hex.h"
 #include "common/trace.h"
@@ -8,7 +10,7 @@
 
 namespace cocosim {
 
-void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret) {
+void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret, std::optional<uint64_t> mmio_data) {
   if (hypercall_pending_) {
     // userspace filled run->hypercall.ret (0 when it gave nothing).
     hypercall_pending_ = false;
@@ -18,6 +20,7 @@ void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret) {
   if (mmio_pending_) {
     mmio_pending_ = false;
     mmio_done_ = true;
+    mmio_read_value_ = mmio_data.value_or(0);
   }
   run_ = KvmRunState{};
 }
@@ -25,8 +28,16 @@ void KvmVcpu::prepare_entry(std::optional<uint64_t> hypercall_ret) {
 VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shared) {
   if (mmio_done_ && (f.gpa & ~kPageMask) == (mmio_gpa_ & ~kPageMask)) {
     mmio_done_ = false;
+    // kvm_arch_vcpu_ioctl_run completes the read from run->mmio.data.
+    if (f.data && !f.write) {
+      uint8_t bytes[8];
+      for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = uint8_t(mmio_read_value_ >> (8 * i));
+      std::memcpy(f.data, bytes, std::min<size_t>(f.size, sizeof bytes));
+    }
     return Resolution::Emulated;
   }
+  // Mapping an MMIO page: none to make; each access exits with its data.
+  if (!f.data && is_mmio(f.gpa, f.write)) return Resolution::Emulated;
   if (td_) return td_stage2_fault(f);
   const uint64_t gfn = f.gpa >> kPageShift;
   // KVM derives the access type from the GFN's attribute for these VM types
@@ -43,9 +54,22 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
   if (run_.reason == ExitReason::Mmio) {
     mmio_pending_ = true;
     mmio_gpa_ = f.gpa;
+    if (f.write && f.data) std::memcpy(run_.data.data(), f.data, std::min<size_t>(f.size, run_.data.size()));
   }
   returned_to_vmm();
   return Resolution::Exit;
+}
+
+bool KvmVcpu::is_mmio(Addr gpa, bool write) {
+  if (td_) {  // a TD's private GPAs are never MMIO; its shared alias is the GFN without the bit
+    const auto bit = vm_.arch().shared_bit();
+    if (!bit || !(gpa & (Addr{1} << *bit))) return false;
+    gpa &= ~(Addr{1} << *bit);
+  }
+  const uint64_t gfn = gpa >> kPageShift;
+  if (traits_of(vm_.type()).has_private_mem && vm_.is_private(gfn)) return false;
+  const Memslot* slot = vm_.slot_for_gfn(gfn);
+  return !slot || (write && (slot->flags() & Memslot::kReadonly));
 }
 
 VcpuHypervisor::Resolution KvmVcpu::pkvm_hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
@@ -250,6 +274,7 @@ VcpuHypervisor::Resolution KvmVcpu::td_stage2_fault(const Stage2Fault& f) {
   if (run_.reason == ExitReason::Mmio) {
     mmio_pending_ = true;
     mmio_gpa_ = f.gpa;
+    if (f.write && f.data) std::memcpy(run_.data.data(), f.data, std::min<size_t>(f.size, run_.data.size()));
   }
   return Resolution::Exit;
 }

@@ -43,7 +43,9 @@ class KvmVcpu : public VcpuHypervisor {
   const KvmRunState& run_state() const { return run_; }
   const VcpuExitCounts& exit_counts() const { return exits_; }
   // Complete what the previous exit left pending, then clear kvm_run for the entry.
-  void prepare_entry(std::optional<uint64_t> hypercall_ret);
+  // `mmio_data`: what the VMM put in kvm_run.mmio.data for a pending MMIO
+  // read (little-endian; 0 when it gave nothing).
+  void prepare_entry(std::optional<uint64_t> hypercall_ret, std::optional<uint64_t> mmio_data = {});
   bool finished() const { return done_ || aborted_; }
 
   // Where the memory work of fault handling is measured (the host kernel's and
@@ -91,6 +93,10 @@ class KvmVcpu : public VcpuHypervisor {
   uint64_t hypercall_ret_ = 0;
   bool mmio_pending_ = false, mmio_done_ = false;
   Addr mmio_gpa_ = 0;
+  uint64_t mmio_read_value_ = 0;  // the VMM's answer to the pending MMIO read
+  // A GPA KVM would emulate as MMIO for this access (no memslot, or a write
+  // to a read-only one).
+  bool is_mmio(Addr gpa, bool write);
   bool done_ = false, aborted_ = false;
   std::function<double()> cost_probe_;
   Stats& stats_;

@@ -77,7 +77,7 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
 // instruction count and registers (x86-64 and AArch64 names).
 std::vector<std::string> kvm_run_results() {
   std::vector<std::string> r = {"errno", "exit",    "gpa", "size",     "flags",    "nr",   "args",
-                                "tag",   "message", "is_write", "syndrome", "hpfar", "instructions"};
+                                "tag",   "message", "is_write", "data",     "syndrome", "hpfar", "instructions"};
   for (IsaArch a : {IsaArch::X86_64, IsaArch::Arm64})
     for (const std::string& n : IsaExecutor::register_names(a)) r.push_back(n);
   return r;
@@ -111,7 +111,7 @@ std::vector<OpSpec> make_steps() {
        {"errno", "error_offset"}},
       {"KVM_RUN",
        {N("vm", NameKind::Vm, true), I("vcpu"), {"auto", Ty::ExitList}, I("hypercall_ret"),
-        {"during", Ty::Steps}, {"after", Ty::Time}},
+        I("mmio_data"), {"during", Ty::Steps}, {"after", Ty::Time}},
        kvm_run_results()},
       {"KVM_TDX_INIT_VM", {N("vm", NameKind::Vm, true), F("attributes", vocab::kTdxVmAttrs)}, kErrMsg},
       {"KVM_TDX_INIT_VCPU", {N("vm", NameKind::Vm, true), I("vcpu"), I("rcx")}, kErrMsg},
