@@ -156,7 +156,9 @@ void GdbSession::paused(IsaExecutor& exec, IsaPause why) {
     reason = StopEvent::Reason::Interrupt;
   }
   const int t = thread_of(exec);
-  stop_.where = "at " + hex_addr(pc) + " of ELF program '" + threads_.at(t).program + "' (" + step_ + ")";
+  auto it = threads_.find(t);
+  if (it == threads_.end()) return;  // not a thread of this session
+  stop_.where = "at " + hex_addr(pc) + " of ELF program '" + it->second.program + "' (" + step_ + ")";
   stop(reason, t);
 }
 
