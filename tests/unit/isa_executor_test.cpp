@@ -564,23 +564,24 @@ TEST_CASE("isa executor debugging: a single step after a run executes exactly on
   v.put(0x1000, kSumLoop, sizeof kSumLoop);
   v.ucall_struct(0x3000, SelftestUcall::kDone);
   IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
-  x.insert_breakpoint(0x1009);  // add %rcx, %rbx: translated with the loop's block
-  // The first pause is at the breakpoint; the observer then asks for two single
-  // steps (through before_call), which must stop at dec and jne, not run on
-  // in the block Unicorn translated without counting.
+  x.insert_breakpoint(0x1000);  // the entry: its block is translated when the breakpoint stops it
+  // The first pause is at the breakpoint, which the observer removes; it then
+  // asks for two single steps (through before_call), which must stop after
+  // the mov and the xor, not run on in the block Unicorn translated without
+  // counting.
   struct Stepper : RecordingDebugger {
     bool before_call(IsaExecutor& x) override {
       if (!pauses.empty() && pauses.back().first == IsaPause::Breakpoint) steps_left = 2;
       return RecordingDebugger::before_call(x);
     }
   } s;
-  s.remove_at = 0x1009;
+  s.remove_at = 0x1000;
   x.set_debug_observer(&s);
   x.run(v);
   REQUIRE(s.pauses.size() >= 3);
-  CHECK(s.pauses[0] == std::make_pair(IsaPause::Breakpoint, uint64_t{0x1009}));
-  CHECK(s.pauses[1] == std::make_pair(IsaPause::Step, uint64_t{0x100c}));
-  CHECK(s.pauses[2] == std::make_pair(IsaPause::Step, uint64_t{0x100f}));
+  CHECK(s.pauses[0] == std::make_pair(IsaPause::Breakpoint, uint64_t{0x1000}));
+  CHECK(s.pauses[1] == std::make_pair(IsaPause::Step, uint64_t{0x1007}));
+  CHECK(s.pauses[2] == std::make_pair(IsaPause::Step, uint64_t{0x1009}));
   CHECK(reg(x, "rbx") == 55);
   CHECK(v.dones == 1);
   x.set_debug_observer(nullptr);
