@@ -14,6 +14,7 @@
 namespace cocosim {
 
 class ScriptedExecutor;
+class IsaExecutor;
 
 // Told before each op runs (the gdb server's breakpoints and single steps),
 // and when the executor goes (its vCPU closed). It may block: the guest waits.
@@ -23,6 +24,8 @@ class OpObserver {
   virtual void vcpu_created(ScriptedExecutor& exec, int vm, int vcpu) = 0;
   virtual void before_op(ScriptedExecutor& exec, uint64_t pc) = 0;
   virtual void executor_gone(ScriptedExecutor& exec) = 0;
+  // A vCPU that runs an ELF program (real guest code) was created.
+  virtual void isa_vcpu_created(IsaExecutor& exec, int vm, int vcpu, const std::string& program) {}
 };
 
 class ScriptedExecutor : public Executor {

@@ -74,6 +74,7 @@ Result Vmm::create_vcpu(const Step& s) {
   const bool init_td_vcpu = !scenario_inits_vcpu(a.str("vm"), a.u64("id"));
   std::unique_ptr<Executor> exec;
   ScriptedExecutor* guest = nullptr;  // a scripted guest (the vCPU owns it from here on)
+  IsaExecutor* isa = nullptr;         // or real guest code
   auto elf = sc_.elf_programs.find(a.str("program"));
   if (elf != sc_.elf_programs.end()) {
     const PlatformConfig& cfg = p_.config();
@@ -82,8 +83,10 @@ Result Vmm::create_vcpu(const Step& s) {
     o.quantum_ns = double(cfg.quantum_ns);
     o.ucall_mmio_gpa = elf->second.ucall_mmio;
     o.td = v->type() == VmType::Tdx;
-    exec = std::make_unique<IsaExecutor>(cfg.arch == Arch::X86Tdx ? IsaArch::X86_64 : IsaArch::Arm64,
-                                         elf->second.entry_addr, 0, o);
+    auto real = std::make_unique<IsaExecutor>(cfg.arch == Arch::X86Tdx ? IsaArch::X86_64 : IsaArch::Arm64,
+                                              elf->second.entry_addr, 0, o);
+    isa = real.get();
+    exec = std::move(real);
   } else {
     auto scripted = std::make_unique<ScriptedExecutor>(sc_.programs.at(a.str("program")), a.str("program"));
     if (auto bit = p_.architecture().shared_bit()) scripted->set_shared_bit(uint64_t{1} << *bit);
@@ -104,6 +107,7 @@ Result Vmm::create_vcpu(const Step& s) {
     guest->set_observer(op_observer_);
     op_observer_->vcpu_created(*guest, v->id(), int(a.u64("id")));
   }
+  if (!err && isa && op_observer_) op_observer_->isa_vcpu_created(*isa, v->id(), int(a.u64("id")), a.str("program"));
   Result r = errno_result(err);
   if (err && !why.empty()) r["message"] = RValue::str(why);
   return r;

@@ -20,6 +20,8 @@ guest_entry:
 1:	add	x2, x2, x1
 	subs	x1, x1, #1
 	b.ne	1b
+	.globl loop_done		/* for debuggers: the store of the sum */
+loop_done:
 	adr	x3, sum
 	str	x2, [x3]
 	adr	x0, uc_sync

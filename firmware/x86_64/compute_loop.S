@@ -19,6 +19,8 @@ guest_entry:
 1:	add	%rcx, %rbx
 	dec	%rcx
 	jnz	1b
+	.globl loop_done		/* for debuggers: the store of the sum */
+loop_done:
 	mov	%rbx, sum(%rip)
 	lea	uc_sync(%rip), %rdi
 	mov	$UCALL_PIO_PORT, %edx

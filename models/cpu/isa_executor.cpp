@@ -148,6 +148,7 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
 }
 
 IsaExecutor::~IsaExecutor() {
+  if (debug_) debug_->executor_gone(*this);
   pages_.clear();
   if (uc_) uc_close(uc_);
 }
@@ -194,6 +195,7 @@ void IsaExecutor::run(GuestEnv& env) {
     env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
     return;
   }
+  if (debug_) return run_debugged(env);
   while (!emulate(env, 0)) {
   }
 }
@@ -210,12 +212,22 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   budget_stop_ = false;
   trap_resume_ = false;
   at_breakpoint_ = false;
-  resume_over_ = breakpoints_.count(pc_) ? pc_ : ~uint64_t{0};
+  // The instruction a debugger paused at runs now, even if a hook of a
+  // breakpoint removed meanwhile still fires there (Unicorn frees hooks lazily).
+  resume_over_ = paused_at_ == pc_ ? pc_ : ~uint64_t{0};
+  // Unicorn adds its instruction-counting hook for a counted call without
+  // dropping the blocks translated before, which lack the hook's calls and
+  // would run on past the count: drop them (it drops them itself when
+  // counting ends).
+  if (count && !counted_) uc_ctl(uc_, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+  counted_ = count != 0;
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
   pc_ = pc();
+  paused_at_ = at_breakpoint_ || count ? pc_ : ~uint64_t{0};
   if (abandoned_) return true;  // the environment is another guest's now
-  // A single step counts its one instruction (no whole block).
-  const uint64_t ran = count ? count : call_insns_;
+  // A single step counts its one instruction (no whole block), none when a
+  // breakpoint stopped it before the instruction.
+  const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
   insns_ += ran;
   call_insns_ = 0;
   // Time is charged between Unicorn calls, where the host may run.
@@ -269,6 +281,17 @@ bool IsaExecutor::write_gdb_register(unsigned regno, uint64_t value) {
   if (id < 0 || uc_reg_write(uc_, id, &value) != UC_ERR_OK) return false;
   if ((arch_ == IsaArch::X86_64 && regno == 16) || (arch_ == IsaArch::Arm64 && regno == 32)) pc_ = value;
   return true;
+}
+
+void IsaExecutor::run_debugged(GuestEnv& env) {
+  for (;;) {
+    const bool step = debug_->before_call(*this);
+    // Without a breakpoint, a call returns only at the quantum's end or when
+    // the guest stopped for good (exits happen inside the instruction).
+    emulate(env, step ? 1 : 0);
+    if (abandoned_ || stop_ != IsaStop::None) return;
+    debug_->paused(*this, at_breakpoint_ ? IsaPause::Breakpoint : step ? IsaPause::Step : IsaPause::Quantum);
+  }
 }
 
 void IsaExecutor::insert_breakpoint(uint64_t bp) {

@@ -71,6 +71,31 @@ struct SelftestUcall {
   std::string buffer;  // up to its NUL
 };
 
+class IsaExecutor;
+
+// Why a debugged executor paused (IsaDebugObserver::paused).
+enum class IsaPause {
+  Breakpoint,  // before the instruction at a PC breakpoint
+  Step,        // after the one instruction before_call() asked for
+  Quantum,     // between two Unicorn calls of run() (a chance to see a Ctrl-C)
+};
+
+// A debugger attached to an executor (the gdb server): with one set, run()
+// asks before each Unicorn call whether to run one instruction only and
+// reports where it stopped, without returning to its caller in between. The
+// observer may block in paused(): the guest waits.
+class IsaDebugObserver {
+ public:
+  virtual ~IsaDebugObserver() = default;
+  // Before each Unicorn call (the observer may change the breakpoints here):
+  // true runs exactly one instruction.
+  virtual bool before_call(IsaExecutor& exec) = 0;
+  // Stopped before the instruction at exec.pc().
+  virtual void paused(IsaExecutor& exec, IsaPause why) = 0;
+  // The executor is being destroyed (its vCPU closed).
+  virtual void executor_gone(IsaExecutor& exec) = 0;
+};
+
 class IsaExecutor : public Executor, public TranslationListener, private PageMapper {
  public:
   // `entry`: the first PC. `stack`: the initial stack pointer (RSP / SP_EL1).
@@ -115,6 +140,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void remove_breakpoint(uint64_t pc);
   bool stopped_at_breakpoint() const { return at_breakpoint_; }
   void on_breakpoint(uint64_t addr);
+  bool has_breakpoint(uint64_t pc) const { return breakpoints_.count(pc) > 0; }
+  // Breakpoints and single steps are then the observer's (nullptr: none).
+  void set_debug_observer(IsaDebugObserver* o) { debug_ = o; }
 
   uint64_t map_count() const { return maps_; }
   uint64_t unmap_count() const { return unmaps_; }
@@ -153,6 +181,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
   unsigned block_icount(uint64_t addr);
+  // run() with a debug observer: pauses at breakpoints and after single steps.
+  void run_debugged(GuestEnv& env);
 
   IsaArch arch_;
   IsaOptions opt_;
@@ -185,6 +215,11 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   std::unordered_map<uint64_t, size_t> breakpoints_;  // PC -> Unicorn hook handle
   bool at_breakpoint_ = false;
   uint64_t resume_over_ = ~uint64_t{0};  // the breakpoint PC the next call executes
+  // Where the last call paused for a debugger (a breakpoint or a single
+  // step): a breakpoint there was reported already, the next call runs it.
+  uint64_t paused_at_ = ~uint64_t{0};
+  IsaDebugObserver* debug_ = nullptr;
+  bool counted_ = false;  // the last Unicorn call counted instructions (a single step)
 };
 
 }  // namespace cocosim

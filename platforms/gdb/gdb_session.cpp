@@ -34,7 +34,10 @@ GdbSession::GdbSession(GdbChannel& channel, Platform& platform, Runner& runner)
 }
 
 GdbSession::~GdbSession() {
-  for (auto& [id, t] : threads_) t.exec->set_observer(nullptr);
+  for (auto& [id, t] : threads_) {
+    if (t.exec) t.exec->set_observer(nullptr);
+    if (t.isa) t.isa->set_debug_observer(nullptr);
+  }
 }
 
 void GdbSession::exited(int code) {
@@ -112,10 +115,76 @@ void GdbSession::before_op(ScriptedExecutor& exec, uint64_t pc) {
 
 void GdbSession::resume(const Resume& how) { resume_ = how; }
 
+// ---- real guest code ------------------------------------------------------------
+
+void GdbSession::sync_breakpoints(IsaExecutor& exec) {
+  auto it = threads_.find(thread_of(exec));
+  if (it == threads_.end()) return;
+  std::set<uint64_t>& applied = it->second.applied;
+  if (applied == breakpoints_) return;
+  for (uint64_t pc : applied)
+    if (!breakpoints_.count(pc)) exec.remove_breakpoint(pc);
+  for (uint64_t pc : breakpoints_)
+    if (!applied.count(pc)) exec.insert_breakpoint(pc);
+  applied = breakpoints_;
+}
+
+bool GdbSession::before_call(IsaExecutor& exec) {
+  if (resume_.kind == ResumeKind::Detach) {
+    breakpoints_.clear();  // gdb is gone: nothing stops the guest any more
+    sync_breakpoints(exec);
+    return false;
+  }
+  sync_breakpoints(exec);
+  return resume_.kind == ResumeKind::Step;
+}
+
+void GdbSession::paused(IsaExecutor& exec, IsaPause why) {
+  if (resume_.kind == ResumeKind::Detach) return;
+  const uint64_t pc = exec.pc();
+  StopEvent::Reason reason;
+  if (why == IsaPause::Breakpoint) {
+    // A hook gdb removed while the guest was parked inside an instruction.
+    if (!breakpoints_.count(pc)) return;
+    reason = StopEvent::Reason::Breakpoint;
+  } else if (why == IsaPause::Step) {
+    // The step's instruction left to the host, where gdb stopped and resumed otherwise.
+    if (resume_.kind != ResumeKind::Step) return;
+    reason = StopEvent::Reason::Step;
+  } else {
+    if (!poll_interrupt()) return;
+    reason = StopEvent::Reason::Interrupt;
+  }
+  const int t = thread_of(exec);
+  auto it = threads_.find(t);
+  if (it == threads_.end()) return;  // not a thread of this session
+  stop_.where = "at " + hex_addr(pc) + " of ELF program '" + it->second.program + "' (" + step_ + ")";
+  stop(reason, t);
+}
+
+void GdbSession::isa_vcpu_created(IsaExecutor& exec, int vm, int vcpu, const std::string& program) {
+  threads_[next_thread_++] = Thread{nullptr, &exec, vm, vcpu, program, {}};
+  exec.set_debug_observer(this);
+}
+
+void GdbSession::executor_gone(IsaExecutor& exec) {
+  for (auto it = threads_.begin(); it != threads_.end(); ++it)
+    if (it->second.isa == &exec) {
+      threads_.erase(it);
+      return;
+    }
+}
+
+int GdbSession::thread_of(const IsaExecutor& exec) const {
+  for (const auto& [id, t] : threads_)
+    if (t.isa == &exec) return id;
+  return 0;
+}
+
 // ---- threads ------------------------------------------------------------------
 
 void GdbSession::vcpu_created(ScriptedExecutor& exec, int vm, int vcpu) {
-  threads_[next_thread_++] = Thread{&exec, vm, vcpu};
+  threads_[next_thread_++] = Thread{&exec, nullptr, vm, vcpu, exec.program_name(), {}};
 }
 
 void GdbSession::executor_gone(ScriptedExecutor& exec) {
@@ -137,7 +206,7 @@ std::vector<ThreadInfo> GdbSession::threads() const {
   for (const auto& [id, t] : threads_) {
     const Vm* v = p_.kvm.vm_by_id(t.vm);
     out.push_back({id, (v ? v->name() : "vm" + std::to_string(t.vm)) + " vcpu" + std::to_string(t.vcpu) +
-                           " (program " + t.exec->program_name() + ")"});
+                           (t.isa ? " (ELF program " : " (program ") + t.program + ")"});
   }
   return out;
 }
@@ -150,8 +219,14 @@ std::optional<std::vector<uint8_t>> GdbSession::read_register(int thread, unsign
   std::vector<uint8_t> v(regs[regnum].bits / 8, 0);
   auto it = threads_.find(thread);
   if (it == threads_.end()) return v;  // no vCPU: all zero
-  const ScriptedExecutor& x = *it->second.exec;
   uint64_t value = 0;
+  if (const IsaExecutor* isa = it->second.isa) {
+    // x87 and SSE registers are not the executor's: zero.
+    if (!isa->read_gdb_register(regnum, &value)) value = 0;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) v[i] = uint8_t(value >> (8 * i));
+    return v;
+  }
+  const ScriptedExecutor& x = *it->second.exec;
   if (regnum == desc_.pc_regnum()) {
     value = x.pc();
   } else {
@@ -162,9 +237,25 @@ std::optional<std::vector<uint8_t>> GdbSession::read_register(int thread, unsign
   return v;
 }
 
-bool GdbSession::write_register(int, unsigned, const std::vector<uint8_t>&, std::string* why) {
-  *why = "a scripted guest has no registers to write (its PC is the op index)";
-  return false;
+bool GdbSession::write_register(int thread, unsigned regnum, const std::vector<uint8_t>& value,
+                                std::string* why) {
+  auto it = threads_.find(thread);
+  if (it == threads_.end()) {
+    *why = "no vCPU runs a guest here: registers are a vCPU's";
+    return false;
+  }
+  IsaExecutor* isa = it->second.isa;
+  if (!isa) {
+    *why = "a scripted guest has no registers to write (its PC is the op index)";
+    return false;
+  }
+  uint64_t v = 0;
+  for (size_t i = 0; i < value.size() && i < 8; ++i) v |= uint64_t(value[i]) << (8 * i);
+  if (value.size() > 8 || !isa->write_gdb_register(regnum, v)) {
+    *why = "register " + std::to_string(regnum) + " is not one the executor keeps (general, pc and flags only)";
+    return false;
+  }
+  return true;
 }
 
 // ---- memory -------------------------------------------------------------------
@@ -265,7 +356,7 @@ std::optional<MemoryError> GdbSession::write_memory(int thread, uint64_t addr, c
 // ---- breakpoints and monitor commands ----------------------------------------
 
 bool GdbSession::insert_breakpoint(uint64_t pc) {
-  breakpoints_.insert(pc);
+  breakpoints_.insert(pc);  // an ELF guest's executor gets it before its next Unicorn call
   return true;
 }
 

@@ -5,7 +5,12 @@
 // One gdb thread per vCPU. A scripted guest's PC is its op index
 // (ScriptedExecutor::pc()); the registers a tdcall or hvc op returns read as
 // that op left them, every other one as zero: a program of ops has no register
-// file. Memory is guest-physical, through the VM's stage 2.
+// file. A vCPU that runs an ELF program (IsaExecutor) has real registers
+// (gdb's numbering: the general ones, rip/pc and the flags; x87 and SSE
+// registers read as zero and cannot be written) and real PCs; it stops before
+// an instruction at a breakpoint, after one instruction for `s`, and between
+// Unicorn calls at Ctrl-C. Both kinds share one set of breakpoints. Memory is
+// guest-physical, through the VM's stage 2.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -14,6 +19,7 @@
 #include <set>
 #include <string>
 
+#include "cpu/isa_executor.h"
 #include "gdb/gdb_server.h"
 #include "gdb/gdb_target.h"
 #include "gdb/target_description.h"
@@ -23,7 +29,7 @@
 
 namespace cocosim::gdb {
 
-class GdbSession : public GdbTarget, public OpObserver, public StepObserver {
+class GdbSession : public GdbTarget, public OpObserver, public StepObserver, public IsaDebugObserver {
  public:
   // Serves gdb on `channel` (connected already) for the run of `runner` on `platform`.
   GdbSession(GdbChannel& channel, Platform& platform, Runner& runner);
@@ -53,16 +59,29 @@ class GdbSession : public GdbTarget, public OpObserver, public StepObserver {
   void executor_gone(ScriptedExecutor& exec) override;
   void before_step(const Step& s) override;
   void while_running() override;
+  void isa_vcpu_created(IsaExecutor& exec, int vm, int vcpu, const std::string& program) override;
+
+  // IsaDebugObserver.
+  bool before_call(IsaExecutor& exec) override;
+  void paused(IsaExecutor& exec, IsaPause why) override;
+  void executor_gone(IsaExecutor& exec) override;
 
  private:
   struct Thread {
-    ScriptedExecutor* exec;
+    ScriptedExecutor* exec;  // a scripted guest, or
+    IsaExecutor* isa;        // real guest code (exactly one of the two is set)
     int vm;
     int vcpu;
+    std::string program;
+    std::set<uint64_t> applied;  // the breakpoints `isa` has now
   };
   void stop(StopEvent::Reason reason, int thread);
   bool poll_interrupt();
   int thread_of(const ScriptedExecutor& exec) const;
+  int thread_of(const IsaExecutor& exec) const;
+  // Makes `exec`'s breakpoints the session's (Unicorn's hooks are changed
+  // only between its calls, never while it is parked inside an instruction).
+  void sync_breakpoints(IsaExecutor& exec);
   // The VM whose memory `thread` sees; null with the error when there is none.
   Vm* vm_of(int thread, MemoryError* err) const;
   // One page's part of an access: [gpa, gpa + len) within one 4 KiB page.

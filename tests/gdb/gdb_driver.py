@@ -2,7 +2,10 @@
 """Runs `cocosim run SCENARIO --gdb 0` and drives it with the real gdb-multiarch
 in batch mode (tests/gdb/CMakeLists.txt).
 
-  gdb_driver.py COCOSIM SCENARIO GDB_SCRIPT [--expect-rc N]
+  gdb_driver.py COCOSIM SCENARIO GDB_SCRIPT [--expect-rc N] [--define NAME=VALUE]...
+
+`--define` replaces @NAME@ in the script's lines (e.g. the directory of the
+built guest images, for gdb's `file`).
 
 The script's lines are gdb commands, each given to gdb as its own -ex (so a
 command that fails, such as reading a TD's private page, does not end the
@@ -24,11 +27,22 @@ def main():
         print("gdb-multiarch is not installed (scripts/setup.sh installs it): skipped")
         sys.exit(77)
     expect_rc = 0
-    if len(sys.argv) > 5 and sys.argv[4] == "--expect-rc":
-        expect_rc = int(sys.argv[5])
+    defines = {}
+    rest = sys.argv[4:]
+    while len(rest) >= 2:
+        if rest[0] == "--expect-rc":
+            expect_rc = int(rest[1])
+        elif rest[0] == "--define":
+            name, _, value = rest[1].partition("=")
+            defines["@" + name + "@"] = value
+        else:
+            sys.exit(f"unknown option {rest[0]}")
+        rest = rest[2:]
     commands, expects, refuses = [], [], []
     for line in open(script, encoding="utf-8"):
         line = line.rstrip("\n")
+        for name, value in defines.items():
+            line = line.replace(name, value)
         if line.startswith("#="):
             expects.append(line[2:].strip())
         elif line.startswith("#!"):

@@ -508,3 +508,81 @@ TEST_CASE("isa executor: a vCPU closed while its guest is out: the executor lets
   CHECK(v.translations == translations);
   CHECK(v.accesses == accesses);
 }
+
+// A debugger as the gdb server is one: records every pause, steps when told.
+struct RecordingDebugger : IsaDebugObserver {
+  std::vector<std::pair<IsaPause, uint64_t>> pauses;  // why, at which PC
+  int steps_left = 0;       // before_call answers "one instruction" this many times
+  uint64_t remove_at = 0;   // at a breakpoint here, remove it before going on
+  bool gone = false;
+  bool before_call(IsaExecutor&) override { return steps_left > 0 && steps_left--; }
+  void paused(IsaExecutor& x, IsaPause why) override {
+    pauses.push_back({why, x.pc()});
+    if (why == IsaPause::Breakpoint && x.pc() == remove_at) x.remove_breakpoint(remove_at);
+  }
+  void executor_gone(IsaExecutor&) override { gone = true; }
+};
+
+TEST_CASE("isa executor debugging: a debug observer sees breakpoints, single steps and quanta") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.put(0x1000, kSumLoop, sizeof kSumLoop);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  RecordingDebugger d;
+  IsaOptions o;
+  o.quantum_ns = 2;  // four instructions per Unicorn call: quanta between them
+  {
+    IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, o);
+    x.set_debug_observer(&d);
+    x.insert_breakpoint(0x1000);  // the entry: hit before the first instruction
+    x.insert_breakpoint(0x1011);  // after the loop
+    d.remove_at = 0x1000;
+    x.run(v);  // returns when the guest halts
+    REQUIRE(d.pauses.size() >= 2);
+    CHECK(d.pauses.front() == std::make_pair(IsaPause::Breakpoint, uint64_t{0x1000}));
+    bool quantum = false, at_end = false;
+    for (auto& [why, pc] : d.pauses) {
+      quantum |= why == IsaPause::Quantum;
+      at_end |= why == IsaPause::Breakpoint && pc == 0x1011;
+    }
+    CHECK(quantum);
+    CHECK(at_end);
+    CHECK(reg(x, "rbx") == 55);
+    CHECK(v.dones == 1);
+    CHECK(x.stopped() == IsaStop::Halted);
+    // Pausing never changed what ran: 2 + 3 x 10 + 4 up to the hlt.
+    CHECK(x.instructions() >= 36);
+  }
+  CHECK(d.gone);
+}
+
+TEST_CASE("isa executor debugging: a single step after a run executes exactly one instruction") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.put(0x1000, kSumLoop, sizeof kSumLoop);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  x.insert_breakpoint(0x1000);  // the entry: its block is translated when the breakpoint stops it
+  // The first pause is at the breakpoint, which the observer removes; it then
+  // asks for two single steps (through before_call), which must stop after
+  // the mov and the xor, not run on in the block Unicorn translated without
+  // counting.
+  struct Stepper : RecordingDebugger {
+    bool before_call(IsaExecutor& x) override {
+      if (!pauses.empty() && pauses.back().first == IsaPause::Breakpoint) steps_left = 2;
+      return RecordingDebugger::before_call(x);
+    }
+  } s;
+  s.remove_at = 0x1000;
+  x.set_debug_observer(&s);
+  x.run(v);
+  REQUIRE(s.pauses.size() >= 3);
+  CHECK(s.pauses[0] == std::make_pair(IsaPause::Breakpoint, uint64_t{0x1000}));
+  CHECK(s.pauses[1] == std::make_pair(IsaPause::Step, uint64_t{0x1007}));
+  CHECK(s.pauses[2] == std::make_pair(IsaPause::Step, uint64_t{0x1009}));
+  CHECK(reg(x, "rbx") == 55);
+  CHECK(v.dones == 1);
+  x.set_debug_observer(nullptr);
+}
