@@ -1,5 +1,6 @@
 #include "cpu/isa_executor.h"
 
+#include "common/hex.h"
 #include "cpu/guest_trap.h"
 
 #include <unicorn/unicorn.h>
@@ -130,6 +131,16 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
   }
+  if (arch == IsaArch::Arm64) {
+    // SCR_EL3.RW as the firmware below a hypervisor sets it: EL1 is AArch64.
+    // Unicorn 2.0.1 leaves SCR_EL3 0, which makes every ERET at EL1 an
+    // illegal exception return (PSTATE.IL set).
+    uc_arm64_cp_reg scr{};
+    scr.crn = 1, scr.crm = 1, scr.op0 = 3, scr.op1 = 6, scr.op2 = 0;
+    uc_reg_read(uc_, UC_ARM64_REG_CP_REG, &scr);
+    scr.val |= 1u << 10;
+    uc_reg_write(uc_, UC_ARM64_REG_CP_REG, &scr);
+  }
   write_register(arch == IsaArch::X86_64 ? "rsp" : "sp", stack);
   write_register(arch == IsaArch::X86_64 ? "rip" : "pc", entry);
   if (arch == IsaArch::Arm64 && opt.ucall_mmio_gpa) {
@@ -225,6 +236,10 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   pc_ = pc();
   paused_at_ = at_breakpoint_ || count ? pc_ : ~uint64_t{0};
   if (abandoned_) return true;  // the environment is another guest's now
+  // A hook delivered an exception and failed the access that raised it:
+  // Unicorn's error is that access's, and the guest goes on at the vector.
+  const bool delivered = exception_resume_;
+  exception_resume_ = false;
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
   const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
@@ -233,12 +248,12 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // Time is charged between Unicorn calls, where the host may run.
   if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
   if (stop_ == IsaStop::None) {
-    const IsaTrap t = decode_unicorn_error(e, arch_);
+    const IsaTrap t = delivered ? IsaTrap{} : decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)
       stop(t.stop, t.what);
     else if (at_breakpoint_ || count)
       return true;
-    else if (!budget_stop_ && !trap_resume_)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
+    else if (!budget_stop_ && !trap_resume_ && !delivered)  // Unicorn returns by itself only at HLT (x86) or WFI (arm64)
       stop(IsaStop::Halted, std::string(arch_ == IsaArch::X86_64 ? "HLT" : "WFI") +
                                 " with no interrupt to wake the vCPU (interrupts are not modelled)");
   }
@@ -341,6 +356,7 @@ unsigned IsaExecutor::block_icount(uint64_t addr) {
 
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
   trap_resume_ = false;  // Unicorn went on by itself after a trap
+  if (addr != vector_taken_) vector_taken_ = ~uint64_t{0};  // the handler got past its first block
   if (abandoned_) {
     uc_emu_stop(uc_);
     return;
@@ -362,6 +378,12 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
     if (o == Outcome::Exit) {
       if (!env_->exit_to_host()) return abandon();  // the instruction resumes here after re-entry
       continue;
+    }
+    if (arch_ == IsaArch::Arm64 && exec && env_->fault_name() == "IABT") {
+      // KVM injected a prefetch abort (a fetch from an IPA without memslot):
+      // the fetch is the PC's, FAR_EL1 the same address.
+      if (deliver_arm64(Arm64Exception::InstructionAbort, addr, addr, true)) exception_resume_ = true;
+      return false;
     }
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(addr) +
                                 " with no guest handler");
@@ -547,8 +569,13 @@ void IsaExecutor::on_interrupt(uint32_t intno) {
         do_hvc(t.imm, pc_now + t.length);
         return;
       }
+      if (arm64_is_smc(insn)) {  // KVM traps SMC (HCR_EL2.TSC) to its SMCCC handler: not modelled
+        stop(IsaStop::InternalError, "SMC at PC " + hex(pc_now) + " is not modelled");
+        return;
+      }
     }
-    stop(IsaStop::Shutdown, "undefined instruction without a handler");
+    // An undefined instruction at EL1 is taken at EL1, KVM not involved.
+    if (deliver_arm64(Arm64Exception::Undefined, pc_now, 0, false)) trap_resume_ = true;
     return;
   }
   // x86: Unicorn reports HLT and exceptions here; arm64: exception classes.
@@ -689,6 +716,60 @@ void IsaExecutor::do_hvc(uint16_t imm, uint64_t next_pc) {
   write_register("x3", 0);
   write_register("pc", next_pc);
   trap_resume_ = true;  // Unicorn 2.0.1 ends the call when a hook writes the PC
+}
+
+// ---- AArch64 synchronous exceptions ----
+
+namespace {
+// SPSR_EL1 and SCTLR_EL1 have no register id of their own in Unicorn 2.0.1.
+uc_arm64_cp_reg arm64_sysreg(uint32_t crn, uint32_t crm, uint32_t op0, uint32_t op1, uint32_t op2) {
+  uc_arm64_cp_reg r{};
+  r.crn = crn;
+  r.crm = crm;
+  r.op0 = op0;
+  r.op1 = op1;
+  r.op2 = op2;
+  return r;
+}
+}  // namespace
+
+bool IsaExecutor::deliver_arm64(Arm64Exception e, uint64_t fault_pc, uint64_t far, bool far_valid) {
+  Arm64ExceptionEntry in;
+  in.pc = fault_pc;
+  uc_reg_read(uc_, UC_ARM64_REG_PSTATE, &in.pstate);
+  uc_reg_read(uc_, UC_ARM64_REG_VBAR_EL1, &in.vbar);
+  uc_arm64_cp_reg sctlr = arm64_sysreg(1, 0, 3, 0, 0);
+  uc_reg_read(uc_, UC_ARM64_REG_CP_REG, &sctlr);
+  in.sctlr = sctlr.val;
+  in.esr = arm64_injected_esr(e, in.pstate);
+  in.far = far;
+  in.far_valid = far_valid;
+  const std::string what = arm64_describe(e, in);
+  if (fault_pc == vector_taken_) {
+    // The handler's first instruction faults: the CPU would take the same
+    // exception at the same vector forever.
+    stop(IsaStop::Shutdown, "recursive exception: " + what + " taking the vector for " + vector_for_ +
+                                " (VBAR_EL1 " + hex(in.vbar) + ")");
+    return false;
+  }
+  if ((in.pstate & (arm64::kPsrModeMask | arm64::kPsrMode32)) != arm64::kModeEl1h) {
+    stop(IsaStop::InternalError, what + " in PSTATE " + hex(in.pstate) +
+                                     ": exceptions from modes other than EL1h are not modelled");
+    return false;
+  }
+  const Arm64ExceptionFrame f = arm64_take_exception(in);
+  uc_reg_write(uc_, UC_ARM64_REG_ESR_EL1, &f.esr);
+  if (f.write_far) uc_reg_write(uc_, UC_ARM64_REG_FAR_EL1, &f.far);
+  uc_reg_write(uc_, UC_ARM64_REG_ELR_EL1, &f.elr);
+  uc_arm64_cp_reg spsr = arm64_sysreg(4, 0, 3, 0, 0);
+  spsr.val = f.spsr;
+  uc_reg_write(uc_, UC_ARM64_REG_CP_REG, &spsr);
+  uc_reg_write(uc_, UC_ARM64_REG_PSTATE, &f.pstate);
+  write_register("pc", f.pc);
+  vector_taken_ = f.pc;
+  vector_for_ = what;
+  ++exceptions_;
+  return true;
 }
 
 }  // namespace cocosim

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cpu/arm64_exception.h"
 #include "cpu/executor.h"
 #include "cpu/guest_page_map.h"
 
@@ -145,6 +146,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void set_debug_observer(IsaDebugObserver* o) { debug_ = o; }
 
   uint64_t map_count() const { return maps_; }
+  // Synchronous exceptions delivered into the guest (AArch64: to VBAR_EL1).
+  uint64_t exceptions_delivered() const { return exceptions_; }
   uint64_t unmap_count() const { return unmaps_; }
 
   // Unicorn's hooks (public for the C callbacks in the source file only).
@@ -176,6 +179,11 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void do_vmcall(uint64_t next_pc);
   void do_hvc(uint16_t imm, uint64_t next_pc);
   uint64_t reg(const char* name) const;
+  // AArch64: take synchronous exception `e` to EL1 as the CPU does (the frame
+  // from models/cpu/arm64_exception.*): ESR_EL1, FAR_EL1 (aborts), ELR_EL1 =
+  // `fault_pc`, SPSR_EL1, PSTATE, PC = the vector. False when the guest
+  // cannot take it (the executor stopped with the reason).
+  bool deliver_arm64(Arm64Exception e, uint64_t fault_pc, uint64_t far, bool far_valid);
   void stop(IsaStop why, const std::string& detail);
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
@@ -196,6 +204,12 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
+  bool exception_resume_ = false;  // a hook delivered an exception and failed the access: go on from the vector
+  uint64_t exceptions_ = 0;
+  // The vector the last exception went to, until a block elsewhere runs: an
+  // exception at that PC is a recursive one (the handler cannot even start).
+  uint64_t vector_taken_ = ~uint64_t{0};
+  std::string vector_for_;       // the exception that went there
   IsaStop stop_ = IsaStop::None;
   std::string stop_detail_;
   uint64_t maps_ = 0, unmaps_ = 0;

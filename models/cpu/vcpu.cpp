@@ -170,6 +170,7 @@ Outcome Vcpu::translate_page(Addr gpa, bool write, bool exec, GuestPage* page) {
     }
     if (r == VcpuHypervisor::Resolution::Injected) {
       fault_ = hv_->injected_fault();
+      count_injected(fault_);
       return Outcome::Fault;
     }
     return Outcome::Exit;

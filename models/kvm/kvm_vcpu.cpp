@@ -36,6 +36,13 @@ VcpuHypervisor::Resolution KvmVcpu::stage2_fault(const Stage2Fault& f, bool shar
     }
     return Resolution::Emulated;
   }
+  // kvm_handle_guest_abort: an instruction fetch from an IPA without memslot
+  // is -ENOEXEC, which KVM turns into a prefetch abort for the guest
+  // (kvm_inject_pabt with FAR = the faulting address).
+  if (f.exec && vm_.arch().id() == Arch::Arm64Pkvm && !vm_.slot_for_gfn(f.gpa >> kPageShift)) {
+    handled_in_kernel("iabt_injected");
+    return inject("IABT");
+  }
   // Mapping an MMIO page: none to make; each access exits with its data.
   if (!f.data && is_mmio(f.gpa, f.write)) return Resolution::Emulated;
   if (td_) return td_stage2_fault(f);
