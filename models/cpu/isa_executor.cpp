@@ -513,6 +513,7 @@ void IsaExecutor::do_ucall(uint64_t uc_gpa) {
   SelftestUcall u;
   u.cmd = words[0];
   for (size_t i = 0; i < SelftestUcall::kMaxArgs; ++i) u.args[i] = words[1 + i];
+  last_ucall_ = u;
   switch (u.cmd) {
     case SelftestUcall::kSync:
       // GUEST_SYNC(stage) is ucall(UCALL_SYNC, 2, "hello", stage): the stage names the sync.
