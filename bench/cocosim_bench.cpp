@@ -1125,9 +1125,13 @@ int sc_main(int argc, char** argv) {
                    "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n"
                    "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n"
                    "       cocosim_bench isa [-n INSTRUCTIONS] [--quantum T] | isa-sweep [--size BYTES]\n"
-                   "       cocosim_bench isa-convert [-n PAGES]  (default: 1000, 10000 and 50000)\n";
+                   "       cocosim_bench isa-convert [-n PAGES [--one-line]]  (default: 1000, 10000 and 50000, 3 runs each)\n";
       return 2;
     }
+  }
+  if (one_line && (mode != "isa-convert" || !n)) {
+    std::cerr << "cocosim_bench: --one-line is for isa-convert -n PAGES (its table's child runs)\n";
+    return 2;
   }
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   if (mode == "sweep") return sweep(arch, n ? n : 2000000, type.empty() ? "default" : type);
