@@ -12,13 +12,10 @@
    new pattern) and its memcmp_g checks (GUEST_ASSERT: UCALL_ABORT with the
    selftest's message formatted in the ucall buffer).
 
-   One difference, because the selftest's VMM is a scenario here: the
-   selftest passes its own flags in the hypercall's attributes
-   (MAP_GPA_SET_ATTRIBUTES, MAP_GPA_SHARED, MAP_GPA_DO_FALLOCATE), which
-   KVM hands to userspace unread. This guest passes KVM's own ABI instead,
-   KVM_MAP_GPA_RANGE_ENCRYPTED for private and 0 for shared, and the
-   scenario's steps know which of the selftest's calls each one is (whether
-   to fallocate, whether to set attributes). */
+   Like the selftest, it passes its own flags in the hypercall's attributes
+   (MAP_GPA_SET_ATTRIBUTES, MAP_GPA_SHARED, MAP_GPA_DO_FALLOCATE), which KVM
+   hands to userspace unread: the scenario's steps do what the selftest's
+   handle_exit_hypercall() does with them. */
 #include "ucall.h"
 
 typedef unsigned long long u64;
@@ -30,7 +27,6 @@ typedef unsigned char u8;
 #define BASE_DATA_GPA (1ull << 32)
 #define PER_CPU_DATA_SIZE (SZ_2M + PAGE_SIZE)
 #define KVM_HC_MAP_GPA_RANGE 12
-#define KVM_MAP_GPA_RANGE_ENCRYPTED (1ull << 4)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The entry point: a stack, then guest_code(BASE_DATA_GPA) (the selftest
@@ -159,9 +155,9 @@ static u64 kvm_hypercall(u64 nr, u64 a0, u64 a1, u64 a2, u64 a3)
 }
 
 /* kvm_hypercall_map_gpa_range(): GUEST_ASSERT(!ret). */
-static void kvm_hypercall_map_gpa_range(u64 gpa, u64 size, u64 attrs)
+static void kvm_hypercall_map_gpa_range(u64 gpa, u64 size, u64 flags)
 {
-	u64 ret = kvm_hypercall(KVM_HC_MAP_GPA_RANGE, gpa, size >> PAGE_SHIFT, attrs, 0);
+	u64 ret = kvm_hypercall(KVM_HC_MAP_GPA_RANGE, gpa, size >> PAGE_SHIFT, flags, 0);
 
 	if (ret) {
 		struct msg m = msg_start();
@@ -187,11 +183,20 @@ static void guest_sync_private(u64 gpa, u64 size, u8 pattern)
 	ucall(UCALL_SYNC, SYNC_PRIVATE, gpa, size, pattern, 0);
 }
 
-/* do_fallocate is the VMM's business (see the top of the file). */
+/* Arbitrary values, KVM doesn't care about the attribute flags. */
+#define MAP_GPA_SET_ATTRIBUTES (1ull << 0)
+#define MAP_GPA_SHARED (1ull << 1)
+#define MAP_GPA_DO_FALLOCATE (1ull << 2)
+
 static void guest_map_mem(u64 gpa, u64 size, int map_shared, int do_fallocate)
 {
-	(void)do_fallocate;
-	kvm_hypercall_map_gpa_range(gpa, size, map_shared ? 0 : KVM_MAP_GPA_RANGE_ENCRYPTED);
+	u64 flags = MAP_GPA_SET_ATTRIBUTES;
+
+	if (map_shared)
+		flags |= MAP_GPA_SHARED;
+	if (do_fallocate)
+		flags |= MAP_GPA_DO_FALLOCATE;
+	kvm_hypercall_map_gpa_range(gpa, size, flags);
 }
 
 static void guest_map_shared(u64 gpa, u64 size, int do_fallocate)
@@ -280,7 +285,7 @@ skip:
 /* "Mapping" memory shared via fallocate() is done via PUNCH_HOLE. */
 static void guest_punch_hole(u64 gpa, u64 size)
 {
-	kvm_hypercall_map_gpa_range(gpa, size, 0);
+	kvm_hypercall_map_gpa_range(gpa, size, MAP_GPA_SHARED | MAP_GPA_DO_FALLOCATE);
 }
 
 static void guest_test_punch_hole(u64 base_gpa, int precise)

@@ -649,7 +649,7 @@ void IsaExecutor::do_vmcall(uint64_t next_pc) {
   }
   if (a.kind == HypercallAction::Convert) {
     for (;;) {
-      const Outcome o = env_->convert(a.gpa, a.size, a.to_private, &ret);
+      const Outcome o = env_->convert(a.gpa, a.size, a.to_private, a.attrs, &ret);
       if (o == Outcome::Ok) break;
       if (o == Outcome::Exit) {  // KVM_EXIT_HYPERCALL: userspace's answer is the return value
         if (!env_->exit_to_host()) {

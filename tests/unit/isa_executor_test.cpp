@@ -85,7 +85,7 @@ class FakeVcpu : public GuestEnv {
     if (on_exit) on_exit();
     return !closed;
   }
-  Outcome convert(Addr, uint64_t, bool, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
+  Outcome convert(Addr, uint64_t, bool, uint64_t, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
   Outcome tdcall(const TdcallRegs&, TdcallOut*) override { return Outcome::Fault; }
   std::string fault_name() const override { return "EPT violation"; }
   void ucall_sync(const std::string& tag) override { syncs.push_back(tag); }
