@@ -15,6 +15,9 @@
 //                                           the mee slot with plaintext kept (x86-tdx)
 //   cocosim_bench td [-n N]                 a TD's private-page loads/s (Secure EPT,
 //                                           HKID, engine) vs its shared alias (x86-tdx)
+//   cocosim_bench isa-convert [-n PAGES]    guest code converting PAGES pages private ->
+//                                           shared -> private (time per conversion and
+//                                           per touch; default 1000, 10000, 50000)
 //   cocosim_bench td-convert [--size 4K|2M] [-n N]
 //                                           guest conversions/s, private -> shared ->
 //                                           private (MapGPA exits handled by the VMM,
@@ -43,6 +46,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -93,21 +97,25 @@ Scenario load(const std::string& text) {
 
 struct Raw {
   double load_s = 0, store_s = 0;
+  double load_cpu_s = 0;  // the loads' process CPU time
 };
 
 // Builds the platform for `sc`, measures the raw loop (n loads, n stores) in
 // the same process, then runs the scenario. Returns the runner's summary.
 RunSummary run(const Scenario& sc, unsigned vcpus, uint64_t n, Raw* raw, long* rss_before,
-               long* rss_after, Stats& stats) {
+               long* rss_after, Stats& stats, CheckMode check = CheckMode::Step) {
   Platform platform(sc.platform, vcpus, stats);
   Runner runner("vmm", sc, platform, std::cerr, false);
+  runner.set_check_mode(check);
   bench::RawMemory raw_mem("raw_memory", kRawLength);
   bench::RawInitiator raw_init("raw_initiator");
   raw_init.socket.bind(raw_mem.socket);
   sc_core::sc_start(sc_core::SC_ZERO_TIME);  // elaboration
   double t0 = now_s();
+  const std::clock_t c0 = std::clock();
   volatile uint64_t sink = raw_init.sweep(kRawLength, 64, n, false);
   raw->load_s = now_s() - t0;
+  raw->load_cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
   t0 = now_s();
   sink = raw_init.sweep(kRawLength, 64, n, true);
   raw->store_s = now_s() - t0;
@@ -967,6 +975,120 @@ int isa_sweep(uint64_t bytes) {
   return 0;
 }
 
+// Conversions at scale in guest code (firmware/x86_64/conversion_scale.S):
+// `pages` pages go private, shared and private again, one
+// KVM_HC_MAP_GPA_RANGE VMCALL per page that the VMM converts itself (auto:,
+// as QEMU), and the guest touches every page after each pass. Prints the
+// process CPU time per conversion and per touch of each pass (wall time
+// varies with the machine's other load) beside a raw TLM access in the same
+// process; `isa-convert` without -n runs 1 000, 10 000
+// and 50 000 pages in child processes (one platform per process), to show
+// whether a cost grows with the number of pages.
+int isa_convert(uint64_t pages, bool one_line) {
+  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/conversion_scale.elf";
+  ElfImage image;
+  std::string err;
+  if (!image.load(elf, &err)) {
+    std::cerr << "cocosim_bench isa-convert: " << err << " (build the firmware target first)\n";
+    return 2;
+  }
+  if (pages > 99999) {  // each pass is one KVM_RUN whose auto: handles at most 100 000 exits
+    std::cerr << "cocosim_bench isa-convert: at most 99999 pages (one KVM_RUN per pass, and auto: gives up "
+                 "after 100 000 exits)\n";
+    return 2;
+  }
+  const uint64_t bytes = pages << kPageShift;
+  std::ostringstream y;
+  y << "platform: {arch: x86-tdx, dram: " << ((2 * bytes >> 20) + 64) << "MiB}\n"
+    << "programs:\n  guest: {elf: " << elf << ", entry: guest_entry}\n"
+    << "steps:\n"
+    << "  - KVM_CREATE_VM: {name: vm0, type: sw_protected}\n"
+    << "  - mmap: {anonymous: true, name: code, length: 64KiB}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: code}\n"
+    << "  - load_elf: {program: guest, map: code, gpa: 1MiB}\n"
+    << "  - store: {map: code, offset: " << (*image.symbol("scale_pages") - 0x100000) << ", value: " << pages << "}\n"
+    << "  - KVM_CREATE_GUEST_MEMFD: {vm: vm0, name: g, size: " << bytes << ", flags: 0}\n"
+    << "  - mmap: {anonymous: true, name: a, length: " << bytes << "}\n"
+    << "  - KVM_SET_USER_MEMORY_REGION2: {vm: vm0, slot: 10, flags: [GUEST_MEMFD], guest_phys_addr: 4GiB, "
+    << "memory_size: " << bytes << ", userspace_addr: a, guest_memfd: g, guest_memfd_offset: 0}\n"
+    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: guest}\n";
+  for (int stage = 1; stage <= 6; ++stage)  // steps 10 ... 15: odd stages convert, even ones touch
+    y << "  - KVM_RUN: {vm: vm0, vcpu: 0" << (stage % 2 ? ", auto: [KVM_EXIT_HYPERCALL]" : "")
+      << ", expect: {exit: UCALL_SYNC, tag: \"" << stage << "\"}}\n";
+  y << "  - load: {map: a, offset: " << (bytes - kPageSize) << ", expect: {value: 0}}\n"
+    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_DONE}}\n";
+  Stats stats;
+  Raw raw;
+  RunSummary s = run(load(y.str()), 1, 1000000, &raw, nullptr, nullptr, stats, CheckMode::End);
+  double step_s[16] = {};
+  for (const auto& st : s.step_times) {
+    const int i = std::atoi(st.step.c_str());
+    if (i >= 10 && i <= 15) step_s[i] = st.cpu_s;  // CPU time: the machine may be shared
+  }
+  const double n = double(pages), raw_acc_s = 1e6 / raw.load_cpu_s;
+  const double conv_us = (step_s[10] + step_s[12] + step_s[14]) / (3 * n) * 1e6;
+  const double touch_us = (step_s[11] + step_s[13] + step_s[15]) / (3 * n) * 1e6;
+  if (one_line) {  // for isa_convert_table()
+    std::printf("%llu %.6f %.6f %.1f\n", (unsigned long long)pages, conv_us, touch_us, raw_acc_s);
+    return 0;
+  }
+  std::printf("isa-convert (x86-64 guest, %llu pages: %llu KVM_HC_MAP_GPA_RANGE exits converted by the VMM "
+              "(auto), %llu touches; sw_protected, checker at end; process CPU time)\n",
+              (unsigned long long)pages, (unsigned long long)(3 * pages), (unsigned long long)(3 * pages));
+  std::printf("  %-34s %14.0f conv/s     raw TLM %14.0f acc/s      ratio %.5f\n", "conversions/s", 1e6 / conv_us,
+              raw_acc_s, (1e6 / conv_us) / raw_acc_s);
+  std::printf("  %-34s %14.0f touch/s    raw TLM %14.0f acc/s      ratio %.5f\n", "touches/s", 1e6 / touch_us,
+              raw_acc_s, (1e6 / touch_us) / raw_acc_s);
+  std::printf("  time per conversion (us): to private %.2f, to shared %.2f, to private again %.2f\n",
+              step_s[10] / n * 1e6, step_s[12] / n * 1e6, step_s[14] / n * 1e6);
+  std::printf("  time per touch (us): new private page %.2f, shared page %.2f, private page again %.2f\n",
+              step_s[11] / n * 1e6, step_s[13] / n * 1e6, step_s[15] / n * 1e6);
+  // The work behind those times, per conversion: what would grow if a
+  // conversion's cost grew with the pages converted or mapped.
+  const double conv = 3 * n;
+  std::printf("  per conversion: %.2f zaps, %.2f leaves zapped, %.2f remote TLB flushes, %.2f vCPU TLB flushes, "
+              "%.2f DMI invalidations, %.2f stage-2 faults (touches)\n",
+              double(stats.get("platform.kvm.zaps")) / conv, double(stats.get("platform.kvm.leaves_zapped")) / conv,
+              double(stats.get("platform.kvm.remote_tlb_flushes")) / conv,
+              double(stats.get("platform.vcpu0.tlb.flushes")) / conv,
+              double(stats.get("platform.bus.dmi_invalidations")) / conv,
+              double(stats.get("platform.kvm.faults_in")) / conv);
+  return 0;
+}
+
+// Each size three times, interleaved, in child processes; the least CPU time
+// per operation of the three (the machine may be shared: a busy neighbour
+// only ever adds time).
+int isa_convert_table() {
+  std::printf("isa-convert: pages private -> shared -> private in x86-64 guest code, one KVM_HC_MAP_GPA_RANGE "
+              "exit per page and pass converted by the VMM (auto:); least process CPU time of 3 runs\n"
+              "  %8s %18s %16s %18s %18s\n", "pages", "us/conversion", "us/touch", "raw TLM acc/s",
+              "ratio conv/raw");
+  std::fflush(stdout);
+  char exe[4096];
+  const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return 1;
+  const std::string self(exe, size_t(len));
+  const uint64_t sizes[] = {1000, 10000, 50000};
+  double best_conv[3] = {1e30, 1e30, 1e30}, best_touch[3] = {1e30, 1e30, 1e30}, best_raw[3] = {};
+  for (int rep = 0; rep < 3; ++rep)
+    for (int i = 0; i < 3; ++i) {
+      FILE* f = ::popen((self + " isa-convert --one-line -n " + std::to_string(sizes[i])).c_str(), "r");
+      if (!f) return 1;
+      unsigned long long pages = 0;
+      double conv = 0, touch = 0, raw = 0;
+      const int got = std::fscanf(f, "%llu %lf %lf %lf", &pages, &conv, &touch, &raw);
+      if (::pclose(f) != 0 || got != 4) return 1;
+      best_conv[i] = std::min(best_conv[i], conv);
+      best_touch[i] = std::min(best_touch[i], touch);
+      best_raw[i] = std::max(best_raw[i], raw);
+    }
+  for (int i = 0; i < 3; ++i)
+    std::printf("  %8llu %18.2f %16.2f %18.0f %18.6f\n", (unsigned long long)sizes[i], best_conv[i], best_touch[i],
+                best_raw[i], (1e6 / best_conv[i]) / best_raw[i]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 1);
   return sc_core::sc_elab_and_sim(argc, argv);
@@ -976,7 +1098,7 @@ int sc_main(int argc, char** argv) {
   std::string mode = "sweep", arch = "x86-tdx", type, size_arg, quantum;  // type: per mode's default below
   uint64_t n = 0, max_touched = 1ull << 30;
   unsigned byte = 1;
-  bool guest = false;
+  bool guest = false, one_line = false;
   std::string scenario = "configs/quickstart.yaml";
   unsigned jobs = 2;
   for (int i = 1; i < argc; ++i) {
@@ -988,22 +1110,28 @@ int sc_main(int argc, char** argv) {
     else if (a == "--max-touched" && i + 1 < argc) max_touched = std::strtoull(argv[++i], nullptr, 0) << 30;
     else if (a == "--byte" && i + 1 < argc) byte = unsigned(std::strtoul(argv[++i], nullptr, 0)) & 0xff;
     else if (a == "--guest") guest = true;
+    else if (a == "--one-line") one_line = true;  // isa-convert: one line of figures, for its table
     else if (a == "--scenario" && i + 1 < argc) scenario = argv[++i];
     else if (a == "-j" && i + 1 < argc) jobs = unsigned(std::strtoul(argv[++i], nullptr, 0));
     else if (a == "--quantum" && i + 1 < argc) quantum = argv[++i];  // isa: platform.quantum
     else if (a == "sweep" || a == "convert" || a == "memory" || a == "memset" || a == "mee" || a == "td" ||
              a == "td-convert" || a == "share" || a == "host" || a == "checker" ||
-             a == "sweep-pool" || a == "isa" || a == "isa-sweep")
+             a == "sweep-pool" || a == "isa" || a == "isa-sweep" || a == "isa-convert")
       mode = a;
     else {
-      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|checker|sweep-pool|isa|isa-sweep\n"
+      std::cerr << "usage: cocosim_bench sweep|convert|memory|memset|mee|td|td-convert|share|host|checker|sweep-pool|isa|isa-sweep|isa-convert\n"
                    "                     [--arch x86-tdx|arm64-pkvm] [--type default|sw_protected|pkvm|tdx] [-n N]\n"
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
                    "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n"
                    "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n"
-                   "       cocosim_bench isa [-n INSTRUCTIONS] [--quantum T] | isa-sweep [--size BYTES]\n";
+                   "       cocosim_bench isa [-n INSTRUCTIONS] [--quantum T] | isa-sweep [--size BYTES]\n"
+                   "       cocosim_bench isa-convert [-n PAGES [--one-line]]  (default: 1000, 10000 and 50000, 3 runs each)\n";
       return 2;
     }
+  }
+  if (one_line && (mode != "isa-convert" || !n)) {
+    std::cerr << "cocosim_bench: --one-line is for isa-convert -n PAGES (its table's child runs)\n";
+    return 2;
   }
   sc_core::sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
   if (mode == "sweep") return sweep(arch, n ? n : 2000000, type.empty() ? "default" : type);
@@ -1034,6 +1162,7 @@ int sc_main(int argc, char** argv) {
   if (mode == "host") return host(n ? n : 2000000);
   // One platform per process (SystemC elaborates once): the sweep is its own mode.
   if (mode == "isa") return isa(n ? n : 100000000, quantum.empty() ? "1us" : quantum);
+  if (mode == "isa-convert") return n ? isa_convert(n, one_line) : isa_convert_table();
   if (mode == "isa-sweep") return isa_sweep(size_arg.empty() ? 16ull << 20 : std::strtoull(size_arg.c_str(), nullptr, 0));
   return memory(arch);
 }

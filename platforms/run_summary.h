@@ -19,6 +19,7 @@ struct StepTime {
   std::string op;
   uint64_t simulated_ps = 0;
   double wall_s = 0;
+  double cpu_s = 0;  // the process's CPU time (for benchmarks on a shared machine; not in the stats file)
 };
 
 // One KVM vCPU over the run: time inside KVM_RUN and why it came out.

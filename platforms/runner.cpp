@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 
 #include "common/sim_time.h"
 #include "common/trace.h"
@@ -64,6 +65,7 @@ void Runner::run_step(const Step& s) {
   current_step_ = &s;
   if (step_observer_) step_observer_->before_step(s);
   const auto t0 = std::chrono::steady_clock::now();
+  const std::clock_t cpu0 = std::clock();
   const sc_core::sc_time sim0 = sc_core::sc_time_stamp();
   // Recorded where the step starts: a KVM_RUN's `during` steps finish first.
   const size_t index = summary_.step_times.size();
@@ -75,6 +77,7 @@ void Runner::run_step(const Step& s) {
   }
   Result r = execute(s);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double cpu = double(std::clock() - cpu0) / CLOCKS_PER_SEC;
   summary_.op_wall_s[s.op] += wall;
   ++summary_.steps;
   ++summary_.ops[s.op];
@@ -83,6 +86,7 @@ void Runner::run_step(const Step& s) {
   summary_.op_sim_ps[s.op] += sim_ps;
   summary_.step_times[index].simulated_ps = sim_ps;
   summary_.step_times[index].wall_s = wall;
+  summary_.step_times[index].cpu_s = cpu;
   const int failed_before = summary_.failed;
   report_.step(s, r);
   if (summary_.failed > failed_before)

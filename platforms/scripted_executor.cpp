@@ -160,7 +160,9 @@ Outcome ScriptedExecutor::execute(const GuestOp& op, GuestEnv& env, Result& r) {
   }
   if (op.op == "share" || op.op == "unshare") {
     uint64_t ret = 0;
-    Outcome o = env.convert(a.u64("gpa"), a.u64("size", kPageSize), op.op == "unshare", &ret);
+    const bool to_private = op.op == "unshare";
+    const uint64_t encrypted = uint64_t{1} << 4;  // KVM_MAP_GPA_RANGE_ENCRYPTED
+    Outcome o = env.convert(a.u64("gpa"), a.u64("size", kPageSize), to_private, to_private ? encrypted : 0, &ret);
     if (o == Outcome::Ok) {
       r["ret"] = RValue::integer(ret);
       r["fault"] = RValue::str("none");

@@ -251,7 +251,15 @@ Result Vmm::kvm_run(const Step& s) {
         r["data"] = RValue::integer(v);
       }
       break;
-    case ExitReason::UcallSync: r["tag"] = RValue::str(st.tag); break;
+    case ExitReason::UcallSync:
+      r["tag"] = RValue::str(st.tag);
+      // Real code: the ucall's args, as the selftests' host reads them
+      // (GUEST_SYNC5(SYNC_SHARED, gpa, size, ...) puts its values there).
+      if (const auto* isa = dynamic_cast<const IsaExecutor*>(hw->executor())) {
+        const auto& a = isa->last_ucall().args;
+        r["args"] = RValue::ints({a.begin(), a.end()});
+      }
+      break;
     case ExitReason::UcallAbort: r["message"] = RValue::str(st.message); break;
     default:
       if (!st.message.empty() && stopped.empty()) r["message"] = RValue::str(st.message);

@@ -5,9 +5,7 @@
    the struct ucall's address to the ucall MMIO address, a GPA without
    memslot that the host chose (here UCALL_MMIO, which the scenario names
    with the program's `ucall_mmio:`). */
-	.set UCALL_MMIO, 0x10000000
-	.set UCALL_SYNC, 1
-	.set UCALL_DONE, 4
+#include "ucall.h"
 
 	.section .text.entry, "ax"
 	.globl guest_entry
@@ -37,11 +35,7 @@ loop_done:
 2:	wfi
 	b	2b
 
-ucall:
-	ldr	x9, =UCALL_MMIO
-	str	x0, [x9]
-	ret
-	.ltorg
+	UCALL_ROUTINE
 
 	.data
 	.balign 8
@@ -49,19 +43,7 @@ ucall:
 sum:	.quad 0
 iterations:
 	.quad 1000000
-uc_sync:				/* ucall(UCALL_SYNC, 2, "hello", 1) */
-	.quad UCALL_SYNC, 0, 1, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_sync2:
-	.quad UCALL_SYNC, 0, 2, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_sync3:
-	.quad UCALL_SYNC, 0, 3, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_done:
-	.quad UCALL_DONE, 0, 0, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
+	GUEST_SYNC_STRUCT uc_sync, 1
+	GUEST_SYNC_STRUCT uc_sync2, 2
+	GUEST_SYNC_STRUCT uc_sync3, 3
+	UCALL_STRUCT uc_done, UCALL_DONE

@@ -8,10 +8,7 @@
    (the data stays in place), GUEST_DONE. A failed share or unshare is
    GUEST_ASSERT: UCALL_ABORT with a message. A ucall is a store of the
    struct ucall's address to UCALL_MMIO (lib/arm64/ucall.c). */
-	.set UCALL_MMIO, 0x10000000
-	.set UCALL_SYNC, 1
-	.set UCALL_ABORT, 2
-	.set UCALL_DONE, 4
+#include "ucall.h"
 	.set FEATURES, 0x86000000	/* ARM_SMCCC_VENDOR_HYP_KVM_FEATURES_FUNC_ID */
 	.set HYP_MEMINFO, 0xc6000002
 	.set MEM_SHARE, 0xc6000003
@@ -56,24 +53,10 @@ fail:
 	bl	ucall
 	b	halt
 
-ucall:
-	ldr	x9, =UCALL_MMIO
-	str	x0, [x9]
-	ret
-	.ltorg
+	UCALL_ROUTINE
 
 	.data
 	.balign 8
-uc_sync:				/* ucall(UCALL_SYNC, 2, "hello", 1) */
-	.quad UCALL_SYNC, 0, 1, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_done:
-	.quad UCALL_DONE, 0, 0, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_abort:
-	.quad UCALL_ABORT, 0, 0, 0, 0, 0, 0, 0
-1:	.asciz "MEM_SHARE / MEM_UNSHARE failed"
-	.fill 1024 - (. - 1b), 1, 0
-	.quad 0
+	GUEST_SYNC_STRUCT uc_sync, 1
+	UCALL_STRUCT uc_done, UCALL_DONE
+	GUEST_ASSERT_STRUCT uc_abort, "MEM_SHARE / MEM_UNSHARE failed"

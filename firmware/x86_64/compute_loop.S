@@ -5,9 +5,7 @@
    the host can change the memory behind it in between; then GUEST_DONE. A ucall is `in %dx, %al` with DX = 0x1000
    (UCALL_PIO_PORT) and RDI = the address of a struct ucall
    {cmd, args[7], buffer[1024]}. */
-	.set UCALL_PIO_PORT, 0x1000
-	.set UCALL_SYNC, 1
-	.set UCALL_DONE, 4
+#include "ucall.h"
 	.set ITERATIONS, 1000000
 
 	.section .text.entry, "ax"
@@ -42,19 +40,7 @@ loop_done:
 sum:	.quad 0
 iterations:
 	.quad ITERATIONS
-uc_sync:				/* ucall(UCALL_SYNC, 2, "hello", 1) */
-	.quad UCALL_SYNC, 0, 1, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_sync2:
-	.quad UCALL_SYNC, 0, 2, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_sync3:
-	.quad UCALL_SYNC, 0, 3, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_done:
-	.quad UCALL_DONE, 0, 0, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
+	GUEST_SYNC_STRUCT uc_sync, 1
+	GUEST_SYNC_STRUCT uc_sync2, 2
+	GUEST_SYNC_STRUCT uc_sync3, 3
+	UCALL_STRUCT uc_done, UCALL_DONE

@@ -2,9 +2,7 @@
    [sweep_base, sweep_base + sweep_length), which the host sets before the
    run, summed into RBX; then GUEST_SYNC(1) and GUEST_DONE. The benchmark's
    memory traffic (cocosim_bench isa). */
-	.set UCALL_PIO_PORT, 0x1000
-	.set UCALL_SYNC, 1
-	.set UCALL_DONE, 4
+#include "ucall.h"
 
 	.section .text.entry, "ax"
 	.globl guest_entry
@@ -33,11 +31,5 @@ guest_entry:
 sweep_base:	.quad 0x1000000
 sweep_length:	.quad 0x1000000
 sweep_stride:	.quad 64
-uc_sync:
-	.quad UCALL_SYNC, 0, 1, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
-uc_done:
-	.quad UCALL_DONE, 0, 0, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
+	GUEST_SYNC_STRUCT uc_sync, 1
+	UCALL_STRUCT uc_done, UCALL_DONE

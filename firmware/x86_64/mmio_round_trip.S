@@ -3,8 +3,7 @@
    kvm_run.mmio.data; the guest adds 1 and stores it 8 bytes further, which is
    KVM_EXIT_MMIO (write) with those bytes; then GUEST_DONE with the value in
    RBX. */
-	.set UCALL_PIO_PORT, 0x1000
-	.set UCALL_DONE, 4
+#include "ucall.h"
 	.set MMIO_GPA, 0xd0000000
 
 	.section .text.entry, "ax"
@@ -21,9 +20,4 @@ guest_entry:
 1:	hlt
 	jmp	1b
 
-	.data
-	.balign 8
-uc_done:
-	.quad UCALL_DONE, 0, 0, 0, 0, 0, 0, 0
-	.fill 1024, 1, 0
-	.quad 0
+	UCALL_STRUCT uc_done, UCALL_DONE

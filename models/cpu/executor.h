@@ -59,7 +59,10 @@ class GuestEnv {
   virtual Outcome access(Addr gpa, void* data, size_t len, bool write, bool shared) = 0;
   // The portable conversion request (MapGPA on TDX, MEM_SHARE/UNSHARE on pKVM,
   // KVM_HC_MAP_GPA_RANGE elsewhere). Ok with the hypercall's return value.
-  virtual Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
+  // `attrs` is KVM_HC_MAP_GPA_RANGE's attribute word as the guest passed it
+  // (KVM hands it to the VMM unread); `to_private` is its ENCRYPTED bit, or
+  // the direction of a scripted share/unshare.
+  virtual Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) = 0;
   // A TDCALL (Ok with `out` filled); a guest that is not a TD takes #UD (Fault).
   virtual Outcome tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
   // An SMCCC HVC64 (arm64): function ID in x0, argument in x1; Ok with x0 on

@@ -52,6 +52,7 @@ HypercallAction decode_kvm_hypercall(const KvmHypercall& hc) {
       a.gpa = gpa;
       a.size = npages << 12;
       a.to_private = hc.a2 & KvmHypercall::kMapGpaRangeEncrypted;
+      a.attrs = hc.a2;
       return a;
     }
     case KvmHypercall::kKickCpu:

@@ -51,12 +51,13 @@ struct KvmHypercall {
 struct HypercallAction {
   enum Kind {
     Return,     // RAX = ret, at once
-    Convert,    // KVM_HC_MAP_GPA_RANGE: GuestEnv::convert(gpa, size, to_private)
+    Convert,    // KVM_HC_MAP_GPA_RANGE: GuestEnv::convert(gpa, size, to_private, attrs)
     Refused,    // a hypercall KVM serves that this model does not (`why`)
   } kind = Return;
   uint64_t ret = 0;
   uint64_t gpa = 0, size = 0;
   bool to_private = false;
+  uint64_t attrs = 0;  // RDX as the guest passed it
   const char* why = "";
 };
 HypercallAction decode_kvm_hypercall(const KvmHypercall& hc);

@@ -535,6 +535,7 @@ void IsaExecutor::do_ucall(uint64_t uc_gpa) {
   SelftestUcall u;
   u.cmd = words[0];
   for (size_t i = 0; i < SelftestUcall::kMaxArgs; ++i) u.args[i] = words[1 + i];
+  last_ucall_ = u;
   switch (u.cmd) {
     case SelftestUcall::kSync:
       // GUEST_SYNC(stage) is ucall(UCALL_SYNC, 2, "hello", stage): the stage names the sync.
@@ -675,7 +676,7 @@ void IsaExecutor::do_vmcall(uint64_t next_pc) {
   }
   if (a.kind == HypercallAction::Convert) {
     for (;;) {
-      const Outcome o = env_->convert(a.gpa, a.size, a.to_private, &ret);
+      const Outcome o = env_->convert(a.gpa, a.size, a.to_private, a.attrs, &ret);
       if (o == Outcome::Ok) break;
       if (o == Outcome::Exit) {  // KVM_EXIT_HYPERCALL: userspace's answer is the return value
         if (!env_->exit_to_host()) {

@@ -117,6 +117,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   const std::string& stop_detail() const { return stop_detail_; }
   // Instructions executed so far (a block is counted whole when it starts).
   uint64_t instructions() const { return insns_ + call_insns_; }
+  // The struct ucall of the guest's last ucall, as the host read it (get_ucall()).
+  const SelftestUcall& last_ucall() const { return last_ucall_; }
   // The PC where the guest continues (at an exit from inside a block: the
   // block's first instruction, which is what Unicorn knows there).
   uint64_t pc() const;
@@ -226,6 +228,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   };
   std::unordered_map<uint64_t, std::unique_ptr<CallbackPage>> callback_pages_;
   std::unique_ptr<CallbackPage> ucall_page_;
+  SelftestUcall last_ucall_;
   std::unordered_map<uint64_t, size_t> breakpoints_;  // PC -> Unicorn hook handle
   bool at_breakpoint_ = false;
   uint64_t resume_over_ = ~uint64_t{0};  // the breakpoint PC the next call executes

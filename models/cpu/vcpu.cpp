@@ -298,9 +298,9 @@ Outcome Vcpu::access_slow(Addr gpa, uint8_t* bytes, size_t len, bool write, bool
   return Outcome::Ok;
 }
 
-Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) {
+Outcome Vcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) {
   advance(timing_.vm_exit);
-  const auto r = hv_->convert(gpa, size, to_private, ret);
+  const auto r = hv_->convert(gpa, size, to_private, attrs, ret);
   local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
   return r == VcpuHypervisor::Resolution::Exit
              ? Outcome::Exit

@@ -37,7 +37,7 @@ class VcpuHypervisor {
   virtual ~VcpuHypervisor() = default;
   virtual Resolution stage2_fault(const Stage2Fault& f, bool shared) = 0;
   // Retry: completed, *ret holds the result; Exit: the host must act first.
-  virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) = 0;
+  virtual Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) = 0;
   virtual void ucall(Ucall kind, const std::string& text) = 0;
   // TDCALL from the guest: Retry when `out` is filled.
   virtual Resolution tdcall(const TdcallRegs& in, TdcallOut* out) = 0;
@@ -148,7 +148,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
     }
     return access_slow(gpa, static_cast<uint8_t*>(data), len, write, shared);
   }
-  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override;
+  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) override;
   Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override;
   Outcome hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
   std::string fault_name() const override { return fault_; }

@@ -120,7 +120,7 @@ VcpuHypervisor::Resolution KvmVcpu::hvc(uint64_t fn, uint64_t x1, uint64_t* ret)
   return Resolution::Retry;
 }
 
-VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_private,
+VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs,
                                             uint64_t* ret) {
   if (td_) return td_convert(gpa, size, to_private, ret);
   if (pkvm_) {
@@ -157,7 +157,7 @@ VcpuHypervisor::Resolution KvmVcpu::convert(Addr gpa, uint64_t size, bool to_pri
   }
   run_.reason = ExitReason::Hypercall;
   run_.nr = KvmRunState::kHcMapGpaRange;
-  run_.args = {gpa, npages, to_private ? KvmRunState::kMapGpaRangeEncrypted : 0, 0, 0, 0};
+  run_.args = {gpa, npages, attrs, 0, 0, 0};  // the attributes as the guest passed them
   hypercall_pending_ = true;
   returned_to_vmm();
   return Resolution::Exit;

@@ -42,7 +42,7 @@ class TrapVcpu : public GuestEnv {
     *gp = GuestPage{gpa >> 12, no_dmi.count(gpa >> 12) ? nullptr : page(gpa >> 12)->bytes, true, true};
     return Outcome::Ok;
   }
-  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override {
+  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t, uint64_t* ret) override {
     converts.push_back({gpa, size, to_private});
     if (exit_first && converts.size() == 1) return Outcome::Exit;
     *ret = convert_ret;
@@ -174,8 +174,14 @@ TEST_CASE("guest traps: KVM hypercalls as kvm_emulate_hypercall checks them") {
   CHECK(a.gpa == 0x200000);
   CHECK(a.size == 3 * 4096);
   CHECK(a.to_private);
+  CHECK(a.attrs == KvmHypercall::kMapGpaRangeEncrypted);
   hc.a2 = 0;
   CHECK_FALSE(decode_kvm_hypercall(hc).to_private);
+  hc.a2 = 0x7;  // bits KVM does not read (the selftest's own flags) go to the VMM as they are
+  a = decode_kvm_hypercall(hc);
+  CHECK_FALSE(a.to_private);
+  CHECK(a.attrs == 0x7);
+  hc.a2 = 0;
   hc.a0 = 0x200800;  // not page aligned
   a = decode_kvm_hypercall(hc);
   CHECK(a.kind == HypercallAction::Return);

@@ -5,6 +5,7 @@
 
 #include <unicorn/unicorn.h>
 
+#include <array>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -84,7 +85,7 @@ class FakeVcpu : public GuestEnv {
     if (on_exit) on_exit();
     return !closed;
   }
-  Outcome convert(Addr, uint64_t, bool, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
+  Outcome convert(Addr, uint64_t, bool, uint64_t, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
   Outcome tdcall(const TdcallRegs&, TdcallOut*) override { return Outcome::Fault; }
   std::string fault_name() const override { return "EPT violation"; }
   void ucall_sync(const std::string& tag) override { syncs.push_back(tag); }
@@ -227,6 +228,15 @@ TEST_CASE("isa executor: a ucall's arguments and the assert message follow the s
     IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
     x.run(v);
     CHECK(v.syncs == std::vector<std::string>{"7"});
+  }
+  SUBCASE("the host reads all seven args (GUEST_SYNC5)") {
+    const uint64_t words[8] = {SelftestUcall::kSync, 1, 0x100000000, 0x1000, 0x11, 0x22, 6, 7};
+    v.put(0x3000, words, sizeof words);
+    IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+    x.run(v);
+    CHECK(v.syncs == std::vector<std::string>{"4294967296"});  // args[1] names it
+    CHECK(x.last_ucall().cmd == SelftestUcall::kSync);
+    CHECK(x.last_ucall().args == std::array<uint64_t, 7>{1, 0x100000000, 0x1000, 0x11, 0x22, 6, 7});
   }
   SUBCASE("abort carries the buffer") {
     v.ucall_struct(0x3000, SelftestUcall::kAbort, 0, "x.c:12: a == b failed");

@@ -45,7 +45,7 @@ class FakeEnv : public GuestEnv {
     done_accesses.push_back({gpa, len, write, shared, std::vector<uint8_t>(p, p + len)});
     return Outcome::Ok;
   }
-  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t* ret) override {
+  Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t, uint64_t* ret) override {
     conversions.push_back({gpa, size, to_private});
     *ret = convert_ret;
     return Outcome::Ok;
