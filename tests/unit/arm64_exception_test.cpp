@@ -112,7 +112,7 @@ class FakeArm64Vcpu : public GuestEnv {
     *page = GuestPage{0x100000 + (gpa >> 12), it->second->bytes, true, true};
     return Outcome::Ok;
   }
-  Outcome convert(Addr, uint64_t, bool, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
+  Outcome convert(Addr, uint64_t, bool, uint64_t, uint64_t* ret) override { *ret = 0; return Outcome::Ok; }
   Outcome tdcall(const TdcallRegs&, TdcallOut*) override { return Outcome::Fault; }
   std::string fault_name() const override { return fault; }
   void ucall_sync(const std::string&) override {}
