@@ -96,8 +96,11 @@ Result Vmm::create_vcpu(const Step& s) {
   p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
   if (!err) {
     names_.vcpu_vms[a.str("vm")] = v;
-    Vcpu* m = guest ? p_.vcpu_module(v->id(), int(a.u64("id"))) : nullptr;
-    if (m) {
+    Vcpu* m = p_.vcpu_module(v->id(), int(a.u64("id")));
+    if (m && isa)
+      isa->count_instructions_into(&p_.stats().counter(std::string(m->name()) + ".instructions", "count",
+                                                       "guest instructions executed (real guest code)"));
+    if (m && guest) {
       const std::string scope = m->name();
       guest->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",
                                                 "guest program ops completed"));
