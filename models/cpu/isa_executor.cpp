@@ -230,6 +230,7 @@ void IsaExecutor::single_step(GuestEnv& env) {
 
 bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   call_insns_ = 0;
+  call_accounted_ = 0;
   // A call a debugger cut short (a breakpoint, a single step) does not
   // restart the quantum: the calls end where they would without it.
   call_budget_ = quantum_insns_ < budget_ ? budget_ - quantum_insns_ : 0;
@@ -257,13 +258,11 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
   const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
+  account(ran);  // time is charged between Unicorn calls, where the host may run
   insns_ += ran;
-  if (insn_counter_) *insn_counter_ += ran;
   call_insns_ = 0;
   block_n_ = 0;
   quantum_insns_ = (at_breakpoint_ || count) && !budget_stop_ ? quantum_insns_ + ran : 0;
-  // Time is charged between Unicorn calls, where the host may run.
-  if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
   if (stop_ == IsaStop::None) {
     const IsaTrap t = decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)
@@ -408,6 +407,14 @@ size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
   return n;
 }
 
+void IsaExecutor::account(uint64_t done) {
+  if (done <= call_accounted_) return;
+  const uint64_t n = done - call_accounted_;
+  call_accounted_ = done;
+  if (insn_counter_) *insn_counter_ += n;
+  env_->consume_ns(double(n) * opt_.insn_ns);
+}
+
 size_t IsaExecutor::read_block(uint8_t* out, size_t len) const {
   if (!block_copied_) return read_code(block_pc_, out, len);
   const size_t n = std::min(len, block_copy_.size());
@@ -470,6 +477,7 @@ bool IsaExecutor::leave_to_host(bool fetch) {
     out_pc_ = block_pc_;
     out_insns_ = insns_ + call_insns_ - block_n_;
   }
+  account(out_insns_ - insns_);
   out_ = true;
   const bool back = env_->exit_to_host();
   out_ = false;

@@ -187,6 +187,11 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // (exit_pc(), instructions()) while it is out. `fetch`: an instruction
   // fetch during translation (the previous block is complete).
   bool leave_to_host(bool fetch = false);
+  // Charges simulated time (and the instructions counter) for the current
+  // call's instructions up to `done`, once each: at an exit for those before
+  // it (the host sees the time the guest took to get there), the rest when
+  // the call returns.
+  void account(uint64_t done);
   // The bytes of guest code from `gpa`, from pages with a direct pointer only
   // (reading a page of callbacks would be an access the guest never made).
   size_t read_code(uint64_t gpa, uint8_t* out, size_t len) const;
@@ -241,6 +246,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool out_ = false;
   uint64_t* insn_counter_ = nullptr;
   uint64_t out_pc_ = 0, out_insns_ = 0;
+  uint64_t call_accounted_ = 0;  // instructions of the current call charged already (account())
   uint64_t call_budget_ = 0;     // instructions the current call may start blocks for
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
