@@ -251,7 +251,9 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // counting ends).
   if (count && !counted_) uc_ctl(uc_, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
   counted_ = count != 0;
+  in_call_ = true;
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
+  in_call_ = false;
   pc_ = pc();
   paused_at_ = at_breakpoint_ || count ? pc_ : ~uint64_t{0};
   if (abandoned_) return true;  // the environment is another guest's now
@@ -303,6 +305,10 @@ void hook_breakpoint(uc_engine*, uint64_t addr, uint32_t, void* user) { self_of(
 bool IsaExecutor::read_gdb_register(unsigned regno, uint64_t* value) const {
   const int id = gdb_reg(arch_, regno);
   if (id < 0) return false;
+  if (out_ && ((arch_ == IsaArch::X86_64 && regno == 16) || (arch_ == IsaArch::Arm64 && regno == 32))) {
+    *value = out_pc_;  // Unicorn's own may lag inside a block
+    return true;
+  }
   *value = 0;
   return uc_reg_read(uc_, id, value) == UC_ERR_OK;
 }
@@ -464,6 +470,13 @@ uint64_t IsaExecutor::port_io_pc() {
   return at ? *at : ~uint64_t{0};
 }
 
+uint64_t IsaExecutor::guest_pc_now() const {
+  if (out_) return out_pc_;
+  if (insn_pc_ != ~uint64_t{0}) return insn_pc_;
+  if (in_call_ && !fetching_ && block_n_) return block_pc_;
+  return pc();
+}
+
 bool IsaExecutor::leave_to_host(bool fetch) {
   if (insn_pc_ != ~uint64_t{0}) {
     out_pc_ = insn_pc_;
@@ -487,7 +500,9 @@ bool IsaExecutor::leave_to_host(bool fetch) {
 bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
   GuestPage gp;
   for (;;) {
+    fetching_ = exec;
     const Outcome o = env_->translate_page(addr, write, exec, &gp);
+    fetching_ = false;
     if (o == Outcome::Ok) break;
     if (o == Outcome::Exit) {
       if (!leave_to_host(exec)) return abandon();  // the instruction resumes here after re-entry

@@ -128,6 +128,10 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // as Unicorn 2.0.1 does not say which of the block's instructions made the
   // access (see docs/guest-code.md), and instructions() counts up to it.
   uint64_t exit_pc() const { return out_pc_; }
+  // For people (-v): the PC of the instruction running now, by the same
+  // rules as exit_pc() (inside a hook for a memory access: its block's first
+  // instruction); between runs, pc().
+  uint64_t guest_pc_now() const;
   bool out() const { return out_; }
   // The names read_register() knows, for `arch`, PC first.
   static std::vector<std::string> register_names(IsaArch arch);
@@ -244,6 +248,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t insn_pc_ = ~uint64_t{0};
   // While the guest is out (leave_to_host()).
   bool out_ = false;
+  bool in_call_ = false;   // inside uc_emu_start
+  bool fetching_ = false;  // translating: an instruction fetch faulted
   uint64_t* insn_counter_ = nullptr;
   uint64_t out_pc_ = 0, out_insns_ = 0;
   uint64_t call_accounted_ = 0;  // instructions of the current call charged already (account())
