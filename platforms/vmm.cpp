@@ -99,8 +99,8 @@ Result Vmm::create_vcpu(const Step& s) {
     names_.vcpu_vms[a.str("vm")] = v;
     Vcpu* m = p_.vcpu_module(v->id(), int(a.u64("id")));
     if (m && isa)
-      isa->count_instructions_into(&p_.stats().counter(std::string(m->name()) + ".instructions", "count",
-                                                       "guest instructions executed (real guest code)"));
+      isa->observe(m->name(), &p_.stats().counter(std::string(m->name()) + ".instructions", "count",
+                                                  "guest instructions executed (real guest code)"));
     if (m && guest) {
       const std::string scope = m->name();
       guest->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",

@@ -1,5 +1,7 @@
 #include "cpu/isa_executor.h"
 
+#include "common/hex.h"
+#include "common/trace.h"
 #include "cpu/guest_trap.h"
 
 #include <unicorn/unicorn.h>
@@ -261,6 +263,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // breakpoint stopped it before the instruction.
   const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
   account(ran);  // time is charged between Unicorn calls, where the host may run
+  if (trace::on()) trace_pc(pc_, false);
   insns_ += ran;
   call_insns_ = 0;
   block_n_ = 0;
@@ -413,6 +416,15 @@ size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
   return n;
 }
 
+void IsaExecutor::trace_pc(uint64_t pc, bool exit) const {
+  if (trace_scope_.empty()) return;
+  trace::g_sink->record(trace_scope_, "pc", pc, 64, nullptr);
+  if (exit)
+    trace::g_sink->note(trace::Cat::Guest, trace_scope_,
+                        std::string(arch_ == IsaArch::X86_64 ? "exit at rip " : "exit at pc ") + hex(pc) +
+                            " after " + std::to_string(out_insns_) + " instructions");
+}
+
 void IsaExecutor::account(uint64_t done) {
   if (done <= call_accounted_) return;
   const uint64_t n = done - call_accounted_;
@@ -491,6 +503,7 @@ bool IsaExecutor::leave_to_host(bool fetch) {
     out_insns_ = insns_ + call_insns_ - block_n_;
   }
   account(out_insns_ - insns_);
+  if (trace::on()) trace_pc(out_pc_, true);
   out_ = true;
   const bool back = env_->exit_to_host();
   out_ = false;

@@ -159,8 +159,13 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void set_debug_observer(IsaDebugObserver* o) { debug_ = o; }
 
   // A statistics counter the executor adds its instructions to (the vCPU's
-  // `instructions`), after each Unicorn call; nullptr: none.
-  void count_instructions_into(uint64_t* counter) { insn_counter_ = counter; }
+  // `instructions`; nullptr: none), and the vCPU's trace scope, where the
+  // waveform's `pc` shows the guest's PC after each Unicorn call and at
+  // each exit (tracing only looks: nothing simulated depends on it).
+  void observe(std::string trace_scope, uint64_t* counter) {
+    trace_scope_ = std::move(trace_scope);
+    insn_counter_ = counter;
+  }
 
   uint64_t map_count() const { return maps_; }
   uint64_t unmap_count() const { return unmaps_; }
@@ -251,6 +256,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool in_call_ = false;   // inside uc_emu_start
   bool fetching_ = false;  // translating: an instruction fetch faulted
   uint64_t* insn_counter_ = nullptr;
+  std::string trace_scope_;
+  void trace_pc(uint64_t pc, bool exit) const;
   uint64_t out_pc_ = 0, out_insns_ = 0;
   uint64_t call_accounted_ = 0;  // instructions of the current call charged already (account())
   uint64_t call_budget_ = 0;     // instructions the current call may start blocks for
