@@ -210,6 +210,23 @@ elif CASE == "vcd_when_run_fails":
         fail("the failed expectation is not an event in the VCD")
     print("ok: a failed run leaves a complete VCD")
 
+elif CASE == "vcd_after_violation":
+    # tests/vcd_violation_test.cpp breaks an owner record after step 4 of the
+    # quickstart; the checker reports it and the run goes on to its end.
+    vcd = os.path.join(WORK, "violation.vcd")
+    p = subprocess.run([sys.argv[5], config("quickstart.yaml"), "4", vcd], capture_output=True, text=True)
+    if p.returncode != 0 or "invariant violation" not in p.stdout:
+        fail(f"the run did not report the broken invariant (exit {p.returncode}):\n{p.stdout}{p.stderr}")
+    vcd2fst(vcd)
+    sig, comments = read_vcd(vcd)
+    pulses = sig.get("vmm.invariant_violation")
+    if not pulses:
+        fail("the violation is not an event in the VCD")
+    steps = sig.get("vmm.step", [])
+    if not steps or steps[-1][0] < pulses[0][0]:
+        fail(f"the VCD ends before the run did: last step change at {steps[-1:]}, violation at {pulses[0][0]}")
+    print(f"ok: violation at {pulses[0][0]} ps, the VCD complete to step {steps[-1][1]}")
+
 elif CASE == "vcd_when_interrupted":
     # SIGINT mid-run (a guest that never stops): exit 130, the VCD complete.
     vcd = os.path.join(WORK, "sigint.vcd")
