@@ -273,6 +273,86 @@ elif CASE == "vcd_has_every_signal":
                 fail(f"{sc}: no changes of {n} in the VCD (has {sorted(have)[:40]})")
     print(f"ok: {sum(len(v) for v in want.values())} signals from {len(want)} scenarios")
 
+elif CASE == "stats_reference":
+    # docs/debugging.md's statistics reference against what the code emits:
+    # every counter and rate of every scenario run ctest knows (scenario.*)
+    # is documented with its unit, every documented one is emitted by some
+    # run, and the gem5 text of a run has issue 11's statistics with gem5's
+    # units.
+    from concurrent.futures import ThreadPoolExecutor
+    ctest, build = sys.argv[5], sys.argv[6]
+    doc = open(os.path.join(SRC, "docs/debugging.md"), encoding="utf-8").read()
+    ref = doc[doc.index("### Reference"):doc.index("## gdb")]
+    documented, doc_rates = {}, set()
+    for m in re.finditer(r"^\| `([^`]+)` \| ([^|]+) \|", ref, re.M):
+        name, second = m.group(1), m.group(2).strip()
+        if name.startswith("platform.") and " " not in second:
+            documented[name] = second
+        elif name.startswith("platform."):
+            doc_rates.add(name)
+    if len(documented) < 40:
+        fail(f"only {len(documented)} counters found in the reference")
+
+    def norm(name):
+        name = re.sub(r"\.vcpu\d+\.", ".vcpuN.", name)
+        name = re.sub(r"^(platform\.kvm\.exits\.in_kernel)\.\w+$", r"\1.WHY", name)
+        name = re.sub(r"^(platform\.kvm\.exits\.to_vmm)\.\w+$", r"\1.EXIT", name)
+        return re.sub(r"^(platform\.vcpuN\.faults\.injected)\.\w+$", r"\1.NAME", name)
+
+    p = subprocess.run([ctest, "--test-dir", build, "--show-only=json-v1", "-R", r"^scenario\."],
+                       capture_output=True, text=True)
+    tests = json.loads(p.stdout)["tests"] if p.returncode == 0 else []
+    if len(tests) < 50:
+        fail(f"ctest lists {len(tests)} scenario runs: {p.stderr}")
+
+    def one(t):
+        cwd = next((x["value"] for x in t.get("properties", []) if x["name"] == "WORKING_DIRECTORY"), None)
+        path = os.path.join(WORK, "ref-" + t["name"] + ".json")
+        subprocess.run(t["command"] + ["-q", "--stats", path], cwd=cwd, capture_output=True, text=True)
+        return stats(path) if os.path.exists(path) else None
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [r for r in pool.map(one, tests) if r]
+    emitted, rates = {}, set()
+    for r in runs:
+        for name, c in r["counters"].items():
+            emitted.setdefault(norm(name), c["unit"])
+        rates.update(norm(n) for n in r["derived"])
+    undocumented = sorted(n for n in emitted if n not in documented)
+    wrong_unit = sorted(f"{n}: {emitted[n]} (docs: {documented[n]})" for n in emitted
+                        if n in documented and documented[n] != emitted[n])
+    never = sorted(n for n in documented if n not in emitted)
+    rates_missing = sorted(rates - doc_rates)
+    rates_never = sorted(doc_rates - rates)
+    problems = [f"{what}: {names}" for what, names in
+                (("emitted but not in docs/debugging.md", undocumented), ("unit differs", wrong_unit),
+                 ("documented but no run emits it", never), ("rate not documented", rates_missing),
+                 ("documented rate no run emits", rates_never)) if names]
+    if problems:
+        fail("\n".join(problems))
+    # The gem5 text of a TD run: issue 11 item 4's statistics with gem5's units.
+    js = os.path.join(WORK, "ref-text.json")
+    run(["run", config("gmem-conversions-guest-tdx.yaml"), "-q", "--stats", js])
+    units = {}
+    for l in open(js[:-5] + ".txt", encoding="utf-8"):
+        m = re.match(r"^(\S+) +\S+ +# .* \((\S+)\)$", l.rstrip("\n"))
+        if m:
+            units[norm(m.group(1))] = m.group(2)
+    item4 = {"hostSeconds": "Second", "simSeconds": "Second", "simTicks": "Tick",
+             "hostAccessRate": "Count/Second", "hostOpRate": "Op/Second", "hostInstRate": "Count/Second",
+             "platform.vcpuN.mmu.tlb_hits": "Count", "platform.vcpuN.mmu.tlb_misses": "Count",
+             "platform.vcpuN.mmu.tlb_hit_rate": "Ratio", "platform.vcpuN.mmu.walk_reads": "Count",
+             "platform.kvm.exits.to_vmm.EXIT": "Count", "platform.kvm.exits.in_kernel.WHY": "Count",
+             "platform.vcpuN.faults.translation": "Count", "platform.vcpuN.faults.injected.NAME": "Count",
+             "platform.gmem.conversions": "Page", "platform.frames.guest": "Frame", "platform.frames.host": "Frame",
+             "platform.mee.encryptions": "Line", "platform.mee.decryptions": "Line",
+             "platform.mee.poisonings": "Line", "platform.mee.machine_checks": "Count"}
+    bad = [f"{n} ({units.get(n, 'missing')}, want {u})" for n, u in item4.items() if units.get(n) != u]
+    if bad:
+        fail("the gem5 text lacks or mislabels: " + ", ".join(bad))
+    print(f"ok: {len(emitted)} counters and {len(rates)} rates from {len(runs)} runs, all documented; "
+          f"{len(item4)} of issue 11's statistics in the text with their units")
+
 elif CASE == "vcd_when_interrupted":
     # SIGINT mid-run (a guest that never stops): exit 130, the VCD complete.
     vcd = os.path.join(WORK, "sigint.vcd")
