@@ -236,11 +236,8 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // A call a debugger cut short (a breakpoint, a single step) does not
   // restart the quantum: the calls end where they would without it.
   call_budget_ = quantum_insns_ < budget_ ? budget_ - quantum_insns_ : 0;
-  block_pc_ = pc_;
-  block_n_ = 0;
-  block_size_ = 0;
-  block_ios_ = 0;
-  block_copied_ = false;
+  cur_ = nullptr;
+  ++calls_;
   budget_stop_ = false;
   trap_resume_ = false;
   at_breakpoint_ = false;
@@ -262,6 +259,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
   const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
+  cur_ = nullptr;
   account(ran);  // time is charged between Unicorn calls, where the host may run
   if (trace::on()) trace_pc(pc_, false);
   insns_ += ran;
@@ -357,9 +355,11 @@ void IsaExecutor::on_breakpoint(uint64_t addr) {
   }
   at_breakpoint_ = true;
   // Stopped before `addr`: the rest of its block did not run.
-  const uint64_t ran = block_insns_before(addr);
-  call_insns_ -= block_n_ - ran;
-  block_n_ = uint32_t(ran);
+  sync_block();
+  const uint64_t ran_now = block_insns_before(addr);
+  call_insns_ -= block_n_ - ran_now;
+  block_n_ = uint32_t(ran_now);
+  seen_insns_ = call_insns_;  // still this block's execution
   uc_emu_stop(uc_);
 }
 
@@ -371,19 +371,28 @@ void IsaExecutor::stop(IsaStop why, const std::string& detail) {
   uc_emu_stop(uc_);
 }
 
-unsigned IsaExecutor::block_icount(uint64_t addr) {
+void IsaExecutor::sync_block() const {
+  if (seen_call_ == calls_ && seen_insns_ == call_insns_) return;  // the same block's execution
+  seen_call_ = calls_;
+  seen_insns_ = call_insns_;
+  block_pc_ = cur_ ? cur_->addr : pc_;
+  block_n_ = cur_ ? cur_->icount : 0;
+  block_marks_ = 0;
+}
+
+const IsaExecutor::BlockCount& IsaExecutor::block_icount(uint64_t addr) {
   BlockCount& b = block_counts_[(addr ^ (addr >> 12)) & (kBlockCounts - 1)];
-  if (b.addr == addr) return b.icount;
+  if (b.addr == addr) return b;
   uc_tb tb{};
   unsigned n = 1;
   if (uc_ctl_request_cache(uc_, addr, &tb) == UC_ERR_OK && tb.icount) n = tb.icount;
   b.addr = addr;
   b.icount = n;
   code_pages_[addr >> kPageShift] = true;
-  return n;
+  return b;
 }
 
-void IsaExecutor::on_block(uint64_t addr, uint32_t size) {
+void IsaExecutor::on_block(uint64_t addr, uint32_t) {
   trap_resume_ = false;  // Unicorn went on by itself after a trap
   if (abandoned_) {
     uc_emu_stop(uc_);
@@ -395,12 +404,8 @@ void IsaExecutor::on_block(uint64_t addr, uint32_t size) {
     uc_emu_stop(uc_);
     return;
   }
-  block_n_ = block_icount(addr);
-  block_pc_ = addr;
-  block_size_ = size;
-  block_ios_ = 0;
-  block_copied_ = false;
-  call_insns_ += block_n_;
+  cur_ = &block_icount(addr);
+  call_insns_ += cur_->icount;
 }
 
 size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
@@ -434,17 +439,19 @@ void IsaExecutor::account(uint64_t done) {
 }
 
 size_t IsaExecutor::read_block(uint8_t* out, size_t len) const {
-  if (!block_copied_) return read_code(block_pc_, out, len);
+  if (!(block_marks_ & kBlockCopied)) return read_code(block_pc_, out, len);
   const size_t n = std::min(len, block_copy_.size());
   std::memcpy(out, block_copy_.data(), n);
   return n;
 }
 
 void IsaExecutor::copy_block(const MappedPage& going) {
-  if (block_copied_ || !block_n_ || !block_size_) return;
-  const uint64_t first = block_pc_ >> kPageShift, last = (block_pc_ + block_size_ - 1) >> kPageShift;
-  if (going.gfn < first || going.gfn > last) return;
-  block_copy_.assign(block_size_, 0);
+  sync_block();  // before unmap_page() drops the block's cache entry
+  if ((block_marks_ & kBlockCopied) || !block_n_) return;
+  // A block ends within the page after its first one (QEMU stops it there).
+  const uint64_t first = block_pc_ >> kPageShift;
+  if (going.gfn != first && going.gfn != first + 1) return;
+  block_copy_.assign(kMaxBlockBytes - (block_pc_ & kPageMask), 0);
   size_t n = 0;
   while (n < block_copy_.size()) {
     const uint64_t at = block_pc_ + n;
@@ -456,7 +463,7 @@ void IsaExecutor::copy_block(const MappedPage& going) {
     n += chunk;
   }
   block_copy_.resize(n);
-  block_copied_ = true;
+  block_marks_ |= kBlockCopied;
 }
 
 uint64_t IsaExecutor::block_insns_before(uint64_t pc) const {
@@ -473,11 +480,12 @@ uint64_t IsaExecutor::block_insns_before(uint64_t pc) const {
 }
 
 uint64_t IsaExecutor::port_io_pc() {
-  const unsigned k = block_ios_++;
+  sync_block();
+  const unsigned k = block_marks_ & ~kBlockCopied;
+  ++block_marks_;
   if (!block_n_) return ~uint64_t{0};
   uint8_t code[kMaxBlockBytes];
-  const size_t want = std::min<size_t>(block_size_ ? block_size_ : sizeof code, sizeof code);
-  const size_t got = read_block(code, want);
+  const size_t got = read_block(code, sizeof code);
   const std::optional<uint64_t> at = insn_bounds_.nth_port_io(code, got, block_pc_, k, block_n_);
   return at ? *at : ~uint64_t{0};
 }
@@ -485,11 +493,13 @@ uint64_t IsaExecutor::port_io_pc() {
 uint64_t IsaExecutor::guest_pc_now() const {
   if (out_) return out_pc_;
   if (insn_pc_ != ~uint64_t{0}) return insn_pc_;
+  sync_block();
   if (in_call_ && !fetching_ && block_n_) return block_pc_;
   return pc();
 }
 
 bool IsaExecutor::leave_to_host(bool fetch) {
+  sync_block();
   if (insn_pc_ != ~uint64_t{0}) {
     out_pc_ = insn_pc_;
     out_insns_ = insns_ + call_insns_ - block_n_ + block_insns_before(insn_pc_);

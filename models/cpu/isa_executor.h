@@ -225,7 +225,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
-  unsigned block_icount(uint64_t addr);
+  struct BlockCount;
+  const BlockCount& block_icount(uint64_t addr);
   // run() with a debug observer: pauses at breakpoints and after single steps.
   void run_debugged(GuestEnv& env);
 
@@ -239,15 +240,24 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t insns_ = 0;           // instructions executed (counted per block)
   uint64_t call_insns_ = 0;      // ... in the current Unicorn call
   uint64_t quantum_insns_ = 0;   // ... in the quantum, before this call (calls a debugger cut short)
-  // The block running now (counted whole in call_insns_ when it began).
-  uint64_t block_pc_ = 0;
-  uint32_t block_n_ = 0;
-  uint32_t block_size_ = 0;      // its bytes, as Unicorn's block hook says
-  uint32_t block_ios_ = 0;       // port-I/O hooks since it began
+  // The block running now, counted whole in call_insns_ when it began:
+  // on_block() only points at its cache entry (the compute loop's speed is
+  // one block hook per block); sync_block() copies what counting needs the
+  // first time a hook needs it in this block's execution, which
+  // (calls_, call_insns_) names.
+  const BlockCount* cur_ = nullptr;
+  uint64_t calls_ = 0;
+  void sync_block() const;
+  mutable uint64_t seen_call_ = ~uint64_t{0}, seen_insns_ = 0;
+  mutable uint64_t block_pc_ = 0;
+  mutable uint32_t block_n_ = 0;
+  // Port-I/O hooks since it began (the low bits), and kBlockCopied: its
+  // bytes are in block_copy_.
+  mutable uint32_t block_marks_ = 0;
+  static constexpr uint32_t kBlockCopied = 1u << 31;
   // Its bytes, copied when its page is unmapped while it runs (an exit may
   // zap the guest's code page; the translated block goes on regardless).
   std::vector<uint8_t> block_copy_;
-  bool block_copied_ = false;
   BlockInsns insn_bounds_;
   // The instruction a hook runs for, when known (traps, port I/O).
   uint64_t insn_pc_ = ~uint64_t{0};
