@@ -17,8 +17,9 @@
 // one block hook per block), and made exact wherever a block is cut short: a
 // debugger's breakpoint inside a block counts only the instructions before it
 // (BlockInsns finds them). They are charged `insn_ns` each after Unicorn
-// returns, at most `quantum / insn` of them per call (the quantum of temporal
-// decoupling, which a debugger's pause does not restart); memory accesses through
+// returns, those before an exit already at the exit, at most `quantum / insn`
+// of them per call (the quantum of temporal decoupling, which a debugger's
+// pause does not restart); memory accesses through
 // GuestEnv charge their own time. DMI pages charge none per access (as a TLB
 // hit plus a DMI access in the scripted vCPU would not be counted either:
 // see docs/guest-code.md).
