@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <vector>
 
+#include "cpu/isa_executor.h"
 #include "kvm/gfn_backing.h"
+#include "scripted_executor.h"
 #include "tdx/secure_ept.h"
 
 namespace cocosim {
@@ -140,6 +142,7 @@ Result Inspection::inspect(const Step& s) {
   if (a.has("vm")) {
     Vm* v = names_.vm(a.str("vm"));
     if (!v) return errno_result(EBADF);
+    if (a.has("vcpu")) return inspect_vcpu(*v, int(a.u64("vcpu")));
     KvmTdx* td = p_.td(v->id());
     if (!a.has("gpa")) {
       r["vm_state"] = RValue::str(v->fd_open() ? (td && td->dead() ? "dead" : "running") : "closed");
@@ -170,6 +173,24 @@ Result Inspection::inspect(const Step& s) {
   }
   auto pfn = named_frame(p_, names_, a, false);
   frame_fields(r, pfn);  // a frame nobody uses: owner none (EL2's pool: hyp)
+  return r;
+}
+
+Result Inspection::inspect_vcpu(Vm& vm, int id) {
+  Vcpu* m = p_.kvm_vcpu(vm.id(), id) ? p_.vcpu_module(vm.id(), id) : nullptr;
+  if (!m) return errno_result(EBADF);  // no such vCPU fd
+  Result r;
+  r["vcpu_state"] = RValue::str(m->running() ? "in_guest" : "out");
+  if (const auto* isa = dynamic_cast<const IsaExecutor*>(m->executor())) {
+    r["instructions"] = RValue::integer(isa->instructions());
+    for (const std::string& name : IsaExecutor::register_names(isa->arch())) {
+      uint64_t value = 0;
+      if (isa->read_register(name, &value)) r[name] = RValue::integer(value);
+    }
+    if (isa->stopped() != IsaStop::None) r["isa_stop"] = RValue::str(isa_stop_name(isa->stopped()));
+  } else if (const auto* g = dynamic_cast<const ScriptedExecutor*>(m->executor())) {
+    r["guest_op"] = RValue::integer(g->pc());
+  }
   return r;
 }
 

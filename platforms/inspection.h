@@ -26,6 +26,10 @@ class Inspection {
   Result inspect(const Step& s);
   // `inspect: {vm: V, gpa: G}`'s record (also gdb's `monitor page`).
   Result inspect_gpa(Vm& vm, Addr gpa);
+  // {vm, vcpu}: where its guest is. Real guest code: its registers and
+  // instruction count (as KVM_RUN's results name them); a scripted guest:
+  // the index of its next op.
+  Result inspect_vcpu(Vm& vm, int id);
   Result dram_read(const Step& s);
 
  private:

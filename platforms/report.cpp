@@ -79,6 +79,10 @@ void Report::step(const Step& s, const Result& r) {
   }
 }
 
+void Report::event(const std::string& text) {
+  if (verbose_) out_ << "      " << ps_text(sc_core::sc_time_stamp()) << "  " << text << "\n";
+}
+
 void print_summary(std::ostream& out_, const std::string& file_, const RunSummary& s,
                    const std::string& internal_error, uint64_t simulated_ps) {
   if (!internal_error.empty())

@@ -29,6 +29,9 @@ class Report {
   void violation(const Step& s, const Violation& v);
   // A located remark about step `s` that is neither a failure nor a violation.
   void note(const Step& s, const std::string& text);
+  bool verbose() const { return verbose_; }
+  // -v: one line for an event inside a step (a vCPU's exit), at the time now.
+  void event(const std::string& text);
   // The run record of vCPU ID of the VM named VM (made on its first KVM_RUN).
   VcpuRecord& vcpu(const std::string& vm, int id);
  private:

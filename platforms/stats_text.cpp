@@ -54,12 +54,13 @@ void block(std::ostream& out, const RunReport& r, const std::map<std::string, ui
   };
   out << "\n---------- Begin Simulation Statistics ----------\n";
   const double sim_s = double(w.sim_ps) / 1e12;
-  uint64_t accesses = 0, guest_ops = 0;
+  uint64_t accesses = 0, guest_ops = 0, insts = 0;
   for (const auto& [name, v] : now) {
     const auto dot = name.rfind('.');
     const std::string leaf = dot == std::string::npos ? name : name.substr(dot + 1);
     if (leaf == "accesses" && name.find(".vcpu") != std::string::npos) accesses += get(name);
     if (leaf == "guest_ops") guest_ops += get(name);
+    if (leaf == "instructions" && name.find(".vcpu") != std::string::npos) insts += get(name);
   }
   line(out, "simSeconds", sim_s, false, "Number of seconds simulated", "Second");
   line(out, "simTicks", double(w.sim_ps), true, "Number of ticks simulated (1 tick = 1 ps)", "Tick");
@@ -72,8 +73,11 @@ void block(std::ostream& out, const RunReport& r, const std::map<std::string, ui
        "Guest data accesses simulated per host second", "Count/Second");
   line(out, "hostOpRate", w.wall_s > 0 ? double(guest_ops) / w.wall_s : NAN, false,
        "Guest program ops simulated per host second", "Op/Second");
+  line(out, "hostInstRate", w.wall_s > 0 ? double(insts) / w.wall_s : NAN, false,
+       "Guest instructions (real guest code) simulated per host second", "Count/Second");
   line(out, "simAccesses", double(accesses), true, "Guest data accesses simulated", "Count");
   line(out, "simOps", double(guest_ops), true, "Guest program ops simulated", "Count");
+  line(out, "simInsts", double(insts), true, "Guest instructions (real guest code) simulated", "Count");
   for (const auto& [name, v] : now) {
     const CounterInfo& info = r.stats.info(name);
     line(out, name, double(get(name)), true, info.description, gem5_unit(info.unit));

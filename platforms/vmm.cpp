@@ -93,11 +93,15 @@ Result Vmm::create_vcpu(const Step& s) {
     guest = scripted.get();
     exec = std::move(scripted);
   }
-  p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
+  KvmVcpu* kv = p_.create_vcpu(*v, int(a.u64("id")), std::move(exec), &err, init_td_vcpu, &why);
+  if (!err && kv && report_.verbose()) watch_exits(*kv, a.str("vm"), v->id(), int(a.u64("id")));
   if (!err) {
     names_.vcpu_vms[a.str("vm")] = v;
-    Vcpu* m = guest ? p_.vcpu_module(v->id(), int(a.u64("id"))) : nullptr;
-    if (m) {
+    Vcpu* m = p_.vcpu_module(v->id(), int(a.u64("id")));
+    if (m && isa)
+      isa->observe(m->name(), &p_.stats().counter(std::string(m->name()) + ".instructions", "count",
+                                                  "guest instructions executed (real guest code)"));
+    if (m && guest) {
       const std::string scope = m->name();
       guest->observe(scope, &p_.stats().counter(scope + ".guest_ops", "count",
                                                 "guest program ops completed"));
@@ -111,6 +115,20 @@ Result Vmm::create_vcpu(const Step& s) {
   Result r = errno_result(err);
   if (err && !why.empty()) r["message"] = RValue::str(why);
   return r;
+}
+
+void Vmm::watch_exits(KvmVcpu& kv, const std::string& vm_name, int vm, int id) {
+  kv.set_exit_observer([this, vm_name, vm, id](const char* why, bool to_vmm) {
+    std::string at;
+    if (Vcpu* m = p_.vcpu_module(vm, id)) {
+      if (const auto* isa = dynamic_cast<const IsaExecutor*>(m->executor()))
+        at = std::string(isa->arch() == IsaArch::X86_64 ? " at rip " : " at pc ") + hex(isa->guest_pc_now());
+      else if (const auto* g = dynamic_cast<const ScriptedExecutor*>(m->executor()))
+        at = " at op " + std::to_string(g->pc());
+    }
+    report_.event(vm_name + " vcpu" + std::to_string(id) + ": exit " + why +
+                  (to_vmm ? " to the VMM" : " handled in KVM") + at);
+  });
 }
 
 bool Vmm::scenario_inits_vcpu(const std::string& vm, uint64_t id) const {

@@ -95,6 +95,9 @@ class Vmm {
   KvmTdx* td_for(const Step& s, Result* refused);
   // Whether the scenario initializes this vCPU itself (KVM_TDX_INIT_VCPU).
   bool scenario_inits_vcpu(const std::string& vm, uint64_t id) const;
+  // -v: a line for each exit of the vCPU, with the guest's PC (op index for
+  // a scripted guest), those KVM handles itself too.
+  void watch_exits(KvmVcpu& kv, const std::string& vm_name, int vm, int id);
   // QEMU's kvm_convert_memory(): refuses memory not backed by guest_memfd,
   // sets the attributes, then discards the other copy. 0, or an errno and why.
   int convert_memory(Vm& vm, Addr gpa, uint64_t size, bool to_private, std::string* why);

@@ -24,6 +24,7 @@ PACKAGES=(
   libboost-dev        # the gdb server's TCP socket (Boost.Asio, platforms/gdb/)
   gdb-multiarch       # tests: gdb drives the gdb server on x86-64 and AArch64 (tests/gdb/)
   libunicorn-dev      # the instruction-set executor: real x86-64 and AArch64 guest code (models/cpu/isa_executor.*)
+  libcapstone-dev     # x86-64 instruction boundaries for exact instruction counts (models/cpu/block_insns.*)
   gcc-aarch64-linux-gnu  # firmware/: the AArch64 guest images (skipped with a message without it)
 )
 

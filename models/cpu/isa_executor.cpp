@@ -1,10 +1,12 @@
 #include "cpu/isa_executor.h"
 
 #include "common/hex.h"
+#include "common/trace.h"
 #include "cpu/guest_trap.h"
 
 #include <unicorn/unicorn.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -13,6 +15,9 @@ namespace cocosim {
 namespace {
 
 constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
+// The most bytes of one translated block read back for counting (QEMU's
+// blocks hold at most 512 instructions, and stop at a page's end: 2 pages).
+constexpr size_t kMaxBlockBytes = 2 * kPageSize;
 
 struct RegName {
   const char* name;
@@ -50,6 +55,18 @@ int reg_id(IsaArch arch, const std::string& name) {
 }
 
 IsaExecutor* self_of(void* user) { return static_cast<IsaExecutor*>(user); }
+
+// Names the instruction a hook runs for while it runs (exits report it).
+class InsnScope {
+ public:
+  InsnScope(uint64_t& slot, uint64_t pc) : slot_(slot) { slot_ = pc; }
+  ~InsnScope() { slot_ = ~uint64_t{0}; }
+  InsnScope(const InsnScope&) = delete;
+  InsnScope& operator=(const InsnScope&) = delete;
+
+ private:
+  uint64_t& slot_;
+};
 
 bool hook_unmapped(uc_engine*, uc_mem_type type, uint64_t addr, int size, int64_t value, void* user) {
   return self_of(user)->on_unmapped(type, addr, size, value);
@@ -111,7 +128,7 @@ IsaTrap decode_unicorn_error(int err, IsaArch arch) {
 }
 
 IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOptions opt)
-    : arch_(arch), opt_(opt), pages_(*this, opt.mapped_pages), pc_(entry) {
+    : arch_(arch), opt_(opt), pages_(*this, opt.mapped_pages), pc_(entry), insn_bounds_(arch) {
   if (!(opt.insn_ns > 0) || !(opt.quantum_ns > 0))
     throw std::invalid_argument("IsaExecutor: insn and quantum times must be positive");
   const double per_quantum = opt.quantum_ns / opt.insn_ns;
@@ -178,6 +195,7 @@ std::vector<std::string> IsaExecutor::register_names(IsaArch arch) {
 }
 
 uint64_t IsaExecutor::pc() const {
+  if (out_) return out_pc_;
   uint64_t v = 0;
   read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
   return v;
@@ -186,6 +204,10 @@ uint64_t IsaExecutor::pc() const {
 bool IsaExecutor::read_register(const std::string& name, uint64_t* value) const {
   const int id = reg_id(arch_, name);
   if (id < 0) return false;
+  if (out_ && (name == "rip" || name == "pc")) {  // Unicorn's own may lag inside a block
+    *value = out_pc_;
+    return true;
+  }
   *value = 0;
   return uc_reg_read(uc_, id, value) == UC_ERR_OK;
 }
@@ -220,6 +242,12 @@ void IsaExecutor::single_step(GuestEnv& env) {
 
 bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   call_insns_ = 0;
+  call_accounted_ = 0;
+  // A call a debugger cut short (a breakpoint, a single step) does not
+  // restart the quantum: the calls end where they would without it.
+  call_budget_ = quantum_insns_ < budget_ ? budget_ - quantum_insns_ : 0;
+  cur_ = nullptr;
+  ++calls_;
   budget_stop_ = false;
   trap_resume_ = false;
   at_breakpoint_ = false;
@@ -232,7 +260,9 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // counting ends).
   if (count && !counted_) uc_ctl(uc_, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
   counted_ = count != 0;
+  in_call_ = true;
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
+  in_call_ = false;
   pc_ = pc();
   paused_at_ = at_breakpoint_ || count ? pc_ : ~uint64_t{0};
   if (abandoned_) return true;  // the environment is another guest's now
@@ -243,10 +273,13 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
   const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
+  cur_ = nullptr;
+  account(ran);  // time is charged between Unicorn calls, where the host may run
+  if (trace::on()) trace_pc(pc_, false);
   insns_ += ran;
   call_insns_ = 0;
-  // Time is charged between Unicorn calls, where the host may run.
-  if (ran) env.consume_ns(double(ran) * opt_.insn_ns);
+  block_n_ = 0;
+  quantum_insns_ = (at_breakpoint_ || count) && !budget_stop_ ? quantum_insns_ + ran : 0;
   if (stop_ == IsaStop::None) {
     const IsaTrap t = delivered ? IsaTrap{} : decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)
@@ -287,6 +320,10 @@ void hook_breakpoint(uc_engine*, uint64_t addr, uint32_t, void* user) { self_of(
 bool IsaExecutor::read_gdb_register(unsigned regno, uint64_t* value) const {
   const int id = gdb_reg(arch_, regno);
   if (id < 0) return false;
+  if (out_ && ((arch_ == IsaArch::X86_64 && regno == 16) || (arch_ == IsaArch::Arm64 && regno == 32))) {
+    *value = out_pc_;  // Unicorn's own may lag inside a block
+    return true;
+  }
   *value = 0;
   return uc_reg_read(uc_, id, value) == UC_ERR_OK;
 }
@@ -331,6 +368,12 @@ void IsaExecutor::on_breakpoint(uint64_t addr) {
     return;
   }
   at_breakpoint_ = true;
+  // Stopped before `addr`: the rest of its block did not run.
+  sync_block();
+  const uint64_t ran_now = block_insns_before(addr);
+  call_insns_ -= block_n_ - ran_now;
+  block_n_ = uint32_t(ran_now);
+  seen_insns_ = call_insns_;  // still this block's execution
   uc_emu_stop(uc_);
 }
 
@@ -342,16 +385,25 @@ void IsaExecutor::stop(IsaStop why, const std::string& detail) {
   uc_emu_stop(uc_);
 }
 
-unsigned IsaExecutor::block_icount(uint64_t addr) {
+void IsaExecutor::sync_block() const {
+  if (seen_call_ == calls_ && seen_insns_ == call_insns_) return;  // the same block's execution
+  seen_call_ = calls_;
+  seen_insns_ = call_insns_;
+  block_pc_ = cur_ ? cur_->addr : pc_;
+  block_n_ = cur_ ? cur_->icount : 0;
+  block_marks_ = 0;
+}
+
+const IsaExecutor::BlockCount& IsaExecutor::block_icount(uint64_t addr) {
   BlockCount& b = block_counts_[(addr ^ (addr >> 12)) & (kBlockCounts - 1)];
-  if (b.addr == addr) return b.icount;
+  if (b.addr == addr) return b;
   uc_tb tb{};
   unsigned n = 1;
   if (uc_ctl_request_cache(uc_, addr, &tb) == UC_ERR_OK && tb.icount) n = tb.icount;
   b.addr = addr;
   b.icount = n;
   code_pages_[addr >> kPageShift] = true;
-  return n;
+  return b;
 }
 
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
@@ -362,21 +414,136 @@ void IsaExecutor::on_block(uint64_t addr, uint32_t) {
     return;
   }
   // The quantum's budget: stopping here keeps this block for the next call.
-  if (call_insns_ >= budget_) {
+  if (call_insns_ >= call_budget_) {
     budget_stop_ = true;
     uc_emu_stop(uc_);
     return;
   }
-  call_insns_ += block_icount(addr);
+  cur_ = &block_icount(addr);
+  call_insns_ += cur_->icount;
+}
+
+size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
+  size_t n = 0;
+  while (n < len) {
+    const uint64_t at = gpa + n;
+    const MappedPage* p = pages_.find(at >> kPageShift);
+    if (!p || !p->host) break;
+    const size_t chunk = std::min<size_t>(len - n, kPageSize - (at & kPageMask));
+    if (uc_mem_read(uc_, at, out + n, chunk) != UC_ERR_OK) break;
+    n += chunk;
+  }
+  return n;
+}
+
+void IsaExecutor::trace_pc(uint64_t pc, bool exit) const {
+  if (trace_scope_.empty()) return;
+  trace::g_sink->record(trace_scope_, "pc", pc, 64, nullptr);
+  if (exit)
+    trace::g_sink->note(trace::Cat::Guest, trace_scope_,
+                        std::string(arch_ == IsaArch::X86_64 ? "exit at rip " : "exit at pc ") + hex(pc) +
+                            " after " + std::to_string(out_insns_) + " instructions");
+}
+
+void IsaExecutor::account(uint64_t done) {
+  if (done <= call_accounted_) return;
+  const uint64_t n = done - call_accounted_;
+  call_accounted_ = done;
+  if (insn_counter_) *insn_counter_ += n;
+  env_->consume_ns(double(n) * opt_.insn_ns);
+}
+
+size_t IsaExecutor::read_block(uint8_t* out, size_t len) const {
+  if (!(block_marks_ & kBlockCopied)) return read_code(block_pc_, out, len);
+  const size_t n = std::min(len, block_copy_.size());
+  std::memcpy(out, block_copy_.data(), n);
+  return n;
+}
+
+void IsaExecutor::copy_block(const MappedPage& going) {
+  sync_block();  // before unmap_page() drops the block's cache entry
+  if ((block_marks_ & kBlockCopied) || !block_n_) return;
+  // A block ends within the page after its first one (QEMU stops it there).
+  const uint64_t first = block_pc_ >> kPageShift;
+  if (going.gfn != first && going.gfn != first + 1) return;
+  block_copy_.assign(kMaxBlockBytes - (block_pc_ & kPageMask), 0);
+  size_t n = 0;
+  while (n < block_copy_.size()) {
+    const uint64_t at = block_pc_ + n;
+    const size_t chunk = std::min<size_t>(block_copy_.size() - n, kPageSize - (at & kPageMask));
+    if ((at >> kPageShift) == going.gfn && going.host)
+      std::memcpy(block_copy_.data() + n, going.host + (at & kPageMask), chunk);
+    else if (read_code(at, block_copy_.data() + n, chunk) != chunk)
+      break;
+    n += chunk;
+  }
+  block_copy_.resize(n);
+  block_marks_ |= kBlockCopied;
+}
+
+uint64_t IsaExecutor::block_insns_before(uint64_t pc) const {
+  if (pc < block_pc_ || !block_n_) return block_n_;
+  if (arch_ == IsaArch::Arm64) {  // fixed-length: no bytes needed
+    const std::optional<uint64_t> n = insn_bounds_.count_before(nullptr, pc - block_pc_, block_pc_, pc);
+    return n && *n <= block_n_ ? *n : block_n_;
+  }
+  uint8_t code[kMaxBlockBytes];
+  const size_t want = std::min<uint64_t>(pc - block_pc_, sizeof code);
+  const size_t got = read_block(code, want);
+  const std::optional<uint64_t> n = insn_bounds_.count_before(code, got, block_pc_, pc);
+  return n && *n <= block_n_ ? *n : block_n_;
+}
+
+uint64_t IsaExecutor::port_io_pc() {
+  sync_block();
+  const unsigned k = block_marks_ & ~kBlockCopied;
+  ++block_marks_;
+  if (!block_n_) return ~uint64_t{0};
+  uint8_t code[kMaxBlockBytes];
+  const size_t got = read_block(code, sizeof code);
+  const std::optional<uint64_t> at = insn_bounds_.nth_port_io(code, got, block_pc_, k, block_n_);
+  return at ? *at : ~uint64_t{0};
+}
+
+uint64_t IsaExecutor::guest_pc_now() const {
+  if (out_) return out_pc_;
+  if (insn_pc_ != ~uint64_t{0}) return insn_pc_;
+  sync_block();
+  if (in_call_ && !fetching_ && block_n_) return block_pc_;
+  return pc();
+}
+
+bool IsaExecutor::leave_to_host(bool fetch) {
+  sync_block();
+  if (insn_pc_ != ~uint64_t{0}) {
+    out_pc_ = insn_pc_;
+    out_insns_ = insns_ + call_insns_ - block_n_ + block_insns_before(insn_pc_);
+  } else if (fetch) {  // translating the next block: the ones counted are complete
+    uint64_t v = 0;
+    read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
+    out_pc_ = v;
+    out_insns_ = insns_ + call_insns_;
+  } else {
+    out_pc_ = block_pc_;
+    out_insns_ = insns_ + call_insns_ - block_n_;
+  }
+  account(out_insns_ - insns_);
+  if (trace::on()) trace_pc(out_pc_, true);
+  out_ = true;
+  const bool back = env_->exit_to_host();
+  out_ = false;
+  return back;
 }
 
 bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
   GuestPage gp;
   for (;;) {
+    fetching_ = exec;
     const Outcome o = env_->translate_page(addr, write, exec, &gp);
+    fetching_ = false;
     if (o == Outcome::Ok) break;
     if (o == Outcome::Exit) {
-      if (!env_->exit_to_host()) return abandon();  // the instruction resumes here after re-entry
+      if (!leave_to_host(exec)) return abandon();  // the instruction resumes here after re-entry
       continue;
     }
     if (arch_ == IsaArch::Arm64 && exec && env_->fault_name() == "IABT") {
@@ -458,6 +625,7 @@ void IsaExecutor::map_page(const MappedPage& p) {
 }
 
 void IsaExecutor::unmap_page(const MappedPage& p) {
+  copy_block(p);  // the block running now may be in it: keep what counting needs
   const uint64_t gpa = p.gfn << kPageShift;
   uc_mem_unmap(uc_, gpa, kPageSize);
   ++unmaps_;
@@ -490,7 +658,7 @@ bool IsaExecutor::guest_access(uint64_t gpa, void* data, size_t len, bool write)
     const Outcome o = env_->access(gpa, data, len, write, false);
     if (o == Outcome::Ok) return true;
     if (o == Outcome::Exit) {
-      if (!env_->exit_to_host()) return abandon();
+      if (!leave_to_host()) return abandon();
       continue;
     }
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(gpa) +
@@ -513,7 +681,9 @@ void IsaExecutor::on_callback_write(uint64_t gpa, unsigned size, uint64_t value)
 
 uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {
   if (abandoned_) return 0;
+  const uint64_t at = port_io_pc();  // this IN is the block's next port-I/O instruction
   if (port == SelftestUcall::kX86Port) {
+    const InsnScope in_insn(insn_pc_, at);
     uint64_t rdi = 0;
     read_register("rdi", &rdi);
     do_ucall(rdi);
@@ -525,6 +695,7 @@ uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {
 
 void IsaExecutor::on_port_out(uint32_t port, int size, uint32_t value) {
   if (abandoned_) return;
+  port_io_pc();  // the block's next port-I/O instruction is this one
   stop(IsaStop::InternalError, "port I/O (out to port " + std::to_string(port) + ") is not modelled");
 }
 
@@ -554,7 +725,7 @@ void IsaExecutor::do_ucall(uint64_t uc_gpa) {
       stop(IsaStop::InternalError, "ucall command " + std::to_string(u.cmd) + " is not modelled");
       return;
   }
-  if (!env_->exit_to_host()) abandon();
+  if (!leave_to_host()) abandon();
 }
 
 void IsaExecutor::on_interrupt(uint32_t intno) {
@@ -567,6 +738,7 @@ void IsaExecutor::on_interrupt(uint32_t intno) {
     if (p && p->host && uc_mem_read(uc_, pc_now, &insn, sizeof insn) == UC_ERR_OK) {
       const DecodedTrap t = decode_arm64_trap(insn);
       if (t.kind == TrapInsn::Hvc) {
+        const InsnScope in_insn(insn_pc_, pc_now);
         do_hvc(t.imm, pc_now + t.length);
         return;
       }
@@ -602,6 +774,7 @@ bool IsaExecutor::on_invalid_insn() {
     ++n;
   }
   const DecodedTrap t = decode_x86_trap(bytes, n);
+  const InsnScope in_insn(insn_pc_, rip);
   if (t.kind == TrapInsn::Tdcall)
     do_tdcall(rip + t.length);
   else if (t.kind == TrapInsn::Vmcall)
@@ -631,7 +804,7 @@ void IsaExecutor::do_tdcall(uint64_t next_pc) {
     const Outcome o = env_->tdcall(in, &out);
     if (o == Outcome::Ok) break;
     if (o == Outcome::Exit) {  // e.g. MapGPA's KVM_EXIT_HYPERCALL: the TDCALL resumes after re-entry
-      if (!env_->exit_to_host()) {
+      if (!leave_to_host()) {
         abandon();
         return;
       }
@@ -679,7 +852,7 @@ void IsaExecutor::do_vmcall(uint64_t next_pc) {
       const Outcome o = env_->convert(a.gpa, a.size, a.to_private, a.attrs, &ret);
       if (o == Outcome::Ok) break;
       if (o == Outcome::Exit) {  // KVM_EXIT_HYPERCALL: userspace's answer is the return value
-        if (!env_->exit_to_host()) {
+        if (!leave_to_host()) {
           abandon();
           return;
         }
@@ -701,7 +874,7 @@ void IsaExecutor::do_hvc(uint16_t imm, uint64_t next_pc) {
       const Outcome o = env_->hvc(reg("x0"), reg("x1"), &ret);
       if (o == Outcome::Ok) break;
       if (o == Outcome::Exit) {  // the host maps the page first; the HVC runs again
-        if (!env_->exit_to_host()) {
+        if (!leave_to_host()) {
           abandon();
           return;
         }

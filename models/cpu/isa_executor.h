@@ -13,9 +13,13 @@
 // GuestEnv::exit_to_host() from Unicorn's hook and the instruction completes
 // when the host re-enters the vCPU (as KVM's vCPU thread sleeps in KVM_RUN).
 //
-// Time: instructions are counted per translated block as it starts, and
-// charged `insn_ns` each after Unicorn returns, at most `quantum / insn` of
-// them per call (the quantum of temporal decoupling); memory accesses through
+// Time: instructions are counted per translated block as it starts (cheap:
+// one block hook per block), and made exact wherever a block is cut short: a
+// debugger's breakpoint inside a block counts only the instructions before it
+// (BlockInsns finds them). They are charged `insn_ns` each after Unicorn
+// returns, those before an exit already at the exit, at most `quantum / insn`
+// of them per call (the quantum of temporal decoupling, which a debugger's
+// pause does not restart); memory accesses through
 // GuestEnv charge their own time. DMI pages charge none per access (as a TLB
 // hit plus a DMI access in the scripted vCPU would not be counted either:
 // see docs/guest-code.md).
@@ -28,14 +32,13 @@
 #include <vector>
 
 #include "cpu/arm64_exception.h"
+#include "cpu/block_insns.h"
 #include "cpu/executor.h"
 #include "cpu/guest_page_map.h"
 
 struct uc_struct;
 
 namespace cocosim {
-
-enum class IsaArch { X86_64, Arm64 };
 
 struct IsaOptions {
   double insn_ns = 0.5;          // simulated time per instruction
@@ -115,13 +118,25 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   IsaArch arch() const { return arch_; }
   IsaStop stopped() const { return stop_; }
   const std::string& stop_detail() const { return stop_detail_; }
-  // Instructions executed so far (a block is counted whole when it starts).
-  uint64_t instructions() const { return insns_ + call_insns_; }
+  // Instructions executed so far. While the guest is out at an exit from
+  // inside an instruction: the instructions before that one (see exit_pc()).
+  uint64_t instructions() const { return out_ ? out_insns_ : insns_ + call_insns_; }
   // The struct ucall of the guest's last ucall, as the host read it (get_ucall()).
   const SelftestUcall& last_ucall() const { return last_ucall_; }
-  // The PC where the guest continues (at an exit from inside a block: the
-  // block's first instruction, which is what Unicorn knows there).
+  // The PC where the guest continues; at an exit, exit_pc().
   uint64_t pc() const;
+  // While the guest is out at an exit: the PC of the instruction it left
+  // from, exact for traps (TDCALL, VMCALL, HVC) and x86 port I/O (the ucall);
+  // for an exit from a memory access (a stage-2 fault the VMM resolves, MMIO,
+  // the arm64 ucall's store) the first instruction of the translated block,
+  // as Unicorn 2.0.1 does not say which of the block's instructions made the
+  // access (see docs/guest-code.md), and instructions() counts up to it.
+  uint64_t exit_pc() const { return out_pc_; }
+  // For people (-v): the PC of the instruction running now, by the same
+  // rules as exit_pc() (inside a hook for a memory access: its block's first
+  // instruction); between runs, pc().
+  uint64_t guest_pc_now() const;
+  bool out() const { return out_; }
   // The names read_register() knows, for `arch`, PC first.
   static std::vector<std::string> register_names(IsaArch arch);
   // General registers by name: rax..r15, rip, rflags (x86-64); x0..x30, sp, pc (arm64).
@@ -146,6 +161,15 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool has_breakpoint(uint64_t pc) const { return breakpoints_.count(pc) > 0; }
   // Breakpoints and single steps are then the observer's (nullptr: none).
   void set_debug_observer(IsaDebugObserver* o) { debug_ = o; }
+
+  // A statistics counter the executor adds its instructions to (the vCPU's
+  // `instructions`; nullptr: none), and the vCPU's trace scope, where the
+  // waveform's `pc` shows the guest's PC after each Unicorn call and at
+  // each exit (tracing only looks: nothing simulated depends on it).
+  void observe(std::string trace_scope, uint64_t* counter) {
+    trace_scope_ = std::move(trace_scope);
+    insn_counter_ = counter;
+  }
 
   uint64_t map_count() const { return maps_; }
   // Synchronous exceptions delivered into the guest (AArch64: to VBAR_EL1).
@@ -174,6 +198,28 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // The vCPU was closed while the guest was out (exit_to_host() said so):
   // stop without touching the environment or guest memory again. False.
   bool abandon();
+  // Every exit to the host goes through here: it records where the guest is
+  // (exit_pc(), instructions()) while it is out. `fetch`: an instruction
+  // fetch during translation (the previous block is complete).
+  bool leave_to_host(bool fetch = false);
+  // Charges simulated time (and the instructions counter) for the current
+  // call's instructions up to `done`, once each: at an exit for those before
+  // it (the host sees the time the guest took to get there), the rest when
+  // the call returns.
+  void account(uint64_t done);
+  // The bytes of guest code from `gpa`, from pages with a direct pointer only
+  // (reading a page of callbacks would be an access the guest never made).
+  size_t read_code(uint64_t gpa, uint8_t* out, size_t len) const;
+  // The current block's first `len` bytes (read_code, or its copy).
+  size_t read_block(uint8_t* out, size_t len) const;
+  // Copies the current block's bytes before `going`, a page of them, is unmapped.
+  void copy_block(const MappedPage& going);
+  // Instructions of the current block before `pc` (the whole block when it
+  // cannot tell).
+  uint64_t block_insns_before(uint64_t pc) const;
+  // The x86 port-I/O instruction running now: the block's k-th one, where k
+  // counts the port hooks since the block began (a block is straight-line).
+  uint64_t port_io_pc();
   void do_ucall(uint64_t uc_gpa);
   // The hypervisor calls (see models/cpu/guest_trap.h); each leaves the
   // registers as the call's ABI says and moves the PC past the instruction.
@@ -190,7 +236,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
-  unsigned block_icount(uint64_t addr);
+  struct BlockCount;
+  const BlockCount& block_icount(uint64_t addr);
   // run() with a debug observer: pauses at breakpoints and after single steps.
   void run_debugged(GuestEnv& env);
 
@@ -203,6 +250,38 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t budget_;              // instructions per Unicorn call
   uint64_t insns_ = 0;           // instructions executed (counted per block)
   uint64_t call_insns_ = 0;      // ... in the current Unicorn call
+  uint64_t quantum_insns_ = 0;   // ... in the quantum, before this call (calls a debugger cut short)
+  // The block running now, counted whole in call_insns_ when it began:
+  // on_block() only points at its cache entry (the compute loop's speed is
+  // one block hook per block); sync_block() copies what counting needs the
+  // first time a hook needs it in this block's execution, which
+  // (calls_, call_insns_) names.
+  const BlockCount* cur_ = nullptr;
+  uint64_t calls_ = 0;
+  void sync_block() const;
+  mutable uint64_t seen_call_ = ~uint64_t{0}, seen_insns_ = 0;
+  mutable uint64_t block_pc_ = 0;
+  mutable uint32_t block_n_ = 0;
+  // Port-I/O hooks since it began (the low bits), and kBlockCopied: its
+  // bytes are in block_copy_.
+  mutable uint32_t block_marks_ = 0;
+  static constexpr uint32_t kBlockCopied = 1u << 31;
+  // Its bytes, copied when its page is unmapped while it runs (an exit may
+  // zap the guest's code page; the translated block goes on regardless).
+  std::vector<uint8_t> block_copy_;
+  BlockInsns insn_bounds_;
+  // The instruction a hook runs for, when known (traps, port I/O).
+  uint64_t insn_pc_ = ~uint64_t{0};
+  // While the guest is out (leave_to_host()).
+  bool out_ = false;
+  bool in_call_ = false;   // inside uc_emu_start
+  bool fetching_ = false;  // translating: an instruction fetch faulted
+  uint64_t* insn_counter_ = nullptr;
+  std::string trace_scope_;
+  void trace_pc(uint64_t pc, bool exit) const;
+  uint64_t out_pc_ = 0, out_insns_ = 0;
+  uint64_t call_accounted_ = 0;  // instructions of the current call charged already (account())
+  uint64_t call_budget_ = 0;     // instructions the current call may start blocks for
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()

@@ -192,6 +192,7 @@ void KvmVcpu::internal_error(const std::string& why) {
 void KvmVcpu::handled_in_kernel(const char* why) {
   COCOSIM_PROBE(note(trace::Cat::Kvm, trace_scope(), std::string("exit handled in KVM: ") + why));
   ++exits_.in_kernel[why];
+  if (exit_observer_) exit_observer_(why, false);
   ++stats_.counter(std::string("platform.kvm.exits.in_kernel.") + why, "count",
                    std::string("exits KVM handled without returning to the VMM: ") + why);
 }
@@ -205,6 +206,7 @@ void KvmVcpu::returned_to_vmm() {
   const char* why = exit_name(run_.reason);
   COCOSIM_PROBE(value(trace::Cat::Kvm, trace_scope(), "exit_reason", unsigned(run_.reason), 4, why));
   ++exits_.to_vmm[why];
+  if (exit_observer_) exit_observer_(why, true);
   ++stats_.counter(std::string("platform.kvm.exits.to_vmm.") + why, "count",
                    std::string("KVM_RUN returns to the VMM with ") + why);
 }

@@ -42,6 +42,9 @@ class KvmVcpu : public VcpuHypervisor {
   Vm& vm() { return vm_; }
   const KvmRunState& run_state() const { return run_; }
   const VcpuExitCounts& exit_counts() const { return exits_; }
+  // Told of every exit as it happens (`to_vmm`: KVM_RUN returns with it;
+  // else KVM handled it and re-entered): for -v, which only looks.
+  void set_exit_observer(std::function<void(const char* why, bool to_vmm)> o) { exit_observer_ = std::move(o); }
   // Complete what the previous exit left pending, then clear kvm_run for the entry.
   // `mmio_data`: what the VMM put in kvm_run.mmio.data for a pending MMIO
   // read (little-endian; 0 when it gave nothing).
@@ -109,6 +112,7 @@ class KvmVcpu : public VcpuHypervisor {
   // in yet (the faked data abort: KVM maps the page, the HVC runs again).
   Resolution pkvm_hvc(uint64_t fn, uint64_t x1, uint64_t* ret);
   VcpuExitCounts exits_;
+  std::function<void(const char*, bool)> exit_observer_;
   // ---- TDX (Linux tdx_handle_exit and its helpers) ----
   // VP.ENTER if the vCPU is not in its TD; false: the exit is in run_.
   bool td_enter();

@@ -1,6 +1,8 @@
 #include "cpu/isa_executor.h"
 #include "scenario/schema.h"
 
+#include <algorithm>
+
 namespace cocosim {
 
 const char* name_kind_str(NameKind k) {
@@ -75,6 +77,18 @@ std::vector<FieldSpec> cat(std::vector<FieldSpec> a, const std::vector<FieldSpec
 
 // KVM_RUN's results: the exit's fields, and for real guest code its
 // instruction count and registers (x86-64 and AArch64 names).
+// inspect's results; with {vm, vcpu} also a real guest's registers.
+std::vector<std::string> inspect_results() {
+  std::vector<std::string> r = {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "pamt_size", "sept",
+                                "host_state", "hyp_state", "guest_state", "host_mapped", "refcount", "td_bit",
+                                "poisoned", "mrtd", "hkid", "slot", "stage2", "stage2_size", "vm_state",
+                                "vcpu_state", "instructions", "isa_stop", "guest_op"};
+  for (IsaArch a : {IsaArch::X86_64, IsaArch::Arm64})
+    for (const std::string& n : IsaExecutor::register_names(a))
+      if (std::find(r.begin(), r.end(), n) == r.end()) r.push_back(n);
+  return r;
+}
+
 std::vector<std::string> kvm_run_results() {
   std::vector<std::string> r = {"errno", "exit",    "gpa", "size",     "flags",    "nr",   "args",
                                 "tag",   "message", "is_write", "data",     "syndrome", "hpfar", "instructions"};
@@ -163,10 +177,8 @@ std::vector<OpSpec> make_steps() {
        {"errno", "message"}},
       {"dram_read", cat({LoadLength()}, frame_fields()), {"bytes", "all", "fault"}},
       {"inspect",
-       {N("vm", NameKind::Vm), I("gpa"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
-       {"errno", "attribute", "gmem", "hpa", "owner", "pamt", "pamt_size", "sept", "host_state", "hyp_state",
-        "guest_state", "host_mapped", "refcount", "td_bit", "poisoned", "mrtd", "hkid", "slot",
-        "stage2", "stage2_size", "vm_state"}},
+       {N("vm", NameKind::Vm), I("gpa"), I("vcpu"), N("fd", NameKind::Gmem), I("offset"), I("hpa"), I("pfn")},
+       inspect_results()},
   };
 }
 

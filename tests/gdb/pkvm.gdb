@@ -27,6 +27,10 @@ x/gx 0x100001000
 #= 0x100001000:\s+0x0000000000001234
 monitor stats
 #= platform\.kvm\.pkvm_donations 2
+# The rest of the KVM_RUN step, then the run stops before the next step.
+monitor step
+#= running step 6 \(KVM_RUN\)
+#= stopped before step 7 \(inspect\)
 monitor nonsense
 #= unknown monitor command 'nonsense'
 continue

@@ -596,3 +596,95 @@ TEST_CASE("isa executor debugging: a single step after a run executes exactly on
   CHECK(v.dones == 1);
   x.set_debug_observer(nullptr);
 }
+
+TEST_CASE("isa executor counting: a breakpoint inside a block changes neither the count nor the time") {
+  auto run_to_end = [](uint64_t breakpoint, uint64_t* at_break) {
+    FakeVcpu v;
+    v.map(1);
+    v.map(3);
+    v.put(0x1000, kSumLoop, sizeof kSumLoop);
+    v.ucall_struct(0x3000, SelftestUcall::kDone);
+    IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+    if (breakpoint) {
+      x.insert_breakpoint(breakpoint);
+      x.run(v);
+      REQUIRE(x.stopped_at_breakpoint());
+      REQUIRE(x.pc() == breakpoint);
+      *at_break = x.instructions();
+      x.remove_breakpoint(breakpoint);
+    }
+    x.run(v);
+    CHECK(v.dones == 1);
+    return std::make_pair(x.instructions(), v.time_ns);
+  };
+  uint64_t unused = 0, at_break = 0;
+  const auto plain = run_to_end(0, &unused);
+  CHECK(plain.first == 2 + 3 * 10 + 4);
+  // mov $0x3000, %edi: the second instruction of the block after the loop.
+  const auto looked = run_to_end(0x1016, &at_break);
+  CHECK(at_break == 2 + 3 * 10 + 1);  // only the instructions before the breakpoint
+  CHECK(looked.first == plain.first);
+  CHECK(looked.second == doctest::Approx(plain.second));
+  // The first block's second instruction (before the loop).
+  const auto early = run_to_end(0x1007, &at_break);
+  CHECK(at_break == 1);
+  CHECK(early.first == plain.first);
+}
+
+TEST_CASE("isa executor counting: at an exit, the PC and count of the instruction the guest left from") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.map(5);
+  v.map(6);
+  v.put(0x1000, kLoadSyncLoad, sizeof kLoadSyncLoad);
+  v.ucall_struct(0x3000, SelftestUcall::kSync, 1);
+  v.ucall_struct(0x3800, SelftestUcall::kDone);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  std::vector<std::pair<uint64_t, uint64_t>> seen;  // (PC, instructions) at each exit
+  v.on_exit = [&] {
+    CHECK(x.out());
+    uint64_t rip = 0;
+    CHECK(x.read_register("rip", &rip));
+    CHECK(rip == x.pc());
+    seen.emplace_back(x.pc(), x.instructions());
+  };
+  x.run(v);
+  CHECK_FALSE(x.out());
+  // The two ucalls' `in`: the 4th and the 8th instruction of one block.
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == std::make_pair(uint64_t{0x1012}, uint64_t{3}));
+  CHECK(seen[1] == std::make_pair(uint64_t{0x1028}, uint64_t{7}));
+  CHECK(x.instructions() == 9);  // through the hlt
+}
+
+TEST_CASE("isa executor counting: an exit from a memory access is placed at its block's start") {
+  // Unicorn 2.0.1 does not say which of a block's instructions made an
+  // access: the exit names the block's first instruction and counts none of it.
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.map(5);
+  v.map(6);
+  v.put(0x1000, kSumLoop, sizeof kSumLoop);  // a block of its own before the loads
+  v.put(0x1100, kLoadSyncLoad, sizeof kLoadSyncLoad);
+  // kSumLoop's ucall struct: a SYNC, so it goes on into the code at 0x1100.
+  v.ucall_struct(0x3000, SelftestUcall::kSync, 1);
+  v.ucall_struct(0x3800, SelftestUcall::kDone);
+  const uint8_t jump[] = {0xe9, 0xdf, 0x00, 0x00, 0x00};  // jmp 0x1100 (from 0x101c, replacing hlt)
+  v.put(0x101c, jump, sizeof jump);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  v.exit_once.insert(6);  // the store to 0x6008 exits to the host first
+  std::vector<std::pair<uint64_t, uint64_t>> seen;
+  v.on_exit = [&] { seen.emplace_back(x.pc(), x.instructions()); };
+  x.run(v);
+  REQUIRE(seen.size() >= 1);
+  CHECK(seen[0] == std::make_pair(uint64_t{0x101b}, uint64_t{2 + 3 * 10 + 2}));  // kSumLoop's `in`
+  // The block at 0x1100 starts after the jmp (36 instructions before it): its
+  // `in` is exact, the store's exit is placed at the block's start.
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[1] == std::make_pair(uint64_t{0x1112}, uint64_t{36 + 3}));
+  CHECK(seen[2] == std::make_pair(uint64_t{0x1100}, uint64_t{36}));
+  CHECK(seen[3] == std::make_pair(uint64_t{0x1128}, uint64_t{36 + 7}));
+  CHECK(x.instructions() == 36 + 9);
+}

@@ -210,6 +210,149 @@ elif CASE == "vcd_when_run_fails":
         fail("the failed expectation is not an event in the VCD")
     print("ok: a failed run leaves a complete VCD")
 
+elif CASE == "vcd_after_violation":
+    # tests/vcd_violation_test.cpp breaks an owner record after step 4 of the
+    # quickstart; the checker reports it and the run goes on to its end.
+    vcd = os.path.join(WORK, "violation.vcd")
+    p = subprocess.run([sys.argv[5], config("quickstart.yaml"), "4", vcd], capture_output=True, text=True)
+    if p.returncode != 0 or "invariant violation" not in p.stdout:
+        fail(f"the run did not report the broken invariant (exit {p.returncode}):\n{p.stdout}{p.stderr}")
+    vcd2fst(vcd)
+    sig, comments = read_vcd(vcd)
+    pulses = sig.get("vmm.invariant_violation")
+    if not pulses:
+        fail("the violation is not an event in the VCD")
+    steps = sig.get("vmm.step", [])
+    if not steps or steps[-1][0] < pulses[0][0]:
+        fail(f"the VCD ends before the run did: last step change at {steps[-1:]}, violation at {pulses[0][0]}")
+    print(f"ok: violation at {pulses[0][0]} ps, the VCD complete to step {steps[-1][1]}")
+
+elif CASE == "vcd_has_every_signal":
+    # Issue 11's list of waveform signals, each from a scenario that makes it
+    # change (signals are declared when first used): per vCPU its run state,
+    # program op or guest PC, last GPA, last exit reason, a pulse per fault
+    # kind and per TLB flush; per VM private and shared pages; bus
+    # transactions; guest_memfd conversions, invalidations, DMI grants and
+    # revocations, SIGBUS; the engine's poison; TDX leaf and status; pKVM
+    # calls, returns and page states. (The engine's mac_failure needs a MAC
+    # mismatch, which no scenario step can cause: unit-tested in mee_test.)
+    firmware = sys.argv[5]
+    want = {
+        "tdx-mapgpa-conversions.yaml": ["platform.vcpuN.run_state", "platform.vcpuN.op", "platform.vcpuN.op_index",
+                                        "platform.vcpuN.gpa", "platform.kvm.vmN.vcpuN.exit_reason",
+                                        "platform.vcpuN.fault_translation", "platform.bus.addr", "platform.bus.cmd",
+                                        "platform.bus.initiator", "platform.bus.initiator_kind", "platform.bus.keyid",
+                                        "platform.bus.dmi_grant", "platform.gmem.g.to_private",
+                                        "platform.gmem.g.to_shared", "platform.gmem.g.invalidate",
+                                        "platform.tdx.leaf", "platform.tdx.status", "vmm.step"],
+        "content-modes-tdx.yaml": ["platform.vcpuN.tlb_flush"],
+        "guest-mmio-and-faults.yaml": ["platform.vcpuN.fault_permission"],
+        "gmem-conversions-guest-tdx.yaml": ["platform.vcpuN.fault_VE"],
+        "content-modes-pkvm.yaml": ["platform.kvm.vmN.private_pages", "platform.kvm.vmN.shared_pages",
+                                    "platform.gmem_mmap.sigbus", "platform.bus.dmi_invalidate"],
+        "address-space-edges.yaml": ["platform.gmem_mmap.dmi_grant"],
+        "auto-conversion-refused.yaml": ["platform.gmem_mmap.dmi_revoke"],
+        "tdx-host-attacks-memory.yaml": ["platform.mee.poisoned", "platform.mee.poison_consumed"],
+        "pkvm-boot-donation.yaml": ["platform.pkvm.call", "platform.pkvm.ret", "platform.pkvm.host_state",
+                                    "platform.pkvm.guest_state"],
+        "pkvm-ownership-selftest.yaml": ["platform.pkvm.hyp_state"],
+        "pkvm-mem-share.yaml": ["platform.pkvm.guest_hvc", "platform.pkvm.guest_hvc_ret"],
+        os.path.join(firmware, "isa-compute-loop.yaml"): ["platform.vcpuN.pc"],
+    }
+    for sc, names in want.items():
+        vcd = os.path.join(WORK, "every-" + os.path.basename(sc).replace(".yaml", ".vcd"))
+        run(["run", sc if os.path.isabs(sc) else config(sc), "-q", "--vcd", vcd], expect_rc=None)
+        vcd2fst(vcd)
+        sig, _ = read_vcd(vcd)
+        have = {}
+        for n, v in sig.items():
+            key = re.sub(r"(vcpu|vm)\d+", r"\1N", n)
+            have[key] = have.get(key, False) or bool(v)
+        for n in names:
+            if not have.get(n):
+                fail(f"{sc}: no changes of {n} in the VCD (has {sorted(have)[:40]})")
+    print(f"ok: {sum(len(v) for v in want.values())} signals from {len(want)} scenarios")
+
+elif CASE == "stats_reference":
+    # docs/debugging.md's statistics reference against what the code emits:
+    # every counter and rate of every scenario run ctest knows (scenario.*)
+    # is documented with its unit, every documented one is emitted by some
+    # run, and the gem5 text of a run has issue 11's statistics with gem5's
+    # units.
+    from concurrent.futures import ThreadPoolExecutor
+    ctest, build = sys.argv[5], sys.argv[6]
+    doc = open(os.path.join(SRC, "docs/debugging.md"), encoding="utf-8").read()
+    ref = doc[doc.index("### Reference"):doc.index("## gdb")]
+    documented, doc_rates = {}, set()
+    for m in re.finditer(r"^\| `([^`]+)` \| ([^|]+) \|", ref, re.M):
+        name, second = m.group(1), m.group(2).strip()
+        if name.startswith("platform.") and " " not in second:
+            documented[name] = second
+        elif name.startswith("platform."):
+            doc_rates.add(name)
+    if len(documented) < 40:
+        fail(f"only {len(documented)} counters found in the reference")
+
+    def norm(name):
+        name = re.sub(r"\.vcpu\d+\.", ".vcpuN.", name)
+        name = re.sub(r"^(platform\.kvm\.exits\.in_kernel)\.\w+$", r"\1.WHY", name)
+        name = re.sub(r"^(platform\.kvm\.exits\.to_vmm)\.\w+$", r"\1.EXIT", name)
+        return re.sub(r"^(platform\.vcpuN\.faults\.injected)\.\w+$", r"\1.NAME", name)
+
+    p = subprocess.run([ctest, "--test-dir", build, "--show-only=json-v1", "-R", r"^scenario\."],
+                       capture_output=True, text=True)
+    tests = json.loads(p.stdout)["tests"] if p.returncode == 0 else []
+    if len(tests) < 50:
+        fail(f"ctest lists {len(tests)} scenario runs: {p.stderr}")
+
+    def one(t):
+        cwd = next((x["value"] for x in t.get("properties", []) if x["name"] == "WORKING_DIRECTORY"), None)
+        path = os.path.join(WORK, "ref-" + t["name"] + ".json")
+        subprocess.run(t["command"] + ["-q", "--stats", path], cwd=cwd, capture_output=True, text=True)
+        return stats(path) if os.path.exists(path) else None
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = [r for r in pool.map(one, tests) if r]
+    emitted, rates = {}, set()
+    for r in runs:
+        for name, c in r["counters"].items():
+            emitted.setdefault(norm(name), c["unit"])
+        rates.update(norm(n) for n in r["derived"])
+    undocumented = sorted(n for n in emitted if n not in documented)
+    wrong_unit = sorted(f"{n}: {emitted[n]} (docs: {documented[n]})" for n in emitted
+                        if n in documented and documented[n] != emitted[n])
+    never = sorted(n for n in documented if n not in emitted)
+    rates_missing = sorted(rates - doc_rates)
+    rates_never = sorted(doc_rates - rates)
+    problems = [f"{what}: {names}" for what, names in
+                (("emitted but not in docs/debugging.md", undocumented), ("unit differs", wrong_unit),
+                 ("documented but no run emits it", never), ("rate not documented", rates_missing),
+                 ("documented rate no run emits", rates_never)) if names]
+    if problems:
+        fail("\n".join(problems))
+    # The gem5 text of a TD run: issue 11 item 4's statistics with gem5's units.
+    js = os.path.join(WORK, "ref-text.json")
+    run(["run", config("gmem-conversions-guest-tdx.yaml"), "-q", "--stats", js])
+    units = {}
+    for l in open(js[:-5] + ".txt", encoding="utf-8"):
+        m = re.match(r"^(\S+) +\S+ +# .* \((\S+)\)$", l.rstrip("\n"))
+        if m:
+            units[norm(m.group(1))] = m.group(2)
+    item4 = {"hostSeconds": "Second", "simSeconds": "Second", "simTicks": "Tick",
+             "hostAccessRate": "Count/Second", "hostOpRate": "Op/Second", "hostInstRate": "Count/Second",
+             "platform.vcpuN.mmu.tlb_hits": "Count", "platform.vcpuN.mmu.tlb_misses": "Count",
+             "platform.vcpuN.mmu.tlb_hit_rate": "Ratio", "platform.vcpuN.mmu.walk_reads": "Count",
+             "platform.kvm.exits.to_vmm.EXIT": "Count", "platform.kvm.exits.in_kernel.WHY": "Count",
+             "platform.vcpuN.faults.translation": "Count", "platform.vcpuN.faults.injected.NAME": "Count",
+             "platform.gmem.conversions": "Page", "platform.frames.guest": "Frame", "platform.frames.host": "Frame",
+             "platform.mee.encryptions": "Line", "platform.mee.decryptions": "Line",
+             "platform.mee.poisonings": "Line", "platform.mee.machine_checks": "Count"}
+    bad = [f"{n} ({units.get(n, 'missing')}, want {u})" for n, u in item4.items() if units.get(n) != u]
+    if bad:
+        fail("the gem5 text lacks or mislabels: " + ", ".join(bad))
+    print(f"ok: {len(emitted)} counters and {len(rates)} rates from {len(runs)} runs, all documented; "
+          f"{len(item4)} of issue 11's statistics in the text with their units")
+
 elif CASE == "vcd_when_interrupted":
     # SIGINT mid-run (a guest that never stops): exit 130, the VCD complete.
     vcd = os.path.join(WORK, "sigint.vcd")
