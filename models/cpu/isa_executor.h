@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -49,6 +50,7 @@ enum class IsaStop {
   None,
   Halted,           // x86 HLT (arm64 WFI) with no interrupt to wake it
   Shutdown,         // an exception the guest has no handler for
+  TripleFault,      // x86: an exception while delivering a double fault (KVM_EXIT_SHUTDOWN)
   InternalError,    // Unicorn refused the instruction stream
 };
 const char* isa_stop_name(IsaStop s);
@@ -145,6 +147,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void set_debug_observer(IsaDebugObserver* o) { debug_ = o; }
 
   uint64_t map_count() const { return maps_; }
+  // Exceptions delivered into the guest through its handlers.
+  uint64_t exceptions_delivered() const { return exceptions_delivered_; }
   uint64_t unmap_count() const { return unmaps_; }
 
   // Unicorn's hooks (public for the C callbacks in the source file only).
@@ -172,11 +176,26 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void do_ucall(uint64_t uc_gpa);
   // The hypervisor calls (see models/cpu/guest_trap.h); each leaves the
   // registers as the call's ABI says and moves the PC past the instruction.
-  void do_tdcall(uint64_t next_pc);
+  // False: the TDCALL raised an exception (raise_fault) instead.
+  bool do_tdcall(uint64_t next_pc);
   void do_vmcall(uint64_t next_pc);
   void do_hvc(uint16_t imm, uint64_t next_pc);
+  // ---- Exceptions into the guest ----
+  // An exception the instruction at the current PC raises (a fault the
+  // hypervisor injects, an invalid instruction): Unicorn's call ends without
+  // the instruction (a hook fails its access) and deliver_exception() takes
+  // it through the guest's handlers before the next call. True when the
+  // architecture delivers `fault` (a GuestEnv fault name) this way; the
+  // caller then fails the access.
+  bool raise_fault(const std::string& fault);
+  void raise(unsigned vector, uint32_t error);
+  void deliver_exception();
+  void deliver_x86_exception();
+  class X86Memory;
   uint64_t reg(const char* name) const;
   void stop(IsaStop why, const std::string& detail);
+  // KVM_RUN's end for a stopped executor (KVM_EXIT_SHUTDOWN for a triple fault).
+  void report_stop(GuestEnv& env);
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
@@ -196,6 +215,12 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool budget_stop_ = false;     // the current call ended on the quantum's budget
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
+  struct PendingException {
+    unsigned vector = 0;
+    uint32_t error = 0;
+  };
+  std::optional<PendingException> pending_;  // raised, delivered when Unicorn returns
+  uint64_t exceptions_delivered_ = 0;
   IsaStop stop_ = IsaStop::None;
   std::string stop_detail_;
   uint64_t maps_ = 0, unmaps_ = 0;
