@@ -5,7 +5,8 @@
    stack, ucall structs) is in the image, so it is private, accepted and
    measured.
      1. lgdt and a far return to the 64-bit code segment (IRETQ reloads CS
-        from the GDT), the #VE (20) and #MC (18) gates written at run time,
+        from the GDT), the #VE (20), #MC (18) and #UD (6) gates written at
+        run time,
         lidt; GUEST_SYNC(1).
      2. Stores to LAZY_PAGES private pages at LAZY_BASE that were never
         added or accepted: each first touch is an EPT violation the TDX
@@ -21,6 +22,10 @@
      4. TDG.MR.REPORT into a TDREPORT_STRUCT; GUEST_SYNC(4) with MRTD's 48
         bytes in R8 ... R13 (little-endian quadwords); GUEST_DONE.
    A failed check is GUEST_ASSERT: UCALL_ABORT with the message.
+   On a VM that is not a TD (configs/isa-x86-exceptions.yaml) the first
+   TDCALL is #UD: its handler reports GUEST_SYNC(6) with the TDCALL's RIP in
+   RSI. triple_entry loads an IDT of limit 0 and executes ud2: #UD, #GP,
+   #DF, #GP: a triple fault, KVM_EXIT_SHUTDOWN.
    mc_entry (configs/isa-td-machine-check.yaml): the same boot, a store to
    MC_TARGET (a #VE and a lazy accept), GUEST_SYNC(10); the host writes that
    line with KeyID 0; the load that follows consumes the poison (#MC). */
@@ -133,7 +138,15 @@ mc_entry:
 	UCALL	1, 11
 	jmp	halt
 
-/* GDT, CS reload, the #VE and #MC gates, IDT */
+	.globl triple_entry
+triple_entry:
+	lea	stack_top(%rip), %rsp
+	call	boot
+	lidt	no_idtr(%rip)		/* limit 0: no gate is usable */
+	ud2				/* #UD -> #GP -> #DF -> #GP: triple fault */
+	jmp	halt
+
+/* GDT, CS reload, the #VE, #MC and #UD gates, IDT */
 boot:
 	lgdt	gdtr(%rip)
 	pushq	$0x08
@@ -145,6 +158,9 @@ boot:
 	call	set_gate
 	lea	mc_handler(%rip), %rax
 	mov	$18, %esi
+	call	set_gate
+	lea	ud_handler(%rip), %rax
+	mov	$6, %esi
 	call	set_gate
 	lidt	idtr(%rip)
 	ret
@@ -217,6 +233,13 @@ ve_handler:
 	pop	%rax
 	iretq
 
+/* #UD (TDCALL outside a TD): GUEST_SYNC(6) with RSI = the faulting RIP;
+   the guest stops there */
+ud_handler:
+	mov	(%rsp), %rsi
+	UCALL	1, 6
+	jmp	halt
+
 /* #MC: reported as GUEST_SYNC(18); the guest stops there */
 mc_handler:
 	UCALL	1, 18
@@ -233,6 +256,10 @@ gdtr:	.word	gdt_end - gdt - 1
 	.quad	gdt
 	.balign	8
 idtr:	.word	256 * 16 - 1
+	.quad	idt
+	.balign	8
+no_idtr:
+	.word	0
 	.quad	idt
 	.balign	8
 ve_count:
