@@ -133,10 +133,14 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
   if (arch == IsaArch::X86_64) {
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_in), this, 1, 0, UC_X86_INS_IN);
     uc_hook_add(uc_, &h, UC_HOOK_INSN, reinterpret_cast<void*>(hook_out), this, 1, 0, UC_X86_INS_OUT);
+  }
+  if (arch == IsaArch::X86_64 && opt.td) {
     // Unicorn 2.0.1 writes RIP back before a memory access only when a read
     // (write) hook exists; then a fault's RIP is the faulting instruction's,
     // which an exception frame must hold (else: its block's first). Hooks on
-    // the top page of the address space, which guest code never maps.
+    // the top page of the address space, which guest code never maps. They
+    // cost about a quarter of a memory-bound loop's speed, so only a TD's
+    // vCPU has them: only the TDX module injects a fault on an access (#VE).
     const uint64_t top = ~uint64_t{0} & ~kPageMask;
     uc_hook_add(uc_, &h, UC_HOOK_MEM_READ, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
     uc_hook_add(uc_, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
@@ -390,7 +394,9 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
       if (!env_->exit_to_host()) return abandon();  // the instruction resumes here after re-entry
       continue;
     }
-    if (raise_fault(env_->fault_name())) return false;
+    // Without the hooks that keep RIP exact (a vCPU that is not a TD's), the
+    // frame would name the wrong instruction: the run ends instead.
+    if (opt_.td && raise_fault(env_->fault_name())) return false;
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(addr) +
                                 " with no guest handler");
     return false;

@@ -42,7 +42,9 @@ struct IsaOptions {
   double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
   size_t mapped_pages = 64;      // Unicorn mappings kept (Unicorn's cost per map grows with them)
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
-  bool td = false;               // x86: the vCPU is a TD's (VMCALL is not a KVM hypercall there)
+  // x86: the vCPU is a TD's: VMCALL is not a KVM hypercall there, and a
+  // fault on an access (#VE) goes to the guest's IDT with its exact RIP.
+  bool td = false;
 };
 
 // Why the executor stopped for good (run() returns at once afterwards).

@@ -130,6 +130,10 @@ void load(ExceptionVcpu& v) {
   v.put(0x3000, ucall, sizeof ucall);
 }
 
+// A TD's vCPU: the executor keeps RIP exact at memory accesses, so a fault
+// there (#VE) is delivered.
+const IsaOptions kTd{0.5, 1000, 64, 0, true};
+
 uint64_t reg(const IsaExecutor& x, const char* name) {
   uint64_t v = 0;
   REQUIRE(x.read_register(name, &v));
@@ -144,7 +148,7 @@ TEST_CASE("isa exceptions: #VE between two instructions returns to the faulting 
   put_gate(v, 0x2100, 20, 0x1100);
   put_gate(v, 0x2100, 6, 0x1180);
   v.ve_once.insert(5);
-  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, kTd);
   x.run(v);
   REQUIRE(v.errors.size() == 1);
   CHECK(v.errors[0].find("HLT") != std::string::npos);  // the end of the program
@@ -169,12 +173,24 @@ TEST_CASE("isa exceptions: #VE between two instructions returns to the faulting 
   CHECK(v.get64(0x8000 - 16) == 0x8000);
 }
 
+TEST_CASE("isa exceptions: outside a TD a fault on an access ends the run (its RIP would not be exact)") {
+  ExceptionVcpu v;
+  load(v);
+  put_gate(v, 0x2100, 20, 0x1100);
+  v.ve_once.insert(5);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  x.run(v);
+  CHECK(x.stopped() == IsaStop::Shutdown);
+  CHECK(x.exceptions_delivered() == 0);
+  CHECK(v.get64(0x6000) == 0);
+}
+
 TEST_CASE("isa exceptions: a #VE with its gate not present is #NP, then #DF (zeroed gate: #GP), then a triple fault: KVM_EXIT_SHUTDOWN") {
   ExceptionVcpu v;
   load(v);
   put_gate(v, 0x2100, 20, 0x1100, /*present=*/false);
   v.ve_once.insert(5);
-  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, kTd);
   x.run(v);
   CHECK(x.stopped() == IsaStop::TripleFault);
   REQUIRE(v.shutdowns.size() == 1);
