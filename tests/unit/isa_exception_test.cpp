@@ -58,7 +58,7 @@ class ExceptionVcpu : public GuestEnv {
     return Outcome::Ok;
   }
   Outcome tdcall(const TdcallRegs&, TdcallOut*) override { return Outcome::Fault; }
-  std::string fault_name() const override { return "VE"; }
+  std::string fault_name() const override { return fault; }
   void ucall_sync(const std::string& tag) override { syncs.push_back(tag); }
   void ucall_done() override {}
   void ucall_abort(const std::string&) override {}
@@ -68,6 +68,7 @@ class ExceptionVcpu : public GuestEnv {
 
   std::map<uint64_t, std::unique_ptr<Page>> pages;
   std::set<uint64_t> ve_once, ve_always;
+  std::string fault = "VE";  // what the faulting pages raise
   std::map<uint64_t, int> translations;
   std::vector<std::string> syncs, errors, shutdowns;
 };
@@ -171,6 +172,21 @@ TEST_CASE("isa exceptions: #VE between two instructions returns to the faulting 
   CHECK(v.get64(0x8000 - 40) == kUd2 + 2);
   CHECK(v.get64(0x8000 - 32) == 0x08);
   CHECK(v.get64(0x8000 - 16) == 0x8000);
+}
+
+TEST_CASE("isa exceptions: a machine check on an access goes to vector 18") {
+  ExceptionVcpu v;
+  load(v);
+  put_gate(v, 0x2100, 18, 0x1100);  // the handler that records the frame's RIP
+  put_gate(v, 0x2100, 6, 0x1180);
+  v.ve_once.insert(5);
+  v.fault = "MC";
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, kTd);
+  x.run(v);
+  CHECK(x.exceptions_delivered() == 2);
+  CHECK(v.get64(0x6000) == 1);
+  CHECK(v.get64(0x6010) == kFaultingLoad);
+  CHECK(v.syncs == std::vector<std::string>{"7"});
 }
 
 TEST_CASE("isa exceptions: outside a TD a fault on an access ends the run (its RIP would not be exact)") {
