@@ -91,6 +91,8 @@ class GuestEnv {
   // The guest cannot go on (an exception without handler, an instruction the
   // emulator refuses): KVM_RUN returns KVM_EXIT_INTERNAL_ERROR with `why`.
   virtual void internal_error(const std::string& why) {}
+  // The guest triple-faulted (x86): KVM_RUN returns KVM_EXIT_SHUTDOWN.
+  virtual void shutdown(const std::string& why) { internal_error(why); }
   // The one listener told of invalidations (nullptr: none).
   virtual void set_translation_listener(TranslationListener* l) {}
   // Leave to the host in the middle of an instruction and return when the

@@ -3,6 +3,8 @@
 #include "common/hex.h"
 #include "common/trace.h"
 #include "cpu/guest_trap.h"
+#include "cpu/x86_exception.h"
+#include "common/hex.h"
 
 #include <unicorn/unicorn.h>
 
@@ -84,6 +86,7 @@ void hook_out(uc_engine*, uint32_t port, int size, uint32_t value, void* user) {
 }
 void hook_intr(uc_engine*, uint32_t intno, void* user) { self_of(user)->on_interrupt(intno); }
 bool hook_invalid(uc_engine*, void* user) { return self_of(user)->on_invalid_insn(); }
+void hook_nothing(uc_engine*, uc_mem_type, uint64_t, int, int64_t, void*) {}
 
 // QEMU's ARM exception number for an undefined instruction (EXCP_UDEF): what
 // Unicorn reports for HVC, since its CPU has no EL2.
@@ -97,6 +100,7 @@ const char* isa_stop_name(IsaStop s) {
     case IsaStop::Halted: return "halted";
     case IsaStop::Shutdown: return "shutdown";
     case IsaStop::InternalError: return "internal error";
+    case IsaStop::TripleFault: return "shutdown";
   }
   return "?";
 }
@@ -157,6 +161,17 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
     uc_reg_read(uc_, UC_ARM64_REG_CP_REG, &scr);
     scr.val |= 1u << 10;
     uc_reg_write(uc_, UC_ARM64_REG_CP_REG, &scr);
+  }
+  if (arch == IsaArch::X86_64 && opt.td) {
+    // Unicorn 2.0.1 writes RIP back before a memory access only when a read
+    // (write) hook exists; then a fault's RIP is the faulting instruction's,
+    // which an exception frame must hold (else: its block's first). Hooks on
+    // the top page of the address space, which guest code never maps. They
+    // cost about a quarter of a memory-bound loop's speed, so only a TD's
+    // vCPU has them: only the TDX module injects a fault on an access (#VE).
+    const uint64_t top = ~uint64_t{0} & ~kPageMask;
+    uc_hook_add(uc_, &h, UC_HOOK_MEM_READ, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
+    uc_hook_add(uc_, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
   }
   write_register(arch == IsaArch::X86_64 ? "rsp" : "sp", stack);
   write_register(arch == IsaArch::X86_64 ? "rip" : "pc", entry);
@@ -225,7 +240,7 @@ void IsaExecutor::run(GuestEnv& env) {
   env_ = &env;
   env.set_translation_listener(this);
   if (stop_ != IsaStop::None) {  // entered again after it stopped for good
-    env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+    report_stop(env);
     return;
   }
   if (debug_) return run_debugged(env);
@@ -261,6 +276,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   if (count && !counted_) uc_ctl(uc_, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
   counted_ = count != 0;
   in_call_ = true;
+  pending_.reset();
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
   in_call_ = false;
   pc_ = pc();
@@ -280,6 +296,13 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   call_insns_ = 0;
   block_n_ = 0;
   quantum_insns_ = (at_breakpoint_ || count) && !budget_stop_ ? quantum_insns_ + ran : 0;
+  if (pending_ && stop_ == IsaStop::None) {
+    // Unicorn stopped at the faulting instruction (the error it returns is
+    // the failed access's): the guest's handler runs next.
+    deliver_exception();
+    if (abandoned_) return true;
+    if (stop_ == IsaStop::None) return count != 0;
+  }
   if (stop_ == IsaStop::None) {
     const IsaTrap t = delivered ? IsaTrap{} : decode_unicorn_error(e, arch_);
     if (t.stop != IsaStop::None)
@@ -291,8 +314,16 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
                                 " with no interrupt to wake the vCPU (interrupts are not modelled)");
   }
   if (stop_ == IsaStop::None) return false;
-  env.internal_error(std::string(isa_stop_name(stop_)) + ": " + stop_detail_);
+  report_stop(env);
   return true;
+}
+
+void IsaExecutor::report_stop(GuestEnv& env) {
+  const std::string why = std::string(isa_stop_name(stop_)) + ": " + stop_detail_;
+  if (stop_ == IsaStop::TripleFault)
+    env.shutdown(why);
+  else
+    env.internal_error(why);
 }
 
 namespace {
@@ -368,13 +399,17 @@ void IsaExecutor::on_breakpoint(uint64_t addr) {
     return;
   }
   at_breakpoint_ = true;
-  // Stopped before `addr`: the rest of its block did not run.
+  cut_block_before(addr);
+  uc_emu_stop(uc_);
+}
+
+void IsaExecutor::cut_block_before(uint64_t pc) {
+  // Stopped before `pc`: neither it nor the rest of its block ran.
   sync_block();
-  const uint64_t ran_now = block_insns_before(addr);
+  const uint64_t ran_now = block_insns_before(pc);
   call_insns_ -= block_n_ - ran_now;
   block_n_ = uint32_t(ran_now);
   seen_insns_ = call_insns_;  // still this block's execution
-  uc_emu_stop(uc_);
 }
 
 void IsaExecutor::stop(IsaStop why, const std::string& detail) {
@@ -552,6 +587,9 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
       if (deliver_arm64(Arm64Exception::InstructionAbort, addr, addr, true)) exception_resume_ = true;
       return false;
     }
+    // Without the hooks that keep RIP exact (a vCPU that is not a TD's), the
+    // frame would name the wrong instruction: the run ends instead.
+    if (opt_.td && raise_fault(env_->fault_name())) return false;
     stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + std::to_string(addr) +
                                 " with no guest handler");
     return false;
@@ -751,11 +789,16 @@ void IsaExecutor::on_interrupt(uint32_t intno) {
     if (deliver_arm64(Arm64Exception::Undefined, pc_now, 0, false)) trap_resume_ = true;
     return;
   }
-  // x86: Unicorn reports HLT and exceptions here; arm64: exception classes.
-  if (arch_ == IsaArch::X86_64 && intno == 6)
-    stop(IsaStop::Shutdown, "invalid opcode (#UD) without a handler");
-  else
-    stop(IsaStop::Shutdown, "exception " + std::to_string(intno) + " without a handler");
+  if (arch_ == IsaArch::X86_64) {
+    // Unicorn reports the CPU's exceptions and INT n here instead of taking
+    // them through the IDT. RIP is then what the CPU pushes: the faulting
+    // instruction for a fault, the next one for INT n, INT3 and INTO. Unicorn
+    // does not report the error code: the frame holds 0.
+    raise(intno, 0);
+    return;
+  }
+  // arm64: exception classes.
+  stop(IsaStop::Shutdown, "exception " + std::to_string(intno) + " without a handler");
 }
 
 bool IsaExecutor::on_invalid_insn() {
@@ -775,13 +818,114 @@ bool IsaExecutor::on_invalid_insn() {
   }
   const DecodedTrap t = decode_x86_trap(bytes, n);
   const InsnScope in_insn(insn_pc_, rip);
-  if (t.kind == TrapInsn::Tdcall)
-    do_tdcall(rip + t.length);
-  else if (t.kind == TrapInsn::Vmcall)
+  if (t.kind == TrapInsn::Tdcall) return do_tdcall(rip + t.length);
+  if (t.kind == TrapInsn::Vmcall) {
     do_vmcall(rip + t.length);
-  else
-    return false;  // #UD without a handler: Unicorn stops with UC_ERR_INSN_INVALID
+    return true;
+  }
+  // #UD: Unicorn stops at the instruction (UC_ERR_INSN_INVALID), and the
+  // guest's handler takes it.
+  raise(x86vec::kUD, 0);
+  return false;
+}
+
+bool IsaExecutor::raise_fault(const std::string& fault) {
+  // AArch64's synchronous exceptions are not delivered by this executor.
+  if (arch_ != IsaArch::X86_64) return false;
+  const std::optional<unsigned> v = x86_vector_of_fault(fault);
+  if (!v) return false;
+  raise(*v, 0);
   return true;
+}
+
+void IsaExecutor::raise(unsigned vector, uint32_t error) {
+  if (!pending_) {
+    pending_ = PendingException{vector, error};
+    // A fault: the instruction at RIP (exact where an exception is raised,
+    // see the constructor's hooks) and the rest of its block did not run.
+    if (in_call_) cut_block_before(reg("rip"));
+  }
+  uc_emu_stop(uc_);
+}
+
+void IsaExecutor::deliver_exception() {
+  switch (arch_) {
+    case IsaArch::X86_64: deliver_x86_exception(); break;
+    case IsaArch::Arm64: break;  // never raised (raise_fault)
+  }
+  pending_.reset();
+}
+
+// Guest memory as the CPU reaches it while delivering: translated like any
+// access of the instruction (an exit to the host on the way resumes it); a
+// fault the hypervisor injects is an exception raised during delivery.
+class IsaExecutor::X86Memory : public X86GuestMemory {
+ public:
+  explicit X86Memory(IsaExecutor& x) : x_(x) {}
+  Result read(uint64_t addr, void* dst, size_t len, unsigned* vector) override {
+    return access(addr, dst, len, false, vector);
+  }
+  Result write(uint64_t addr, const void* src, size_t len, unsigned* vector) override {
+    return access(addr, const_cast<void*>(src), len, true, vector);
+  }
+
+ private:
+  Result access(uint64_t gpa, void* data, size_t len, bool write, unsigned* vector) {
+    for (;;) {
+      if (x_.abandoned_) return Result::Gone;
+      const Outcome o = x_.env_->access(gpa, data, len, write, false);
+      if (o == Outcome::Ok) return Result::Ok;
+      if (o == Outcome::Exit) {
+        if (!x_.env_->exit_to_host()) {
+          x_.abandon();
+          return Result::Gone;
+        }
+        continue;
+      }
+      if (const auto v = x86_vector_of_fault(x_.env_->fault_name())) {
+        *vector = *v;
+        return Result::Exception;
+      }
+      x_.stop(IsaStop::Shutdown, "fault " + x_.env_->fault_name() + " at GPA " + hex(gpa) +
+                                     " while delivering an exception");
+      return Result::Gone;
+    }
+  }
+  IsaExecutor& x_;
+};
+
+void IsaExecutor::deliver_x86_exception() {
+  const PendingException p = *pending_;
+  X86Frame at;
+  at.rip = pc_;
+  at.rsp = reg("rsp");
+  at.rflags = reg("rflags");
+  uint64_t cs = 0, ss = 0;
+  uc_reg_read(uc_, UC_X86_REG_CS, &cs);
+  uc_reg_read(uc_, UC_X86_REG_SS, &ss);
+  at.cs = uint16_t(cs);
+  at.ss = uint16_t(ss);
+  uc_x86_mmr idtr{}, tr{};
+  uc_reg_read(uc_, UC_X86_REG_IDTR, &idtr);
+  uc_reg_read(uc_, UC_X86_REG_TR, &tr);
+  X86Memory mem(*this);
+  const X86Delivery d = cocosim::deliver_x86_exception(p.vector, p.error, at, X86Idt{idtr.base, idtr.limit, tr.base}, mem);
+  if (d.kind == X86Delivery::Kind::Gone) return;
+  if (d.kind == X86Delivery::Kind::TripleFault) {
+    stop(IsaStop::TripleFault, "triple fault (" + d.chain + ") at RIP " + hex(at.rip));
+    return;
+  }
+  if (d.to.cs != at.cs) {  // Unicorn loads the gate's selector from the guest's GDT
+    uint64_t sel = d.to.cs;
+    if (uc_reg_write(uc_, UC_X86_REG_CS, &sel) != UC_ERR_OK) {
+      stop(IsaStop::Shutdown, d.chain + ": the gate's code selector " + hex(d.to.cs) + " cannot be loaded");
+      return;
+    }
+  }
+  write_register("rsp", d.to.rsp);
+  write_register("rflags", d.to.rflags);
+  write_register("rip", d.to.rip);
+  ++exceptions_;
 }
 
 uint64_t IsaExecutor::reg(const char* name) const {
@@ -790,7 +934,7 @@ uint64_t IsaExecutor::reg(const char* name) const {
   return v;
 }
 
-void IsaExecutor::do_tdcall(uint64_t next_pc) {
+bool IsaExecutor::do_tdcall(uint64_t next_pc) {
   TdcallRegs in;
   in.leaf = reg("rax");
   in.rcx = reg("rcx");
@@ -806,16 +950,17 @@ void IsaExecutor::do_tdcall(uint64_t next_pc) {
     if (o == Outcome::Exit) {  // e.g. MapGPA's KVM_EXIT_HYPERCALL: the TDCALL resumes after re-entry
       if (!leave_to_host()) {
         abandon();
-        return;
+        return true;
       }
       continue;
     }
+    if (raise_fault(env_->fault_name())) return false;  // #UD outside a TD
     stop(IsaStop::Shutdown, "TDCALL: fault " + env_->fault_name() + " without a handler");
-    return;
+    return true;
   }
   if (in.leaf == 4 && out.status == 0) {
     // TDG.MR.REPORT: the MRTD field of the TDREPORT_STRUCT at RCX.
-    if (!guest_access(in.rcx + kTdreportMrtdOffset, out.mrtd.data(), out.mrtd.size(), true)) return;
+    if (!guest_access(in.rcx + kTdreportMrtdOffset, out.mrtd.data(), out.mrtd.size(), true)) return true;
   }
   write_register("rax", out.status);
   const TdcallOutputs w = tdcall_outputs(in.leaf);
@@ -827,6 +972,7 @@ void IsaExecutor::do_tdcall(uint64_t next_pc) {
   if (w.r11) write_register("r11", out.r11);
   write_register("rip", next_pc);
   trap_resume_ = true;  // Unicorn 2.0.1 ends the call when a hook writes the PC
+  return true;
 }
 
 void IsaExecutor::do_vmcall(uint64_t next_pc) {

@@ -27,6 +27,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,7 +46,9 @@ struct IsaOptions {
   double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
   size_t mapped_pages = 64;      // Unicorn mappings kept (Unicorn's cost per map grows with them)
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
-  bool td = false;               // x86: the vCPU is a TD's (VMCALL is not a KVM hypercall there)
+  // x86: the vCPU is a TD's: VMCALL is not a KVM hypercall there, and a
+  // fault on an access (#VE) goes to the guest's IDT with its exact RIP.
+  bool td = false;
 };
 
 // Why the executor stopped for good (run() returns at once afterwards).
@@ -53,6 +56,7 @@ enum class IsaStop {
   None,
   Halted,           // x86 HLT (arm64 WFI) with no interrupt to wake it
   Shutdown,         // an exception the guest has no handler for
+  TripleFault,      // x86: an exception while delivering a double fault (KVM_EXIT_SHUTDOWN)
   InternalError,    // Unicorn refused the instruction stream
 };
 const char* isa_stop_name(IsaStop s);
@@ -172,7 +176,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   }
 
   uint64_t map_count() const { return maps_; }
-  // Synchronous exceptions delivered into the guest (AArch64: to VBAR_EL1).
+  // Exceptions delivered into the guest through its handlers (x86-64: its
+  // IDT; AArch64: VBAR_EL1).
   uint64_t exceptions_delivered() const { return exceptions_; }
   uint64_t unmap_count() const { return unmaps_; }
 
@@ -217,15 +222,30 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // Instructions of the current block before `pc` (the whole block when it
   // cannot tell).
   uint64_t block_insns_before(uint64_t pc) const;
+  // The current block stopped before `pc`: count only its instructions before it.
+  void cut_block_before(uint64_t pc);
   // The x86 port-I/O instruction running now: the block's k-th one, where k
   // counts the port hooks since the block began (a block is straight-line).
   uint64_t port_io_pc();
   void do_ucall(uint64_t uc_gpa);
   // The hypervisor calls (see models/cpu/guest_trap.h); each leaves the
   // registers as the call's ABI says and moves the PC past the instruction.
-  void do_tdcall(uint64_t next_pc);
+  // False: the TDCALL raised an exception (raise_fault) instead.
+  bool do_tdcall(uint64_t next_pc);
   void do_vmcall(uint64_t next_pc);
   void do_hvc(uint16_t imm, uint64_t next_pc);
+  // ---- Exceptions into the guest ----
+  // An exception the instruction at the current PC raises (a fault the
+  // hypervisor injects, an invalid instruction): Unicorn's call ends without
+  // the instruction (a hook fails its access) and deliver_exception() takes
+  // it through the guest's handlers before the next call. True when the
+  // architecture delivers `fault` (a GuestEnv fault name) this way; the
+  // caller then fails the access.
+  bool raise_fault(const std::string& fault);
+  void raise(unsigned vector, uint32_t error);
+  void deliver_exception();
+  void deliver_x86_exception();
+  class X86Memory;
   uint64_t reg(const char* name) const;
   // AArch64: take synchronous exception `e` to EL1 as the CPU does (the frame
   // from models/cpu/arm64_exception.*): ESR_EL1, FAR_EL1 (aborts), ELR_EL1 =
@@ -233,6 +253,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // cannot take it (the executor stopped with the reason).
   bool deliver_arm64(Arm64Exception e, uint64_t fault_pc, uint64_t far, bool far_valid);
   void stop(IsaStop why, const std::string& detail);
+  // KVM_RUN's end for a stopped executor (KVM_EXIT_SHUTDOWN for a triple fault).
+  void report_stop(GuestEnv& env);
   // One Unicorn call from pc_ (count 0: up to the quantum's budget); true
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
@@ -291,6 +313,11 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // exception at that PC is a recursive one (the handler cannot even start).
   uint64_t vector_taken_ = ~uint64_t{0};
   std::string vector_for_;       // the exception that went there
+  struct PendingException {
+    unsigned vector = 0;
+    uint32_t error = 0;
+  };
+  std::optional<PendingException> pending_;  // raised, delivered when Unicorn returns
   IsaStop stop_ = IsaStop::None;
   std::string stop_detail_;
   uint64_t maps_ = 0, unmaps_ = 0;

@@ -53,6 +53,8 @@ class VcpuHypervisor {
   }
   // The guest's executor cannot go on: KVM_EXIT_INTERNAL_ERROR with `why`.
   virtual void internal_error(const std::string& why) {}
+  // The guest triple-faulted: KVM_EXIT_SHUTDOWN with `why`.
+  virtual void shutdown(const std::string& why) { internal_error(why); }
   // Simulated time the hypervisor spent on the last call, in ns (charged to the vCPU).
   virtual double take_cost_ns() { return 0; }
 };
@@ -160,6 +162,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void set_translation_listener(TranslationListener* l) override { listener_ = l; }
   bool exit_to_host() override;
   void internal_error(const std::string& why) override { hv_->internal_error(why); }
+  void shutdown(const std::string& why) override { hv_->shutdown(why); }
   // The pages the executor maps itself (the ISA executor), for the invariant checker.
   const GuestPageMap* executor_pages() const { return listener_ ? listener_->mapped_pages() : nullptr; }
 

@@ -12,6 +12,7 @@ enum class ExitReason {
   Hypercall,      // KVM_EXIT_HYPERCALL (3)
   Mmio,           // KVM_EXIT_MMIO (6)
   InternalError,  // KVM_EXIT_INTERNAL_ERROR (17)
+  Shutdown,       // KVM_EXIT_SHUTDOWN (8): the guest triple-faulted
   UcallSync,      // KVM_EXIT_IO carrying a selftest ucall
   UcallDone,
   UcallAbort,

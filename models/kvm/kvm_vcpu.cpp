@@ -189,6 +189,15 @@ void KvmVcpu::internal_error(const std::string& why) {
   returned_to_vmm();
 }
 
+void KvmVcpu::shutdown(const std::string& why) {
+  // A triple fault: VMX exit reason 2, and for a TD the TDX module's TD exit
+  // with EXIT_REASON_TRIPLE_FAULT; KVM (vmx.c handle_triple_fault, tdx.c
+  // tdx_handle_exit) returns KVM_EXIT_SHUTDOWN to userspace either way.
+  run_.reason = ExitReason::Shutdown;
+  run_.message = why;
+  returned_to_vmm();
+}
+
 void KvmVcpu::handled_in_kernel(const char* why) {
   COCOSIM_PROBE(note(trace::Cat::Kvm, trace_scope(), std::string("exit handled in KVM: ") + why));
   ++exits_.in_kernel[why];
@@ -440,6 +449,7 @@ const char* exit_name(ExitReason r) {
     case ExitReason::Hypercall: return "KVM_EXIT_HYPERCALL";
     case ExitReason::Mmio: return "KVM_EXIT_MMIO";
     case ExitReason::InternalError: return "KVM_EXIT_INTERNAL_ERROR";
+    case ExitReason::Shutdown: return "KVM_EXIT_SHUTDOWN";
     case ExitReason::UcallSync: return "UCALL_SYNC";
     case ExitReason::UcallDone: return "UCALL_DONE";
     case ExitReason::UcallAbort: return "UCALL_ABORT";

@@ -65,6 +65,7 @@ class KvmVcpu : public VcpuHypervisor {
   Resolution hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
   void ucall(Ucall kind, const std::string& text) override;
   void internal_error(const std::string& why) override;
+  void shutdown(const std::string& why) override;
   Resolution tdcall(const TdcallRegs& in, TdcallOut* out) override;
   const char* injected_fault() const override { return injected_; }
   Resolution machine_check() override;
