@@ -964,6 +964,9 @@ int isa_sweep(uint64_t bytes) {
               accesses / isa_s, accesses / scripted_s, scripted_s / isa_s);
   std::printf("  %-34s %14.1f ns/access   first pass (every page faulted in) %.1f ns/access\n",
               "time per access", isa_s / accesses * 1e9, first_s / accesses * 1e9);
+  std::printf("  %-34s first pass %llu, measured pass %llu (of %llu pages)\n", "pages mapped in runs",
+              (unsigned long long)stats.get("platform.vcpu0.run_pages"),
+              (unsigned long long)stats.get("platform.vcpu1.run_pages"), (unsigned long long)(bytes >> 12));
   return 0;
 }
 

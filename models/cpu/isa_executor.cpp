@@ -11,7 +11,6 @@ namespace cocosim {
 
 namespace {
 
-constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
 
 struct RegName {
   const char* name;
@@ -328,19 +327,31 @@ void IsaExecutor::stop(IsaStop why, const std::string& detail) {
 }
 
 unsigned IsaExecutor::block_icount(uint64_t addr) {
-  BlockCount& b = block_counts_[(addr ^ (addr >> 12)) & (kBlockCounts - 1)];
+  BlockCount& b = block_counts_[block_slot(addr)];
   if (b.addr == addr) return b.icount;
   uc_tb tb{};
   unsigned n = 1;
   if (uc_ctl_request_cache(uc_, addr, &tb) == UC_ERR_OK && tb.icount) n = tb.icount;
   b.addr = addr;
   b.icount = n;
-  code_pages_[addr >> kPageShift] = true;
+  code_pages_.insert(addr >> kPageShift);
   return n;
 }
 
+// Called at the start of every translated block, so it is the executor's
+// hot path: a block counted before, within the quantum's budget, costs one
+// table look-up (the rest is on_block_slow, kept out of line).
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
   trap_resume_ = false;  // Unicorn went on by itself after a trap
+  const BlockCount& b = block_counts_[block_slot(addr)];
+  if (__builtin_expect(b.addr == addr && call_insns_ < budget_ && !abandoned_, 1)) {
+    call_insns_ += b.icount;
+    return;
+  }
+  on_block_slow(addr);
+}
+
+void IsaExecutor::on_block_slow(uint64_t addr) {
   if (abandoned_) {
     uc_emu_stop(uc_);
     return;
@@ -378,6 +389,21 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
                                      ", which has no direct pointer (Unicorn executes only from RAM)");
     return false;
   }
+  if (m.host && opt_.page_runs) {
+    // The neighbours stage 2 maps the same way go in the same Unicorn mapping
+    // (each map and unmap costs Unicorn a rebuild of its memory map), within
+    // the window no other mapping holds.
+    uint64_t lo = 0, end = 0, first = m.gfn, n = 1;
+    pages_.free_window(m.gfn, &lo, &end);
+    env_->translate_run(addr, gp, lo, end, &first, &n);
+    if (n > 1 && first <= m.gfn && m.gfn - first < n && first >= lo && first + n <= end) {
+      const uint64_t below = m.gfn - first;
+      m.gfn = first;
+      m.pfn -= below;
+      m.host -= below << kPageShift;
+      m.pages = n;
+    }
+  }
   pages_.insert(m);
   return true;
 }
@@ -411,7 +437,7 @@ void IsaExecutor::map_page(const MappedPage& p) {
   uc_err e;
   if (p.host) {
     uint32_t prot = UC_PROT_READ | (p.writable ? UC_PROT_WRITE : 0) | (p.executable ? UC_PROT_EXEC : 0);
-    e = uc_mem_map_ptr(uc_, gpa, kPageSize, prot, p.host);
+    e = uc_mem_map_ptr(uc_, gpa, p.pages << kPageShift, prot, p.host);
   } else {
     auto cp = std::make_unique<CallbackPage>(CallbackPage{this, gpa});
     e = uc_mmio_map(
@@ -437,17 +463,17 @@ void IsaExecutor::map_page(const MappedPage& p) {
 
 void IsaExecutor::unmap_page(const MappedPage& p) {
   const uint64_t gpa = p.gfn << kPageShift;
-  uc_mem_unmap(uc_, gpa, kPageSize);
+  uc_mem_unmap(uc_, gpa, p.pages << kPageShift);
   ++unmaps_;
   callback_pages_.erase(p.gfn);
-  // Code translated from the page must not outlive it (another frame may be
-  // mapped at this GPA next, and Unicorn may reuse the same internal offset).
-  auto it = code_pages_.find(p.gfn);
-  if (it != code_pages_.end()) {
-    code_pages_.erase(it);
-    uc_ctl_remove_cache(uc_, gpa, gpa + kPageSize);
+  // Code translated from the pages must not outlive them (another frame may
+  // be mapped at this GPA next, and Unicorn may reuse the same internal offset).
+  for (auto it = code_pages_.lower_bound(p.gfn); it != code_pages_.end() && *it < p.end_gfn();) {
+    const uint64_t g = *it;
+    it = code_pages_.erase(it);
+    uc_ctl_remove_cache(uc_, g << kPageShift, (g + 1) << kPageShift);
     for (BlockCount& b : block_counts_)
-      if ((b.addr >> kPageShift) == p.gfn) b = BlockCount{};
+      if ((b.addr >> kPageShift) == g) b = BlockCount{};
   }
 }
 

@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -39,9 +40,10 @@ enum class IsaArch { X86_64, Arm64 };
 struct IsaOptions {
   double insn_ns = 0.5;          // simulated time per instruction
   double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
-  size_t mapped_pages = 64;      // Unicorn mappings kept (Unicorn's cost per map grows with them)
+  size_t mapped_pages = 64;      // Unicorn mappings (runs of pages) kept: Unicorn's cost per map grows with them
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
   bool td = false;               // x86: the vCPU is a TD's (VMCALL is not a KVM hypercall there)
+  bool page_runs = true;         // map the stage-2 neighbours of a translated page with it (GuestEnv::translate_run)
 };
 
 // Why the executor stopped for good (run() returns at once afterwards).
@@ -181,6 +183,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // when the executor must return to its caller.
   bool emulate(GuestEnv& env, size_t count);
   unsigned block_icount(uint64_t addr);
+  [[gnu::noinline]] void on_block_slow(uint64_t addr);
+  static size_t block_slot(uint64_t addr) { return (addr ^ (addr >> 12)) & (kBlockCounts - 1); }
+  static constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
   // run() with a debug observer: pauses at breakpoints and after single steps.
   void run_debugged(GuestEnv& env);
 
@@ -205,7 +210,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
     uint32_t icount = 0;
   };
   std::vector<BlockCount> block_counts_;
-  std::unordered_map<uint64_t, bool> code_pages_;  // pages blocks were counted in
+  std::set<uint64_t> code_pages_;  // pages blocks were counted in (ordered: unmapped by run)
   struct CallbackPage {
     IsaExecutor* self;
     uint64_t gpa;
