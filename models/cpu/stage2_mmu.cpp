@@ -115,20 +115,30 @@ PageRun Stage2Mmu::neighbours(Addr gpa, uint64_t lo_gfn, uint64_t end_gfn) {
       const uint64_t end = std::min(hi, ((gpa & ~(lsize - 1)) + lsize) >> kPageShift);
       return PageRun{first, end - first};
     }
-    // A 4 KiB leaf: the entries of [lo, hi) sit side by side in this table.
-    const uint64_t n = hi - lo;
-    uint64_t raw[kBlockPages];
-    walker_.read(table + 8 * (fmt_.index(gpa, d) - (gfn - lo)), raw, 8 * n);
-    walks_ += n;
+    // A 4 KiB leaf: the entries of [lo, hi) sit side by side in this table,
+    // read a 64-byte line (8 entries) at a time outward from gpa's, up to
+    // the first page that differs.
+    const Addr entries = table + 8 * (fmt_.index(gpa, d) - (gfn & (kBlockPages - 1)));  // the block's first
+    uint64_t line_buf[8];
+    uint64_t line = ~uint64_t{0};
+    auto entry = [&](uint64_t g) {
+      const uint64_t i = g & (kBlockPages - 1);
+      if (i / 8 != line) {
+        line = i / 8;
+        walker_.read(entries + 64 * line, line_buf, sizeof line_buf);
+        walks_ += 8;
+      }
+      return line_buf[i % 8];
+    };
     const Addr frame = desc.pa & ~kPageMask;
     auto same = [&](uint64_t g) {
-      const Descriptor e = fmt_.decode(raw[g - lo], d);
+      const Descriptor e = fmt_.decode(entry(g), d);
       return e.valid && !e.table && (e.pa & ~kPageMask) == frame + ((g - gfn) << kPageShift) &&
              e.perm.r == desc.perm.r && e.perm.w == desc.perm.w && e.perm.x == desc.perm.x;
     };
     uint64_t first = gfn, end = gfn + 1;
-    while (first > lo && same(first - 1)) --first;
     while (end < hi && same(end)) ++end;
+    while (first > lo && same(first - 1)) --first;
     return PageRun{first, end - first};
   }
   return run;

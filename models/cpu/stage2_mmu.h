@@ -55,7 +55,8 @@ class Stage2Mmu {
   // that the tables map now like gpa's page: present, to the frames next to
   // its frame, with the same rights. A walk that never faults and fills no
   // TLB entry (a prefetch of translations): its reads count as walk reads,
-  // one read of the last-level table's entries for a 4 KiB leaf. A TD's
+  // for a 4 KiB leaf 64-byte lines of 8 entries of the last-level table,
+  // outward from gpa's up to the first page that differs. A TD's
   // private pages are not looked at (the run is gpa's page alone).
   PageRun neighbours(Addr gpa, uint64_t lo_gfn, uint64_t end_gfn);
   // The TLB-hit half of translate(), inline for the vCPU's hot path: the

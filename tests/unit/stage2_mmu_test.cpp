@@ -573,14 +573,23 @@ TEST_CASE("Stage2 MMU: neighbours are the present pages around one with the next
     PageRun run = r.mmu.neighbours(G + 3 * P + 0x10, 0, ~uint64_t{0});
     CHECK(run.first_gfn == g + 1);
     CHECK(run.pages == 6);
-    // Walked to the last level, then read the block's entries: counted, no TLB entry made.
-    CHECK(r.stats.get("vcpu0.mmu.walk_reads") == walks + uint64_t(r.fmt->levels()) + 512);
+    // Walked to the last level, then read the line of 8 entries around: counted, no TLB entry made.
+    CHECK(r.stats.get("vcpu0.mmu.walk_reads") == walks + uint64_t(r.fmt->levels()) + 8);
     Perm p;
     CHECK(r.tlb.lookup(g + 2, &p) == Tlb::kMiss);
     // A window cuts it.
     run = r.mmu.neighbours(G + 3 * P, g + 2, g + 5);
     CHECK(run.first_gfn == g + 2);
     CHECK(run.pages == 3);
+    // A long run reads line after line, up to the first page that differs.
+    for (uint64_t i = 16; i < 40; ++i) REQUIRE(r.pt.map(G + i * P, H + i * P, r.last(), kRW));
+    const uint64_t before = r.stats.get("vcpu0.mmu.walk_reads");
+    run = r.mmu.neighbours(G + 20 * P, 0, ~uint64_t{0});
+    CHECK(run.first_gfn == g + 16);
+    CHECK(run.pages == 24);
+    // Up: the lines of pages 16-23, 24-31, 32-39 and 40-47 (40 differs);
+    // down: 16-23 again, then 8-15 (15 differs).
+    CHECK(r.stats.get("vcpu0.mmu.walk_reads") - before == uint64_t(r.fmt->levels()) + 8 * 6);
     // A page whose neighbours differ is alone.
     run = r.mmu.neighbours(G + 10 * P, 0, ~uint64_t{0});
     CHECK(run.first_gfn == g + 10);
