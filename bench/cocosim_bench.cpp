@@ -878,13 +878,16 @@ int isa(uint64_t n, const std::string& quantum, uint64_t bytes, bool compute, bo
   const uint64_t base = 16ull << 20, accesses = bytes / 64;
   const uint64_t iterations_gpa = compute ? *loop.symbol("iterations") : 0;
   const uint64_t length_gpa = sweep ? *sweeper.symbol("sweep_base") + 8 : 0;
-  double bare_loop = 1e30, bare_hooked = 1e30, bare_sweep = 1e30;
+  double bare_loop = 1e30, bare_hooked = 1e30, bare_sweep = 1e30, bare_sweep_hooked = 1e30;
   auto bare_runs = [&] {
     if (compute) {
       bare_loop = std::min(bare_loop, bare_unicorn(loop, iterations_gpa, n, 0, 0, 0, false));
       bare_hooked = std::min(bare_hooked, bare_unicorn(loop, iterations_gpa, n, 0, 0, 0, true));
     }
-    if (sweep) bare_sweep = std::min(bare_sweep, bare_unicorn(sweeper, length_gpa, bytes, base, bytes, 1, false));
+    if (sweep) {
+      bare_sweep = std::min(bare_sweep, bare_unicorn(sweeper, length_gpa, bytes, base, bytes, 1, false));
+      bare_sweep_hooked = std::min(bare_sweep_hooked, bare_unicorn(sweeper, length_gpa, bytes, base, bytes, 1, true));
+    }
   };
   bare_runs();
 
@@ -965,6 +968,8 @@ int isa(uint64_t n, const std::string& quantum, uint64_t bytes, bool compute, bo
                 (unsigned long long)(bytes >> 20), (unsigned long long)accesses);
     std::printf("  %-30s %12.0f acc/s    bare Unicorn %12.0f acc/s              ratio %.2f\n", "guest code loads/s",
                 accesses / isa_s, accesses / bare_sweep, bare_sweep / isa_s);
+    std::printf("  %-30s %12.0f acc/s    bare Unicorn + empty block hook %12.0f  ratio %.2f\n",
+                "guest code loads/s", accesses / isa_s, accesses / bare_sweep_hooked, bare_sweep_hooked / isa_s);
     std::printf("  %-30s %12.0f acc/s    scripted sweep %12.0f acc/s            ratio %.2f\n", "guest code loads/s",
                 accesses / isa_s, accesses / scripted_s, scripted_s / isa_s);
     std::printf("  %-30s %12.1f ns/access   first pass (every page faulted in) %.1f ns/access\n", "time per access",

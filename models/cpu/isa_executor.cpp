@@ -166,8 +166,9 @@ std::vector<std::string> IsaExecutor::register_names(IsaArch arch) {
 }
 
 uint64_t IsaExecutor::pc() const {
+  // Read after every Unicorn call: by id, not by name.
   uint64_t v = 0;
-  read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
+  uc_reg_read(uc_, arch_ == IsaArch::X86_64 ? UC_X86_REG_RIP : UC_ARM64_REG_PC, &v);
   return v;
 }
 
