@@ -305,7 +305,7 @@ TEST_CASE("isa executor: an invalidation between two instructions is seen by the
   CHECK(v.dones == 1);
 }
 
-TEST_CASE("isa page map: a run is one mapping; any page of it invalidated takes the whole run") {
+TEST_CASE("isa page map: a run is one mapping, and any page of it invalidated takes the whole run") {
   RecordingMapper m;
   GuestPageMap map(m, 2);
   map.insert({10, 500, g_frames[0], true, false, 4});  // GPA pages 10..13 on frames 500..503
