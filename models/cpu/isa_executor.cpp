@@ -357,11 +357,23 @@ void IsaExecutor::on_block_slow(uint64_t addr) {
     uc_emu_stop(uc_);
     return;
   }
-  // The quantum's budget: stopping here keeps this block for the next call.
   if (call_insns_ >= budget_) {
-    budget_stop_ = true;
-    uc_emu_stop(uc_);
-    return;
+    if (debug_ || counted_) {
+      // A debugger looks between two calls: stopping here keeps this block for the next.
+      budget_stop_ = true;
+      uc_emu_stop(uc_);
+      return;
+    }
+    // The quantum's end without leaving Unicorn (a call costs more than the
+    // hook): its time is charged here, where the host may run as at an exit.
+    const uint64_t ran = call_insns_;
+    insns_ += ran;
+    call_insns_ = 0;
+    env_->consume_ns(double(ran) * opt_.insn_ns);
+    if (abandoned_ || stop_ != IsaStop::None) {
+      uc_emu_stop(uc_);
+      return;
+    }
   }
   call_insns_ += block_icount(addr);
 }

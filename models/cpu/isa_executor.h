@@ -14,8 +14,10 @@
 // when the host re-enters the vCPU (as KVM's vCPU thread sleeps in KVM_RUN).
 //
 // Time: instructions are counted per translated block as it starts, and
-// charged `insn_ns` each after Unicorn returns, at most `quantum / insn` of
-// them per call (the quantum of temporal decoupling); memory accesses through
+// charged `insn_ns` each at the end of every quantum (`quantum / insn` of
+// them, the quantum of temporal decoupling: the block hook charges them and
+// the host may run there, without leaving Unicorn) and when Unicorn
+// returns; memory accesses through
 // GuestEnv charge their own time. DMI pages charge none per access (as a TLB
 // hit plus a DMI access in the scripted vCPU would not be counted either:
 // see docs/guest-code.md).
@@ -39,7 +41,7 @@ enum class IsaArch { X86_64, Arm64 };
 
 struct IsaOptions {
   double insn_ns = 0.5;          // simulated time per instruction
-  double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
+  double quantum_ns = 1000;      // instructions per quantum: quantum_ns / insn_ns
   size_t mapped_pages = 64;      // Unicorn mappings (runs of pages) kept: Unicorn's cost per map grows with them
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
   bool td = false;               // x86: the vCPU is a TD's (VMCALL is not a KVM hypercall there)
@@ -198,7 +200,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t budget_;              // instructions per Unicorn call
   uint64_t insns_ = 0;           // instructions executed (counted per block)
   uint64_t call_insns_ = 0;      // ... in the current Unicorn call
-  bool budget_stop_ = false;     // the current call ended on the quantum's budget
+  bool budget_stop_ = false;     // the current call ended on the quantum's budget (under a debugger)
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
   IsaStop stop_ = IsaStop::None;

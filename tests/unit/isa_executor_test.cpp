@@ -129,6 +129,7 @@ class FakeVcpu : public GuestEnv {
   void consume_ns(double ns) override {
     time_ns += ns;
     ++time_calls;
+    if (on_time) on_time();  // the quantum's end: the host may run here
   }
 
   std::map<uint64_t, Leaf> s2;
@@ -142,6 +143,7 @@ class FakeVcpu : public GuestEnv {
   bool closed = false;  // exit_to_host() answers that the vCPU was closed
   TranslationListener* listener = nullptr;
   std::function<void()> on_exit;
+  std::function<void()> on_time;
   std::vector<std::string> syncs, aborts, internal_errors;
   int dones = 0, exits = 0;
   uint64_t accesses = 0, translations = 0, time_calls = 0;
@@ -468,7 +470,52 @@ TEST_CASE("isa executor: a fault without handler ends the run, named") {
   CHECK(v.internal_errors.size() == 2);
 }
 
-TEST_CASE("isa executor: the quantum bounds each Unicorn call") {
+TEST_CASE("isa executor: the host runs at a quantum's end inside the run, and its invalidation is seen next") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.map(5);
+  const uint8_t code[] = {
+      0x48, 0xc7, 0xc1, 0x0a, 0x00, 0x00, 0x00,  // mov $10, %rcx
+      0x31, 0xdb,                                // xor %ebx, %ebx
+      0x48, 0x8b, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00,  // 1: mov 0x5000, %rax
+      0x48, 0x01, 0xc3,                          // add %rax, %rbx
+      0x48, 0xff, 0xc9,                          // dec %rcx
+      0x75, 0xf0,                                // jne 1b
+      0xba, 0x00, 0x10, 0x00, 0x00,              // mov $0x1000, %edx
+      0xbf, 0x00, 0x30, 0x00, 0x00,              // mov $0x3000, %edi
+      0xec,                                      // in (%dx), %al
+      0xf4,                                      // hlt
+  };
+  v.put(0x1000, code, sizeof code);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  const uint64_t one = 1, two = 2;
+  v.put(0x5000, &one, 8);
+  auto other = std::make_unique<Frame>();
+  std::memcpy(other->bytes, &two, 8);
+  IsaOptions o;
+  o.insn_ns = 1;
+  o.quantum_ns = 6;
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, o);
+  // At the first quantum's end the host moves GPA 0x5000 to another frame.
+  bool moved = false;
+  v.on_time = [&] {
+    if (moved || !x.mapped_pages()->find(5)) return;
+    moved = true;
+    v.s2[5].frame = other.get();
+    v.listener->stage2_invalidated(5, 6);
+    CHECK(x.mapped_pages()->find(5) == nullptr);
+  };
+  x.run(v);
+  REQUIRE(moved);
+  CHECK(v.dones == 1);
+  // Ten loads summed: those before the quantum's end read 1, those after it 2.
+  CHECK(reg(x, "rbx") > 10);
+  CHECK(reg(x, "rbx") < 20);
+  CHECK(v.time_ns == doctest::Approx(double(x.instructions())));
+}
+
+TEST_CASE("isa executor: the quantum's time is charged as each quantum ends") {
   FakeVcpu v;
   v.map(1);
   v.map(3);
