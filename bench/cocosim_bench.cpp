@@ -812,27 +812,29 @@ int td_convert(const std::string& sizes, uint64_t n4k, uint64_t n2m) {
   return 0;
 }
 
-// Real guest code: firmware/x86_64/compute_loop.S on a default VM's vCPU
-// (stage 2 enforced, the checker at the end) against the same image in bare
-// Unicorn in this process (no hooks, memory mapped once) up to the same
-// point, the ucall after the loop.
-int isa(uint64_t n, const std::string& quantum) {
-  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/compute_loop.elf";
-  ElfImage image;
+// ---- Real guest code (cocosim_bench isa, isa-sweep) ----
+
+// An ELF of the firmware target (nullopt with a message when it is missing).
+bool load_firmware(const char* name, ElfImage* image) {
   std::string err;
-  if (!image.load(elf, &err)) {
-    std::cerr << "cocosim_bench isa: " << err << " (build the firmware target first)\n";
-    return 2;
-  }
-  // Bare Unicorn: the loop to the first ucall (`in`), counted by the same
-  // block icounts Unicorn reports.
+  if (image->load(std::string(COCOSIM_FIRMWARE_DIR) + "/" + name, &err)) return true;
+  std::cerr << "cocosim_bench isa: " << err << " (build the firmware target first)\n";
+  return false;
+}
+
+// The image in bare Unicorn 2.0.1 in this process: its own memory mapped once,
+// no hooks but the one that stops at the first ucall (`in`). `block_hook`:
+// with an empty block hook as well (what counting instructions per block
+// costs Unicorn itself). Seconds of the call that runs to the ucall, after
+// `warm` runs of the same (a sweep's first pass touches its pages).
+double bare_unicorn(const ElfImage& image, uint64_t param_gpa, uint64_t param, uint64_t data_base,
+                    uint64_t data_bytes, unsigned warm, bool block_hook) {
   uc_engine* uc = nullptr;
   uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
   uc_mem_map(uc, 0x100000, 64 * 1024, UC_PROT_ALL);
+  if (data_bytes) uc_mem_map(uc, data_base, data_bytes, UC_PROT_READ | UC_PROT_WRITE);
   for (const ElfSegment& s : image.segments()) uc_mem_write(uc, s.paddr, s.bytes.data(), s.bytes.size());
-  const uint64_t iterations_gpa = *image.symbol("iterations");
-  uc_mem_write(uc, iterations_gpa, &n, 8);
-  const uint64_t expected_sum = n * (n + 1) / 2;
+  uc_mem_write(uc, param_gpa, &param, 8);
   uc_hook h;
   uc_hook_add(uc, &h, UC_HOOK_INSN,
               reinterpret_cast<void*>(+[](uc_engine* u, uint32_t, int, void*) -> uint32_t {
@@ -840,138 +842,147 @@ int isa(uint64_t n, const std::string& quantum) {
                 return 0;
               }),
               nullptr, 1, 0, UC_X86_INS_IN);
+  if (block_hook)
+    uc_hook_add(uc, &h, UC_HOOK_BLOCK, reinterpret_cast<void*>(+[](uc_engine*, uint64_t, uint32_t, void*) {}),
+                nullptr, 1, 0);
+  const uint64_t entry = *image.symbol("guest_entry");
+  for (unsigned i = 0; i < warm; ++i) uc_emu_start(uc, entry, ~uint64_t{0}, 0, 0);
   const double t0 = now_s();
-  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);
-  const double bare_s = now_s() - t0;
-  uint64_t sum = 0;
-  uc_mem_read(uc, *image.symbol("sum"), &sum, 8);
-  uc_close(uc);
-  if (sum != expected_sum) {
-    std::cerr << "cocosim_bench isa: bare Unicorn computed " << sum << "\n";
-    return 1;
+  uc_emu_start(uc, entry, ~uint64_t{0}, 0, 0);
+  const double s = now_s() - t0;
+  if (param_gpa == *image.symbol("iterations")) {  // the compute loop: check its sum
+    uint64_t sum = 0;
+    uc_mem_read(uc, *image.symbol("sum"), &sum, 8);
+    if (sum != param * (param + 1) / 2) std::cerr << "cocosim_bench isa: bare Unicorn computed " << sum << "\n";
   }
+  uc_close(uc);
+  return s;
+}
+
+// The wall time of the step numbered `n` (0 when absent).
+double step_wall(const RunSummary& s, size_t n) {
+  for (const auto& st : s.step_times)
+    if (st.step == std::to_string(n)) return st.wall_s;
+  return 0;
+}
+
+// One platform (SystemC elaborates once per process) with two default VMs:
+// vm0 runs firmware/x86_64/compute_loop.S (`n` loop iterations) on one vCPU;
+// vm1 runs firmware/x86_64/memory_sweep.S over `bytes` (8-byte loads, stride
+// 64) on a vCPU: a first pass faults every page in, the second is measured;
+// then the scripted sweep of the same loads on a second vCPU (a warm-up pass,
+// then the measured one). Stage 2 enforced, the checker at the end. Bare Unicorn
+// runs of both images before and after, in this process; the ratios use the
+// faster of the two (the machine is shared: the slower bare run is noise).
+// `compute`/`sweep`: which halves run (isa-sweep runs the sweep alone).
+int isa(uint64_t n, const std::string& quantum, uint64_t bytes, bool compute, bool sweep) {
+  ElfImage loop, sweeper;
+  if ((compute && !load_firmware("compute_loop.elf", &loop)) || (sweep && !load_firmware("memory_sweep.elf", &sweeper)))
+    return 2;
+  if (sweep && (bytes < 4096 || bytes % 4096)) {
+    std::cerr << "cocosim_bench isa: --size must be a positive multiple of 4096\n";
+    return 2;
+  }
+  const uint64_t base = 16ull << 20, accesses = bytes / 64;
+  const uint64_t iterations_gpa = compute ? *loop.symbol("iterations") : 0;
+  const uint64_t length_gpa = sweep ? *sweeper.symbol("sweep_base") + 8 : 0;
+  double bare_loop = 1e30, bare_hooked = 1e30, bare_sweep = 1e30, bare_sweep_hooked = 1e30;
+  auto bare_runs = [&] {
+    if (compute) {
+      bare_loop = std::min(bare_loop, bare_unicorn(loop, iterations_gpa, n, 0, 0, 0, false));
+      bare_hooked = std::min(bare_hooked, bare_unicorn(loop, iterations_gpa, n, 0, 0, 0, true));
+    }
+    if (sweep) {
+      bare_sweep = std::min(bare_sweep, bare_unicorn(sweeper, length_gpa, bytes, base, bytes, 1, false));
+      bare_sweep_hooked = std::min(bare_sweep_hooked, bare_unicorn(sweeper, length_gpa, bytes, base, bytes, 1, true));
+    }
+  };
+  bare_runs();
 
   std::ostringstream y;
-  y << "platform: {arch: x86-tdx, quantum: " << quantum << "}\n"
-    << "programs:\n  compute: {elf: " << elf << ", entry: guest_entry}\n"
-    << "steps:\n"
-    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
-    << "  - mmap: {anonymous: true, name: m0, length: 64KiB}\n"
-    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}\n"
-    << "  - load_elf: {program: compute, map: m0, gpa: 1MiB}\n"
-    << "  - store: {map: m0, offset: " << (iterations_gpa - 0x100000) << ", value: " << n << "}\n"
-    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: compute}\n"
-    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"
-    << "  - load: {map: m0, offset: 0x1000, expect: {value: " << expected_sum << "}}\n";
+  size_t step = 0, loop_step = 0, first_step = 0, sweep_step = 0, scripted_step = 0;
+  auto emit = [&](const std::string& s) {
+    y << "  - " << s << "\n";
+    return ++step;
+  };
+  y << "platform: {arch: x86-tdx, quantum: " << quantum << ", dram: " << ((bytes >> 20) + 64) << "MiB}\n"
+    << "programs:\n";
+  if (compute) y << "  compute: {elf: " << COCOSIM_FIRMWARE_DIR << "/compute_loop.elf, entry: guest_entry}\n";
+  if (sweep) {
+    const std::string sw = "{gpa: " + std::to_string(base) + ", length: " + std::to_string(bytes) +
+                           ", op: load, size: 8, stride: 64, count: " + std::to_string(accesses) + "}";
+    y << "  sweep: {elf: " << COCOSIM_FIRMWARE_DIR << "/memory_sweep.elf, entry: guest_entry}\n"
+      << "  scripted:\n    - sweep: " << sw << "\n    - sync: {tag: warm}\n    - sweep: " << sw << "\n";
+  }
+  y << "steps:\n";
+  if (compute) {
+    emit("KVM_CREATE_VM: {name: vm0, type: default}");
+    emit("mmap: {anonymous: true, name: m0, length: 64KiB}");
+    emit("KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}");
+    emit("load_elf: {program: compute, map: m0, gpa: 1MiB}");
+    emit("store: {map: m0, offset: " + std::to_string(iterations_gpa - 0x100000) + ", value: " + std::to_string(n) + "}");
+    emit("KVM_CREATE_VCPU: {vm: vm0, id: 0, program: compute}");
+    loop_step = emit("KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}");
+    emit("load: {map: m0, offset: 0x1000, expect: {value: " + std::to_string(n * (n + 1) / 2) + "}}");
+  }
+  if (sweep) {
+    emit("KVM_CREATE_VM: {name: vm1, type: default}");
+    emit("mmap: {anonymous: true, name: m1, length: 64KiB}");
+    emit("KVM_SET_USER_MEMORY_REGION: {vm: vm1, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m1}");
+    emit("mmap: {anonymous: true, name: m2, length: " + std::to_string(bytes) + "}");
+    emit("KVM_SET_USER_MEMORY_REGION: {vm: vm1, slot: 1, guest_phys_addr: " + std::to_string(base) +
+         ", memory_size: " + std::to_string(bytes) + ", userspace_addr: m2}");
+    emit("load_elf: {program: sweep, map: m1, gpa: 1MiB}");
+    emit("store: {map: m1, offset: " + std::to_string(length_gpa - 0x100000) + ", value: " + std::to_string(bytes) + "}");
+    emit("KVM_CREATE_VCPU: {vm: vm1, id: 0, program: sweep}");
+    first_step = emit("KVM_RUN: {vm: vm1, vcpu: 0, expect: {exit: UCALL_SYNC, tag: \"1\"}}");  // faults every page in
+    sweep_step = emit("KVM_RUN: {vm: vm1, vcpu: 0, expect: {exit: UCALL_SYNC, tag: \"2\"}}");  // pages in stage 2 already
+    emit("KVM_CREATE_VCPU: {vm: vm1, id: 1, program: scripted}");
+    emit("KVM_RUN: {vm: vm1, vcpu: 1, expect: {exit: UCALL_SYNC}}");
+    scripted_step = emit("KVM_RUN: {vm: vm1, vcpu: 1, expect: {exit: UCALL_DONE}}");
+  }
   Scenario sc = load(y.str());
   Stats stats;
-  Platform platform(sc.platform, 1, stats);
+  Platform platform(sc.platform, 4, stats);
   Runner runner("vmm", sc, platform, std::cerr, false);
   runner.set_check_mode(CheckMode::End);
   sc_core::sc_start(sc_core::SC_ZERO_TIME);
-  const double t1 = now_s();
   sc_core::sc_start();
-  const double sim_s = now_s() - t1;
   RunSummary s = runner.summary();
   if (s.failed || s.violations || !s.finished) {
     std::cerr << "cocosim_bench: the benchmark scenario failed\n";
     return 1;
   }
-  // 3 + 3 n + 4 instructions up to the ucall, in both runs.
-  const double insns = 3 + 3.0 * double(n) + 4;
-  std::printf("isa (x86-64 compute loop, %.0f instructions, quantum %s; stage 2 enforced, checker at end)\n",
-              insns, quantum.c_str());
-  std::printf("  %-34s %14.0f insn/s     bare Unicorn %9.0f insn/s     ratio %.2f\n", "instructions/s",
-              insns / sim_s, insns / bare_s, bare_s / sim_s);
-  return 0;
-}
+  bare_runs();
 
-// The memory sweep image over `bytes` at 16 MiB (8-byte loads, stride 64):
-// cocosim (default VM, stage 2 enforced, checker at the end; the pages
-// faulted in by a first pass) against bare Unicorn over one mapped region and
-// the scripted sweep of the same accesses, all in this process.
-int isa_sweep(uint64_t bytes) {
-  const std::string elf = std::string(COCOSIM_FIRMWARE_DIR) + "/memory_sweep.elf";
-  ElfImage image;
-  std::string err;
-  if (!image.load(elf, &err)) {
-    std::cerr << "cocosim_bench isa: " << err << "\n";
-    return 2;
+  if (compute) {
+    // 3 + 3 n + 4 instructions up to the ucall, in every run.
+    const double insns = 3 + 3.0 * double(n) + 4, sim_s = step_wall(s, loop_step);
+    std::printf("isa compute loop (x86-64, %.0f instructions, quantum %s; stage 2 enforced, checker at end)\n", insns,
+                quantum.c_str());
+    std::printf("  %-30s %12.0f insn/s   bare Unicorn %12.0f insn/s             ratio %.2f\n", "instructions/s",
+                insns / sim_s, insns / bare_loop, bare_loop / sim_s);
+    std::printf("  %-30s %12.0f insn/s   bare Unicorn + empty block hook %12.0f   ratio %.2f\n", "instructions/s",
+                insns / sim_s, insns / bare_hooked, bare_hooked / sim_s);
   }
-  const uint64_t base = 16ull << 20, accesses = bytes / 64;
-  const uint64_t base_gpa = *image.symbol("sweep_base");
-  uc_engine* uc = nullptr;
-  uc_open(UC_ARCH_X86, UC_MODE_64, &uc);
-  uc_mem_map(uc, 0x100000, 64 * 1024, UC_PROT_ALL);
-  uc_mem_map(uc, base, bytes, UC_PROT_READ | UC_PROT_WRITE);
-  for (const ElfSegment& s : image.segments()) uc_mem_write(uc, s.paddr, s.bytes.data(), s.bytes.size());
-  uc_mem_write(uc, base_gpa + 8, &bytes, 8);
-  uc_hook h;
-  uc_hook_add(uc, &h, UC_HOOK_INSN,
-              reinterpret_cast<void*>(+[](uc_engine* u, uint32_t, int, void*) -> uint32_t {
-                uc_emu_stop(u);
-                return 0;
-              }),
-              nullptr, 1, 0, UC_X86_INS_IN);
-  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);  // touch every page once
-  const double t0 = now_s();
-  uc_emu_start(uc, *image.symbol("guest_entry"), ~uint64_t{0}, 0, 0);
-  const double bare_s = now_s() - t0;
-  uc_close(uc);
-
-  std::ostringstream y;
-  y << "platform: {arch: x86-tdx, dram: " << ((bytes >> 20) + 64) << "MiB}\n"
-    << "programs:\n  sweep: {elf: " << elf << ", entry: guest_entry}\n"
-    << "  scripted:\n"
-    << "    - sweep: {gpa: " << base << ", length: " << bytes << ", op: load, size: 8, stride: 64, count: "
-    << accesses << "}\n"
-    << "    - sync: {tag: warm}\n"
-    << "    - sweep: {gpa: " << base << ", length: " << bytes << ", op: load, size: 8, stride: 64, count: "
-    << accesses << "}\n"
-    << "steps:\n"
-    << "  - KVM_CREATE_VM: {name: vm0, type: default}\n"
-    << "  - mmap: {anonymous: true, name: m0, length: 64KiB}\n"
-    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 0, guest_phys_addr: 1MiB, memory_size: 64KiB, userspace_addr: m0}\n"
-    << "  - mmap: {anonymous: true, name: m1, length: " << bytes << "}\n"
-    << "  - KVM_SET_USER_MEMORY_REGION: {vm: vm0, slot: 1, guest_phys_addr: " << base << ", memory_size: " << bytes
-    << ", userspace_addr: m1}\n"
-    << "  - load_elf: {program: sweep, map: m0, gpa: 1MiB}\n"
-    << "  - store: {map: m0, offset: " << (base_gpa + 8 - 0x100000) << ", value: " << bytes << "}\n"
-    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 0, program: sweep}\n"
-    << "  - KVM_RUN: {vm: vm0, vcpu: 0, expect: {exit: UCALL_SYNC}}\n"   // faults every page in
-    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 1, program: sweep}\n"
-    << "  - KVM_RUN: {vm: vm0, vcpu: 1, expect: {exit: UCALL_SYNC}}\n"   // measured: pages mapped in stage 2
-    << "  - KVM_CREATE_VCPU: {vm: vm0, id: 2, program: scripted}\n"
-    << "  - KVM_RUN: {vm: vm0, vcpu: 2, expect: {exit: UCALL_SYNC}}\n"
-    << "  - KVM_RUN: {vm: vm0, vcpu: 2, expect: {exit: UCALL_DONE}}\n";
-  Scenario sc = load(y.str());
-  Stats stats;
-  Platform platform(sc.platform, 3, stats);
-  Runner runner("vmm", sc, platform, std::cerr, false);
-  runner.set_check_mode(CheckMode::End);
-  sc_core::sc_start(sc_core::SC_ZERO_TIME);
-  sc_core::sc_start();
-  RunSummary s = runner.summary();
-  if (s.failed || s.violations || !s.finished) {
-    std::cerr << "cocosim_bench: the sweep scenario failed\n";
-    return 1;
+  if (sweep) {
+    const double first_s = step_wall(s, first_step), isa_s = step_wall(s, sweep_step),
+                 scripted_s = step_wall(s, scripted_step);
+    // The vCPU modules in creation order: vm0's (if any), then vm1's.
+    const std::string sweep_vcpu = "platform.vcpu" + std::to_string(compute ? 1 : 0);
+    std::printf("isa memory sweep (x86-64, %llu MiB, %llu loads of 8 bytes, stride 64; stage 2 enforced, checker at end)\n",
+                (unsigned long long)(bytes >> 20), (unsigned long long)accesses);
+    std::printf("  %-30s %12.0f acc/s    bare Unicorn %12.0f acc/s              ratio %.2f\n", "guest code loads/s",
+                accesses / isa_s, accesses / bare_sweep, bare_sweep / isa_s);
+    std::printf("  %-30s %12.0f acc/s    bare Unicorn + empty block hook %12.0f  ratio %.2f\n",
+                "guest code loads/s", accesses / isa_s, accesses / bare_sweep_hooked, bare_sweep_hooked / isa_s);
+    std::printf("  %-30s %12.0f acc/s    scripted sweep %12.0f acc/s            ratio %.2f\n", "guest code loads/s",
+                accesses / isa_s, accesses / scripted_s, scripted_s / isa_s);
+    std::printf("  %-30s %12.1f ns/access   first pass (every page faulted in) %.1f ns/access\n", "time per access",
+                isa_s / accesses * 1e9, first_s / accesses * 1e9);
+    std::printf("  %-30s %llu of the %llu pages of both passes beside a translated one\n", "pages mapped in runs",
+                (unsigned long long)stats.get(sweep_vcpu + ".run_pages"), (unsigned long long)(bytes >> 11));
   }
-  // Wall time of step 9 (first pass: every page faulted in), 11 (the second
-  // vCPU's sweep over mapped pages) and 14 (the scripted second pass).
-  double first_s = 0, isa_s = 0, scripted_s = 0;
-  for (const auto& st : s.step_times) {
-    if (st.step == "9") first_s = st.wall_s;
-    if (st.step == "11") isa_s = st.wall_s;
-    if (st.step == "14") scripted_s = st.wall_s;
-  }
-  std::printf("isa sweep (%llu MiB, %llu loads of 8 bytes, stride 64; stage 2 enforced, checker at end)\n",
-              (unsigned long long)(bytes >> 20), (unsigned long long)accesses);
-  std::printf("  %-34s %14.0f acc/s      bare Unicorn %9.0f acc/s      ratio %.2f\n", "guest code loads/s",
-              accesses / isa_s, accesses / bare_s, bare_s / isa_s);
-  std::printf("  %-34s %14.0f acc/s      scripted sweep %7.0f acc/s      ratio %.2f\n", "guest code loads/s",
-              accesses / isa_s, accesses / scripted_s, scripted_s / isa_s);
-  std::printf("  %-34s %14.1f ns/access   first pass (every page faulted in) %.1f ns/access\n",
-              "time per access", isa_s / accesses * 1e9, first_s / accesses * 1e9);
   return 0;
 }
 
@@ -1124,7 +1135,7 @@ int sc_main(int argc, char** argv) {
                    "       cocosim_bench memset [--max-touched GIB]  (or one run: --size BYTES [--guest] [--byte B])\n"
                    "       cocosim_bench td-convert [--size 4K|2M] [-n N]\n"
                    "       cocosim_bench sweep-pool [-n POINTS] [-j JOBS] [--scenario FILE]\n"
-                   "       cocosim_bench isa [-n INSTRUCTIONS] [--quantum T] | isa-sweep [--size BYTES]\n"
+                   "       cocosim_bench isa [-n ITERATIONS] [--quantum T] [--size BYTES] | isa-sweep [--size BYTES]\n"
                    "       cocosim_bench isa-convert [-n PAGES [--one-line]]  (default: 1000, 10000 and 50000, 3 runs each)\n";
       return 2;
     }
@@ -1160,9 +1171,10 @@ int sc_main(int argc, char** argv) {
   }
   if (mode == "share") return share(arch, n ? n : 20000, type.empty() ? "default" : type);
   if (mode == "host") return host(n ? n : 2000000);
-  // One platform per process (SystemC elaborates once): the sweep is its own mode.
-  if (mode == "isa") return isa(n ? n : 100000000, quantum.empty() ? "1us" : quantum);
+  // One platform per process (SystemC elaborates once): isa runs the loop and the sweep on one.
   if (mode == "isa-convert") return n ? isa_convert(n, one_line) : isa_convert_table();
-  if (mode == "isa-sweep") return isa_sweep(size_arg.empty() ? 16ull << 20 : std::strtoull(size_arg.c_str(), nullptr, 0));
+  const uint64_t sweep_bytes = size_arg.empty() ? 16ull << 20 : std::strtoull(size_arg.c_str(), nullptr, 0);
+  if (mode == "isa") return isa(n ? n : 100000000, quantum.empty() ? "1us" : quantum, sweep_bytes, true, true);
+  if (mode == "isa-sweep") return isa(0, quantum.empty() ? "1us" : quantum, sweep_bytes, false, true);
   return memory(arch);
 }

@@ -88,6 +88,17 @@ class GuestEnv {
     *page = GuestPage{gpa >> kPageShift, nullptr, true, false};
     return Outcome::Ok;
   }
+  // After translate_page(gpa) gave `page` with a host pointer: the GPA pages
+  // around it, inside [lo_gfn, end_gfn), that stage 2 maps now to the
+  // frames next to page.pfn with the same rights and whose DMI pointers
+  // follow page.host, found without faulting (the executor maps them as one
+  // run). The answer always holds gpa's page; an environment that cannot
+  // tell answers with that page alone.
+  virtual void translate_run(Addr gpa, const GuestPage& page, uint64_t lo_gfn, uint64_t end_gfn,
+                             uint64_t* first_gfn, uint64_t* pages) {
+    *first_gfn = gpa >> kPageShift;
+    *pages = 1;
+  }
   // The guest cannot go on (an exception without handler, an instruction the
   // emulator refuses): KVM_RUN returns KVM_EXIT_INTERNAL_ERROR with `why`.
   virtual void internal_error(const std::string& why) {}

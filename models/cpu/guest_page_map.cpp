@@ -9,88 +9,87 @@ GuestPageMap::GuestPageMap(PageMapper& mapper, size_t capacity)
   if (capacity == 0) throw std::invalid_argument("GuestPageMap: capacity must be at least 1");
 }
 
+const MappedPage* GuestPageMap::find(uint64_t gfn) const {
+  auto it = runs_.upper_bound(gfn);
+  if (it == runs_.begin()) return nullptr;
+  --it;
+  return it->second.holds(gfn) ? &it->second : nullptr;
+}
+
+void GuestPageMap::free_window(uint64_t gfn, uint64_t* first, uint64_t* end) const {
+  *first = 0;
+  *end = ~uint64_t{0};
+  auto next = runs_.upper_bound(gfn);  // the first run starting after gfn
+  if (next != runs_.end()) *end = next->first;
+  if (next == runs_.begin()) return;
+  auto prev = std::prev(next);
+  if (prev->second.holds(gfn)) {  // replaced by the new translation: look one further
+    if (prev == runs_.begin()) return;
+    --prev;
+  }
+  *first = prev->second.end_gfn();
+}
+
 void GuestPageMap::insert(const MappedPage& p) {
-  erase(p.gfn);
-  while (by_gfn_.size() >= capacity_ && !order_.empty()) {
+  if (p.pages == 0 || (!p.host && p.pages != 1))
+    throw std::invalid_argument("GuestPageMap: a run is at least one page, and one without host pointer");
+  // Runs overlapping [p.gfn, p.end_gfn()).
+  erase_if([&](const MappedPage& r) { return r.gfn < p.end_gfn() && p.gfn < r.end_gfn(); });
+  while (runs_.size() >= capacity_ && !order_.empty()) {
     const uint64_t oldest = order_.front();
     order_.pop_front();
-    if (by_gfn_.count(oldest)) {
+    if (runs_.count(oldest)) {
       erase(oldest);
       ++evictions_;
     }
   }
-  // Drop stale order records so the queue stays bounded by the live entries.
+  // Drop stale order records so the queue stays bounded by the live runs.
   if (order_.size() > 2 * capacity_) {
     std::deque<uint64_t> live;
     for (uint64_t g : order_)
-      if (by_gfn_.count(g)) live.push_back(g);
+      if (runs_.count(g)) live.push_back(g);
     order_.swap(live);
   }
-  by_gfn_.emplace(p.gfn, p);
-  if (p.host) gfns_by_pfn_.emplace(p.pfn, p.gfn);
+  runs_.emplace(p.gfn, p);
+  pages_ += p.pages;
   order_.push_back(p.gfn);
   mapper_.map_page(p);
 }
 
-void GuestPageMap::erase(uint64_t gfn) {
-  auto it = by_gfn_.find(gfn);
-  if (it == by_gfn_.end()) return;
-  const MappedPage p = it->second;
-  by_gfn_.erase(it);
-  if (p.host) {
-    auto [lo, hi] = gfns_by_pfn_.equal_range(p.pfn);
-    for (auto r = lo; r != hi; ++r)
-      if (r->second == gfn) {
-        gfns_by_pfn_.erase(r);
-        break;
-      }
-  }
-  mapper_.unmap_page(p);
+void GuestPageMap::erase(uint64_t first_gfn) {
+  auto it = runs_.find(first_gfn);
+  if (it == runs_.end()) return;
+  const MappedPage r = it->second;
+  runs_.erase(it);
+  pages_ -= r.pages;
+  mapper_.unmap_page(r);
+}
+
+template <typename Pred>
+void GuestPageMap::erase_if(Pred pred) {
+  // At most `capacity_` runs: a scan costs less than an index would to keep.
+  std::vector<uint64_t> hit;
+  for (const auto& [gfn, r] : runs_)
+    if (pred(r)) hit.push_back(gfn);
+  for (uint64_t g : hit) erase(g);
 }
 
 void GuestPageMap::invalidate_gfns(uint64_t first, uint64_t end) {
   if (first >= end) return;
-  // A wide range (a whole-VM flush by range) walks the entries, a narrow one the pages.
-  if (end - first > by_gfn_.size()) {
-    std::vector<uint64_t> hit;
-    for (const auto& [gfn, p] : by_gfn_)
-      if (gfn >= first && gfn < end && p.host) hit.push_back(gfn);
-    for (uint64_t g : hit) erase(g);
-    return;
-  }
-  for (uint64_t g = first; g < end; ++g) {
-    const MappedPage* p = find(g);
-    if (p && p->host) erase(g);
-  }
+  erase_if([&](const MappedPage& r) { return r.host && r.gfn < end && first < r.end_gfn(); });
 }
 
 void GuestPageMap::invalidate_pfns(uint64_t first, uint64_t end) {
   if (first >= end) return;
-  std::vector<uint64_t> hit;
-  if (end - first > gfns_by_pfn_.size()) {
-    for (const auto& [pfn, gfn] : gfns_by_pfn_)
-      if (pfn >= first && pfn < end) hit.push_back(gfn);
-  } else {
-    for (uint64_t f = first; f < end; ++f) {
-      auto [lo, hi] = gfns_by_pfn_.equal_range(f);
-      for (auto r = lo; r != hi; ++r) hit.push_back(r->second);
-    }
-  }
-  for (uint64_t g : hit) erase(g);
+  erase_if([&](const MappedPage& r) { return r.host && r.pfn < end && first < r.pfn + r.pages; });
 }
 
 void GuestPageMap::invalidate_all() {
-  std::vector<uint64_t> hit;
-  for (const auto& [gfn, p] : by_gfn_)
-    if (p.host) hit.push_back(gfn);
-  for (uint64_t g : hit) erase(g);
+  erase_if([](const MappedPage& r) { return r.host != nullptr; });
 }
 
 void GuestPageMap::clear() {
-  std::vector<uint64_t> all;
-  all.reserve(by_gfn_.size());
-  for (const auto& [gfn, p] : by_gfn_) all.push_back(gfn);
-  for (uint64_t g : all) erase(g);
+  erase_if([](const MappedPage&) { return true; });
   order_.clear();
 }
 

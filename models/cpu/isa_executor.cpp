@@ -16,7 +16,6 @@ namespace cocosim {
 
 namespace {
 
-constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
 // The most bytes of one translated block read back for counting (QEMU's
 // blocks hold at most 512 instructions, and stop at a page's end: 2 pages).
 constexpr size_t kMaxBlockBytes = 2 * kPageSize;
@@ -211,8 +210,9 @@ std::vector<std::string> IsaExecutor::register_names(IsaArch arch) {
 
 uint64_t IsaExecutor::pc() const {
   if (out_) return out_pc_;
+  // Read after every Unicorn call: by id, not by name.
   uint64_t v = 0;
-  read_register(arch_ == IsaArch::X86_64 ? "rip" : "pc", &v);
+  uc_reg_read(uc_, arch_ == IsaArch::X86_64 ? UC_X86_REG_RIP : UC_ARM64_REG_PC, &v);
   return v;
 }
 
@@ -430,32 +430,68 @@ void IsaExecutor::sync_block() const {
 }
 
 const IsaExecutor::BlockCount& IsaExecutor::block_icount(uint64_t addr) {
-  BlockCount& b = block_counts_[(addr ^ (addr >> 12)) & (kBlockCounts - 1)];
+  BlockCount& b = block_counts_[block_slot(addr)];
   if (b.addr == addr) return b;
   uc_tb tb{};
   unsigned n = 1;
   if (uc_ctl_request_cache(uc_, addr, &tb) == UC_ERR_OK && tb.icount) n = tb.icount;
   b.addr = addr;
   b.icount = n;
-  code_pages_[addr >> kPageShift] = true;
+  code_pages_.insert(addr >> kPageShift);
   return b;
 }
 
+// Called at the start of every translated block, so it is the executor's
+// hot path: a block counted before, within the quantum's budget, costs one
+// table look-up (the rest is on_block_slow, kept out of line).
 void IsaExecutor::on_block(uint64_t addr, uint32_t) {
   trap_resume_ = false;  // Unicorn went on by itself after a trap
+  BlockCount& b = block_counts_[block_slot(addr)];
+  if (__builtin_expect(b.addr == addr && call_insns_ < call_budget_ && vector_taken_ == ~uint64_t{0} && !abandoned_,
+                       1)) {
+    cur_ = &b;
+    call_insns_ += b.icount;
+    return;
+  }
+  on_block_slow(addr);
+}
+
+void IsaExecutor::on_block_slow(uint64_t addr) {
   if (addr != vector_taken_) vector_taken_ = ~uint64_t{0};  // the handler got past its first block
   if (abandoned_) {
     uc_emu_stop(uc_);
     return;
   }
-  // The quantum's budget: stopping here keeps this block for the next call.
   if (call_insns_ >= call_budget_) {
-    budget_stop_ = true;
-    uc_emu_stop(uc_);
-    return;
+    if (debug_ || counted_) {
+      // A debugger looks between two calls: stopping here keeps this block for the next.
+      budget_stop_ = true;
+      uc_emu_stop(uc_);
+      return;
+    }
+    // The quantum's end without leaving Unicorn (a call costs more than the
+    // hook): its time is charged here, where the host may run as at an exit,
+    // by the same count a debugged run charges when its call ends here.
+    quantum_end();
+    if (abandoned_ || stop_ != IsaStop::None) {
+      uc_emu_stop(uc_);
+      return;
+    }
   }
   cur_ = &block_icount(addr);
   call_insns_ += cur_->icount;
+}
+
+void IsaExecutor::quantum_end() {
+  account(call_insns_);
+  insns_ += call_insns_;
+  call_insns_ = 0;
+  call_accounted_ = 0;
+  quantum_insns_ = 0;
+  call_budget_ = budget_;
+  ++calls_;  // what counting knows of the current block starts anew (sync_block)
+  cur_ = nullptr;
+  block_n_ = 0;
 }
 
 size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
@@ -464,6 +500,25 @@ size_t IsaExecutor::read_code(uint64_t gpa, uint8_t* out, size_t len) const {
     const uint64_t at = gpa + n;
     const MappedPage* p = pages_.find(at >> kPageShift);
     if (!p || !p->host) break;
+    const size_t chunk = std::min<size_t>(len - n, kPageSize - (at & kPageMask));
+    if (uc_mem_read(uc_, at, out + n, chunk) != UC_ERR_OK) break;
+    n += chunk;
+  }
+  return n;
+}
+
+size_t IsaExecutor::fetch_code(uint64_t pc, uint8_t* out, size_t len) {
+  // The instruction at `pc` is running, from a block Unicorn translated; its
+  // page may have left the map meanwhile (a run replaced by a translation of
+  // a neighbour for writing): fetch it again as the CPU would, for execution.
+  size_t n = 0;
+  while (n < len) {
+    const uint64_t at = pc + n;
+    const MappedPage* p = pages_.find(at >> kPageShift);
+    // Only the PC's own page is fetched again: the bytes read past the
+    // instruction's end on the next page must not fault it in.
+    if (!p && (n || !fault_in(at, false, true) || !(p = pages_.find(at >> kPageShift)))) break;
+    if (!p->host) break;  // a page of callbacks: reading it would be an access the guest never made
     const size_t chunk = std::min<size_t>(len - n, kPageSize - (at & kPageMask));
     if (uc_mem_read(uc_, at, out + n, chunk) != UC_ERR_OK) break;
     n += chunk;
@@ -605,6 +660,21 @@ bool IsaExecutor::fault_in(uint64_t addr, bool write, bool exec) {
                                      ", which has no direct pointer (Unicorn executes only from RAM)");
     return false;
   }
+  if (m.host && opt_.page_runs) {
+    // The neighbours stage 2 maps the same way go in the same Unicorn mapping
+    // (each map and unmap costs Unicorn a rebuild of its memory map), within
+    // the window no other mapping holds.
+    uint64_t lo = 0, end = 0, first = m.gfn, n = 1;
+    pages_.free_window(m.gfn, &lo, &end);
+    env_->translate_run(addr, gp, lo, end, &first, &n);
+    if (n > 1 && first <= m.gfn && m.gfn - first < n && first >= lo && first + n <= end) {
+      const uint64_t below = m.gfn - first;
+      m.gfn = first;
+      m.pfn -= below;
+      m.host -= below << kPageShift;
+      m.pages = n;
+    }
+  }
   pages_.insert(m);
   return true;
 }
@@ -638,7 +708,7 @@ void IsaExecutor::map_page(const MappedPage& p) {
   uc_err e;
   if (p.host) {
     uint32_t prot = UC_PROT_READ | (p.writable ? UC_PROT_WRITE : 0) | (p.executable ? UC_PROT_EXEC : 0);
-    e = uc_mem_map_ptr(uc_, gpa, kPageSize, prot, p.host);
+    e = uc_mem_map_ptr(uc_, gpa, p.pages << kPageShift, prot, p.host);
   } else {
     auto cp = std::make_unique<CallbackPage>(CallbackPage{this, gpa});
     e = uc_mmio_map(
@@ -665,17 +735,17 @@ void IsaExecutor::map_page(const MappedPage& p) {
 void IsaExecutor::unmap_page(const MappedPage& p) {
   copy_block(p);  // the block running now may be in it: keep what counting needs
   const uint64_t gpa = p.gfn << kPageShift;
-  uc_mem_unmap(uc_, gpa, kPageSize);
+  uc_mem_unmap(uc_, gpa, p.pages << kPageShift);
   ++unmaps_;
   callback_pages_.erase(p.gfn);
-  // Code translated from the page must not outlive it (another frame may be
-  // mapped at this GPA next, and Unicorn may reuse the same internal offset).
-  auto it = code_pages_.find(p.gfn);
-  if (it != code_pages_.end()) {
-    code_pages_.erase(it);
-    uc_ctl_remove_cache(uc_, gpa, gpa + kPageSize);
+  // Code translated from the pages must not outlive them (another frame may
+  // be mapped at this GPA next, and Unicorn may reuse the same internal offset).
+  for (auto it = code_pages_.lower_bound(p.gfn); it != code_pages_.end() && *it < p.end_gfn();) {
+    const uint64_t g = *it;
+    it = code_pages_.erase(it);
+    uc_ctl_remove_cache(uc_, g << kPageShift, (g + 1) << kPageShift);
     for (BlockCount& b : block_counts_)
-      if ((b.addr >> kPageShift) == p.gfn) b = BlockCount{};
+      if ((b.addr >> kPageShift) == g) b = BlockCount{};
   }
 }
 
@@ -772,8 +842,9 @@ void IsaExecutor::on_interrupt(uint32_t intno) {
     // HVC at EL1 without EL2 is undefined to Unicorn; the PC is the HVC.
     const uint64_t pc_now = reg("pc");
     uint32_t insn = 0;
-    const MappedPage* p = pages_.find(pc_now >> kPageShift);  // code runs only from pages with a pointer
-    if (p && p->host && uc_mem_read(uc_, pc_now, &insn, sizeof insn) == UC_ERR_OK) {
+    const size_t got = fetch_code(pc_now, reinterpret_cast<uint8_t*>(&insn), sizeof insn);
+    if (abandoned_ || stop_ != IsaStop::None) return;
+    if (got == sizeof insn) {
       const DecodedTrap t = decode_arm64_trap(insn);
       if (t.kind == TrapInsn::Hvc) {
         const InsnScope in_insn(insn_pc_, pc_now);
@@ -808,14 +879,8 @@ bool IsaExecutor::on_invalid_insn() {
   // Unicorn, which has neither TDX nor VMX.
   const uint64_t rip = reg("rip");
   uint8_t bytes[4] = {};
-  size_t n = 0;
-  // Only from pages with a direct pointer: reading a page of callbacks would
-  // be a guest access (an MMIO exit) the instruction never made.
-  while (n < sizeof bytes) {
-    const MappedPage* p = pages_.find((rip + n) >> kPageShift);
-    if (!p || !p->host || uc_mem_read(uc_, rip + n, &bytes[n], 1) != UC_ERR_OK) break;
-    ++n;
-  }
+  const size_t n = fetch_code(rip, bytes, sizeof bytes);
+  if (abandoned_ || stop_ != IsaStop::None) return false;
   const DecodedTrap t = decode_x86_trap(bytes, n);
   const InsnScope in_insn(insn_pc_, rip);
   if (t.kind == TrapInsn::Tdcall) return do_tdcall(rip + t.length);

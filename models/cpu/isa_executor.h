@@ -15,11 +15,13 @@
 //
 // Time: instructions are counted per translated block as it starts (cheap:
 // one block hook per block), and made exact wherever a block is cut short: a
-// debugger's breakpoint inside a block counts only the instructions before it
-// (BlockInsns finds them). They are charged `insn_ns` each after Unicorn
-// returns, those before an exit already at the exit, at most `quantum / insn`
-// of them per call (the quantum of temporal decoupling, which a debugger's
-// pause does not restart); memory accesses through
+// debugger's breakpoint inside a block, or a raised exception, counts only
+// the instructions before it (BlockInsns finds them). They are charged
+// `insn_ns` each at the end of every quantum (`quantum / insn` of them, the
+// quantum of temporal decoupling: the block hook charges them and the host
+// may run there, without leaving Unicorn; under a debugger Unicorn returns
+// there instead, at the same count), those before an exit already at the
+// exit, and the rest when Unicorn returns; memory accesses through
 // GuestEnv charge their own time. DMI pages charge none per access (as a TLB
 // hit plus a DMI access in the scripted vCPU would not be counted either:
 // see docs/guest-code.md).
@@ -28,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,12 +46,13 @@ namespace cocosim {
 
 struct IsaOptions {
   double insn_ns = 0.5;          // simulated time per instruction
-  double quantum_ns = 1000;      // instructions per Unicorn call: quantum_ns / insn_ns
-  size_t mapped_pages = 64;      // Unicorn mappings kept (Unicorn's cost per map grows with them)
+  double quantum_ns = 1000;      // instructions per quantum: quantum_ns / insn_ns
+  size_t mapped_pages = 64;      // Unicorn mappings (runs of pages) kept: Unicorn's cost per map grows with them
   uint64_t ucall_mmio_gpa = 0;   // arm64: the selftests' ucall MMIO address (0: none)
   // x86: the vCPU is a TD's: VMCALL is not a KVM hypercall there, and a
   // fault on an access (#VE) goes to the guest's IDT with its exact RIP.
   bool td = false;
+  bool page_runs = true;         // map the stage-2 neighbours of a translated page with it (GuestEnv::translate_run)
 };
 
 // Why the executor stopped for good (run() returns at once afterwards).
@@ -199,6 +203,9 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
 
   // Translate and map the page of `addr` (false: the guest cannot go on).
   bool fault_in(uint64_t addr, bool write, bool exec);
+  // The bytes of the running instruction at `pc` (its page fetched again if it
+  // left the map), up to `len`; fewer where they cannot be fetched.
+  size_t fetch_code(uint64_t pc, uint8_t* out, size_t len);
   bool guest_access(uint64_t gpa, void* data, size_t len, bool write);
   // The vCPU was closed while the guest was out (exit_to_host() said so):
   // stop without touching the environment or guest memory again. False.
@@ -260,6 +267,11 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool emulate(GuestEnv& env, size_t count);
   struct BlockCount;
   const BlockCount& block_icount(uint64_t addr);
+  [[gnu::noinline]] void on_block_slow(uint64_t addr);
+  // The quantum's end inside a Unicorn call: charge it, start the next.
+  void quantum_end();
+  static size_t block_slot(uint64_t addr) { return (addr ^ (addr >> 12)) & (kBlockCounts - 1); }
+  static constexpr size_t kBlockCounts = 4096;  // direct-mapped; a power of two
   // run() with a debug observer: pauses at breakpoints and after single steps.
   void run_debugged(GuestEnv& env);
 
@@ -304,7 +316,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   uint64_t out_pc_ = 0, out_insns_ = 0;
   uint64_t call_accounted_ = 0;  // instructions of the current call charged already (account())
   uint64_t call_budget_ = 0;     // instructions the current call may start blocks for
-  bool budget_stop_ = false;     // the current call ended on the quantum's budget
+  bool budget_stop_ = false;     // the current call ended on the quantum's budget (under a debugger)
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
   bool exception_resume_ = false;  // a hook delivered an exception and failed the access: go on from the vector
@@ -327,7 +339,7 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
     uint32_t icount = 0;
   };
   std::vector<BlockCount> block_counts_;
-  std::unordered_map<uint64_t, bool> code_pages_;  // pages blocks were counted in
+  std::set<uint64_t> code_pages_;  // pages blocks were counted in (ordered: unmapped by run)
   struct CallbackPage {
     IsaExecutor* self;
     uint64_t gpa;

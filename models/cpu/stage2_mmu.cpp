@@ -1,5 +1,7 @@
 #include "cpu/stage2_mmu.h"
 
+#include <algorithm>
+
 namespace cocosim {
 
 Stage2Mmu::Stage2Mmu(const Architecture& arch, MemoryPort& walker, Tlb& tlb, Stats& stats,
@@ -87,6 +89,59 @@ Translation Stage2Mmu::translate(Addr gpa, bool write, bool exec, unsigned size)
   ++faults_;
   t.fault = make_fault(Stage2Fault::Kind::Translation, fmt_.levels() - 1, gpa, write, exec, size, {});
   return t;
+}
+
+PageRun Stage2Mmu::neighbours(Addr gpa, uint64_t lo_gfn, uint64_t end_gfn) {
+  const uint64_t gfn = gpa >> kPageShift;
+  constexpr uint64_t kBlockPages = kHugePageSize >> kPageShift;
+  PageRun run{gfn, 1};
+  const Addr tag = (gpa & shared_mask_) ? 0 : private_tag_;
+  if (tag || gpa > fmt_.max_input()) return run;
+  const uint64_t lo = std::max(lo_gfn, gfn & ~(kBlockPages - 1));
+  const uint64_t hi = std::min(end_gfn, (gfn & ~(kBlockPages - 1)) + kBlockPages);
+  if (gfn < lo || gfn >= hi) return run;
+  Addr table = root_for(gpa);
+  for (int d = 0; d < fmt_.levels(); ++d) {
+    ++walks_;
+    const Descriptor desc = fmt_.decode(walker_.read64(table + 8 * fmt_.index(gpa, d)), d);
+    if (!desc.valid) return run;
+    if (desc.table) {
+      table = desc.pa;
+      continue;
+    }
+    const uint64_t lsize = fmt_.level_size(d);
+    if (lsize > kPageSize) {  // a block leaf: one frame range, one set of rights
+      const uint64_t first = std::max(lo, (gpa & ~(lsize - 1)) >> kPageShift);
+      const uint64_t end = std::min(hi, ((gpa & ~(lsize - 1)) + lsize) >> kPageShift);
+      return PageRun{first, end - first};
+    }
+    // A 4 KiB leaf: the entries of [lo, hi) sit side by side in this table,
+    // read a 64-byte line (8 entries) at a time outward from gpa's, up to
+    // the first page that differs.
+    const Addr entries = table + 8 * (fmt_.index(gpa, d) - (gfn & (kBlockPages - 1)));  // the block's first
+    uint64_t line_buf[8];
+    uint64_t line = ~uint64_t{0};
+    auto entry = [&](uint64_t g) {
+      const uint64_t i = g & (kBlockPages - 1);
+      if (i / 8 != line) {
+        line = i / 8;
+        walker_.read(entries + 64 * line, line_buf, sizeof line_buf);
+        walks_ += 8;
+      }
+      return line_buf[i % 8];
+    };
+    const Addr frame = desc.pa & ~kPageMask;
+    auto same = [&](uint64_t g) {
+      const Descriptor e = fmt_.decode(entry(g), d);
+      return e.valid && !e.table && (e.pa & ~kPageMask) == frame + ((g - gfn) << kPageShift) &&
+             e.perm.r == desc.perm.r && e.perm.w == desc.perm.w && e.perm.x == desc.perm.x;
+    };
+    uint64_t first = gfn, end = gfn + 1;
+    while (end < hi && same(end)) ++end;
+    while (first > lo && same(first - 1)) --first;
+    return PageRun{first, end - first};
+  }
+  return run;
 }
 
 }  // namespace cocosim

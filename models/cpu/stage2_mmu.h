@@ -12,6 +12,12 @@
 
 namespace cocosim {
 
+// GPA pages [first_gfn, first_gfn + pages).
+struct PageRun {
+  uint64_t first_gfn = 0;
+  uint64_t pages = 0;
+};
+
 struct Translation {
   bool ok = false;
   Addr pa = 0;
@@ -45,6 +51,14 @@ class Stage2Mmu {
   const Stage2Format& format() const { return fmt_; }
 
   Translation translate(Addr gpa, bool write, bool exec, unsigned size);
+  // The pages around `gpa`'s, inside [lo_gfn, end_gfn) and its 2 MiB block,
+  // that the tables map now like gpa's page: present, to the frames next to
+  // its frame, with the same rights. A walk that never faults and fills no
+  // TLB entry (a prefetch of translations): its reads count as walk reads,
+  // for a 4 KiB leaf 64-byte lines of 8 entries of the last-level table,
+  // outward from gpa's up to the first page that differs. A TD's
+  // private pages are not looked at (the run is gpa's page alone).
+  PageRun neighbours(Addr gpa, uint64_t lo_gfn, uint64_t end_gfn);
   // The TLB-hit half of translate(), inline for the vCPU's hot path: the
   // physical page, or Tlb::kMiss when a full translate() is needed.
   uint64_t tlb_hit_pfn(Addr gpa, bool write) const {

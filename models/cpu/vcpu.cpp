@@ -38,6 +38,9 @@ Vcpu::Vcpu(sc_core::sc_module_name name, const Architecture& arch, VcpuTiming ti
                                         "stage-2 translation faults taken to the hypervisor (no entry)")),
       permission_faults_(stats.counter(std::string(this->name()) + ".faults.permission", "count",
                                        "stage-2 permission faults taken to the hypervisor")),
+      run_pages_(stats.counter(std::string(this->name()) + ".run_pages", "count",
+                               "pages an ISA executor mapped beside a translated one (stage-2 neighbours "
+                               "with the next frames and rights, found without faulting)")),
       stats_(stats) {
   socket.register_invalidate_direct_mem_ptr(this, &Vcpu::invalidate_dmi);
   const std::string me = this->name();
@@ -175,6 +178,29 @@ Outcome Vcpu::translate_page(Addr gpa, bool write, bool exec, GuestPage* page) {
     }
     return Outcome::Exit;
   }
+}
+
+void Vcpu::translate_run(Addr gpa, const GuestPage& page, uint64_t lo_gfn, uint64_t end_gfn,
+                         uint64_t* first_gfn, uint64_t* pages) {
+  const uint64_t gfn = gpa >> kPageShift;
+  *first_gfn = gfn;
+  *pages = 1;
+  if (!page.host) return;
+  const PageRun r = mmu_.neighbours(gpa, lo_gfn, end_gfn);
+  // Each page's DMI pointer must follow the page's own (one host range).
+  const uintptr_t base = reinterpret_cast<uintptr_t>(page.host);
+  auto host_follows = [&](uint64_t g) {
+    const uint64_t pfn = page.pfn + g - gfn;  // wraps for pages below gfn, added back the same way
+    uint8_t* p = dmi_.find(pfn);
+    if (!p) p = request_dmi(pfn << kPageShift, Initiator::Vcpu);
+    return p && reinterpret_cast<uintptr_t>(p) == base + ((g - gfn) << kPageShift);
+  };
+  uint64_t first = gfn, end = gfn + 1;
+  while (end < r.first_gfn + r.pages && host_follows(end)) ++end;
+  while (first > r.first_gfn && host_follows(first - 1)) --first;
+  *first_gfn = first;
+  *pages = end - first;
+  run_pages_ += end - first - 1;
 }
 
 void Vcpu::sync() {

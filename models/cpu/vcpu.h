@@ -159,6 +159,8 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   void ucall_abort(const std::string& message) override;
   void consume_ns(double ns) override;
   Outcome translate_page(Addr gpa, bool write, bool exec, GuestPage* page) override;
+  void translate_run(Addr gpa, const GuestPage& page, uint64_t lo_gfn, uint64_t end_gfn, uint64_t* first_gfn,
+                     uint64_t* pages) override;
   void set_translation_listener(TranslationListener* l) override { listener_ = l; }
   bool exit_to_host() override;
   void internal_error(const std::string& why) override { hv_->internal_error(why); }
@@ -255,6 +257,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   uint64_t& transactions_;
   uint64_t& translation_faults_;
   uint64_t& permission_faults_;
+  uint64_t& run_pages_;  // pages translate_run() added beside the translated one
   Stats& stats_;  // faults the hypervisor injects, counted by name as they come
 };
 

@@ -6,6 +6,8 @@
 #include <unicorn/unicorn.h>
 
 #include <array>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -33,12 +35,23 @@ class FakeVcpu : public GuestEnv {
   };
 
   Frame* frame(uint64_t gfn) {
+    if (auto r = ram_frames.find(gfn); r != ram_frames.end()) return r->second;
     auto& f = frames_[gfn];
     if (!f) {
       f = std::make_unique<Frame>();
       std::memset(f->bytes, 0, sizeof f->bytes);
     }
     return f.get();
+  }
+  // Stage 2 maps GPA pages [first, first + n) to consecutive frames, one
+  // host range (what translate_run() gathers into one run).
+  void map_ram(uint64_t first, size_t n) {
+    ram.reset(new Frame[n]);
+    std::memset(static_cast<void*>(ram.get()), 0, n * sizeof(Frame));
+    for (size_t i = 0; i < n; ++i) {
+      ram_frames[first + i] = &ram[i];
+      s2[first + i] = {&ram[i], true, true};
+    }
   }
   // Stage 2 maps `gfn` to a frame of its own.
   void map(uint64_t gfn, bool writable = true, bool dmi = true) { s2[gfn] = {frame(gfn), writable, dmi}; }
@@ -79,6 +92,28 @@ class FakeVcpu : public GuestEnv {
     page->executable = true;
     return Outcome::Ok;
   }
+  // The neighbours with the next host bytes and the same rights, as the
+  // vCPU finds them (frames are numbered by GPA page here, so they follow).
+  void translate_run(Addr gpa, const GuestPage& page, uint64_t lo, uint64_t end, uint64_t* first,
+                     uint64_t* pages) override {
+    const uint64_t g = gpa >> 12;
+    *first = g;
+    *pages = 1;
+    if (!runs || !page.host) return;
+    lo = std::max(lo, g & ~uint64_t{511});
+    end = std::min(end, (g & ~uint64_t{511}) + 512);
+    auto follows = [&](uint64_t n) {
+      auto it = s2.find(n);
+      return it != s2.end() && it->second.dmi && it->second.writable == page.writable &&
+             reinterpret_cast<uintptr_t>(it->second.frame->bytes) ==
+                 reinterpret_cast<uintptr_t>(page.host) + ((n - g) << 12);
+    };
+    uint64_t a = g, b = g + 1;
+    while (a > lo && follows(a - 1)) --a;
+    while (b < end && follows(b)) ++b;
+    *first = a;
+    *pages = b - a;
+  }
   void set_translation_listener(TranslationListener* l) override { listener = l; }
   bool exit_to_host() override {
     ++exits;
@@ -95,16 +130,21 @@ class FakeVcpu : public GuestEnv {
   void consume_ns(double ns) override {
     time_ns += ns;
     ++time_calls;
+    if (on_time) on_time();  // the quantum's end: the host may run here
   }
 
   std::map<uint64_t, Leaf> s2;
   std::map<uint64_t, std::unique_ptr<Frame>> frames_;
+  std::unique_ptr<Frame[]> ram;
+  std::map<uint64_t, Frame*> ram_frames;
+  bool runs = false;  // translate_run() answers with the neighbours
   std::set<uint64_t> exit_once;
   std::map<uint64_t, int> accesses_by_gfn;
   bool make_writable_on_fault = true;
   bool closed = false;  // exit_to_host() answers that the vCPU was closed
   TranslationListener* listener = nullptr;
   std::function<void()> on_exit;
+  std::function<void()> on_time;
   std::vector<std::string> syncs, aborts, internal_errors;
   int dones = 0, exits = 0;
   uint64_t accesses = 0, translations = 0, time_calls = 0;
@@ -277,6 +317,90 @@ TEST_CASE("isa executor: an invalidation between two instructions is seen by the
   CHECK(v.dones == 1);
 }
 
+TEST_CASE("isa page map: a run is one mapping, and any page of it invalidated takes the whole run") {
+  RecordingMapper m;
+  GuestPageMap map(m, 2);
+  map.insert({10, 500, g_frames[0], true, false, 4});  // GPA pages 10..13 on frames 500..503
+  CHECK(map.size() == 1);
+  CHECK(map.pages() == 4);
+  CHECK(m.mapped == std::set<uint64_t>{10});
+  REQUIRE(map.find(12) != nullptr);
+  CHECK(map.find(12)->gfn == 10);
+  CHECK(map.find(14) == nullptr);
+  CHECK(map.find(9) == nullptr);
+  std::vector<uint64_t> gfns, pfns;
+  map.for_each([&](const MappedPage& p) {
+    gfns.push_back(p.gfn);
+    pfns.push_back(p.pfn);
+    CHECK(p.pages == 1);
+    CHECK(p.host == g_frames[0] + ((p.gfn - 10) << 12));
+  });
+  CHECK(gfns == std::vector<uint64_t>{10, 11, 12, 13});
+  CHECK(pfns == std::vector<uint64_t>{500, 501, 502, 503});
+  uint64_t lo = 0, end = 0;
+  map.insert({20, 0, nullptr, true, false});
+  map.free_window(16, &lo, &end);
+  CHECK(lo == 14);
+  CHECK(end == 20);
+  map.free_window(11, &lo, &end);  // the run holding the page is replaced by a new translation
+  CHECK(lo == 0);
+  CHECK(end == 20);
+  map.invalidate_gfns(13, 14);
+  CHECK(map.find(10) == nullptr);
+  CHECK(m.mapped == std::set<uint64_t>{20});
+  map.insert({10, 500, g_frames[0], true, false, 4});
+  map.invalidate_pfns(502, 503);  // a frame inside the run
+  CHECK(map.find(11) == nullptr);
+  // A run replaces the runs it overlaps; capacity counts runs, not pages.
+  map.insert({30, 600, g_frames[0], true, false, 2});
+  map.insert({31, 601, g_frames[1], true, false, 3});
+  CHECK(map.find(30) == nullptr);
+  CHECK(map.find(33)->gfn == 31);
+  CHECK(map.size() == 2);
+  CHECK(map.evictions() == 0);
+  CHECK_THROWS(map.insert({40, 0, nullptr, true, false, 2}));  // pages without pointer go one by one
+}
+
+TEST_CASE("isa executor: neighbours stage 2 maps alike share one Unicorn mapping, dropped whole on invalidation") {
+  FakeVcpu v;
+  v.runs = true;
+  v.map(1);
+  v.map(3);
+  v.map_ram(4, 4);  // GPA pages 4..7, one host range
+  v.put(0x1000, kLoadSyncLoad, sizeof kLoadSyncLoad);
+  v.ucall_struct(0x3000, SelftestUcall::kSync, 1);
+  v.ucall_struct(0x3800, SelftestUcall::kDone);
+  const uint64_t one = 1;
+  v.put(0x5000, &one, 8);
+  auto other = std::make_unique<Frame>();
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000);
+  uint64_t maps_at_sync = 0, translations_at_sync = 0;
+  // While the guest is out, the host moves GPA page 6 elsewhere: the run
+  // holding it (and page 5 with it) goes before the invalidation returns.
+  v.on_exit = [&] {
+    if (v.exits != 1) return;
+    const MappedPage* run = x.mapped_pages()->find(5);
+    REQUIRE(run != nullptr);
+    CHECK(run->gfn == 4);
+    CHECK(run->pages == 4);
+    CHECK(x.mapped_pages()->find(6) == run);
+    maps_at_sync = x.map_count();
+    translations_at_sync = v.translations;
+    v.s2[6].frame = other.get();
+    v.listener->stage2_invalidated(6, 7);
+    CHECK(x.mapped_pages()->find(5) == nullptr);
+  };
+  x.run(v);
+  CHECK(maps_at_sync == 2);  // the code page, then GPA pages 4..7 at once
+  CHECK(reg(x, "rcx") == 1);
+  CHECK(v.translations == translations_at_sync + 2);  // page 5 again, then page 6 in its new frame
+  uint64_t stored = 0;
+  std::memcpy(&stored, other->bytes + 8, 8);
+  CHECK(stored == 1);  // the store reached the new frame, not the old one
+  CHECK(v.get64(0x6008) == 0);
+  CHECK(v.dones == 1);
+}
+
 TEST_CASE("isa executor: a revoked frame is unmapped, the next access translates again") {
   FakeVcpu v;
   v.map(1);
@@ -356,7 +480,52 @@ TEST_CASE("isa executor: a fault without handler ends the run, named") {
   CHECK(v.internal_errors.size() == 2);
 }
 
-TEST_CASE("isa executor: the quantum bounds each Unicorn call") {
+TEST_CASE("isa executor: the host runs at a quantum's end inside the run, and its invalidation is seen next") {
+  FakeVcpu v;
+  v.map(1);
+  v.map(3);
+  v.map(5);
+  const uint8_t code[] = {
+      0x48, 0xc7, 0xc1, 0x0a, 0x00, 0x00, 0x00,  // mov $10, %rcx
+      0x31, 0xdb,                                // xor %ebx, %ebx
+      0x48, 0x8b, 0x04, 0x25, 0x00, 0x50, 0x00, 0x00,  // 1: mov 0x5000, %rax
+      0x48, 0x01, 0xc3,                          // add %rax, %rbx
+      0x48, 0xff, 0xc9,                          // dec %rcx
+      0x75, 0xf0,                                // jne 1b
+      0xba, 0x00, 0x10, 0x00, 0x00,              // mov $0x1000, %edx
+      0xbf, 0x00, 0x30, 0x00, 0x00,              // mov $0x3000, %edi
+      0xec,                                      // in (%dx), %al
+      0xf4,                                      // hlt
+  };
+  v.put(0x1000, code, sizeof code);
+  v.ucall_struct(0x3000, SelftestUcall::kDone);
+  const uint64_t one = 1, two = 2;
+  v.put(0x5000, &one, 8);
+  auto other = std::make_unique<Frame>();
+  std::memcpy(other->bytes, &two, 8);
+  IsaOptions o;
+  o.insn_ns = 1;
+  o.quantum_ns = 6;
+  IsaExecutor x(IsaArch::X86_64, 0x1000, 0x8000, o);
+  // At the first quantum's end the host moves GPA 0x5000 to another frame.
+  bool moved = false;
+  v.on_time = [&] {
+    if (moved || !x.mapped_pages()->find(5)) return;
+    moved = true;
+    v.s2[5].frame = other.get();
+    v.listener->stage2_invalidated(5, 6);
+    CHECK(x.mapped_pages()->find(5) == nullptr);
+  };
+  x.run(v);
+  REQUIRE(moved);
+  CHECK(v.dones == 1);
+  // Ten loads summed: those before the quantum's end read 1, those after it 2.
+  CHECK(reg(x, "rbx") > 10);
+  CHECK(reg(x, "rbx") < 20);
+  CHECK(v.time_ns == doctest::Approx(double(x.instructions())));
+}
+
+TEST_CASE("isa executor: the quantum's time is charged as each quantum ends") {
   FakeVcpu v;
   v.map(1);
   v.map(3);

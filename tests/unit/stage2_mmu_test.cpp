@@ -557,3 +557,61 @@ TEST_CASE("Stage2 page table: a 4 KiB leaf mapped inside a 2 MiB block splits it
     }
   }
 }
+
+TEST_CASE("Stage2 MMU: neighbours are the present pages around one with the next frames and the same rights") {
+  for (bool arm64 : {false, true}) {
+    CAPTURE(name(arm64));
+    Rig r(arm64);
+    // GPA pages 1..9 of G: 1..6 on frames H+1..H+6 read-write, 7 read-only
+    // (H+7), 8 on a frame elsewhere, 9 absent... then 10 and 11 after a hole.
+    for (uint64_t i = 1; i <= 6; ++i) REQUIRE(r.pt.map(G + i * P, H + i * P, r.last(), kRW));
+    REQUIRE(r.pt.map(G + 7 * P, H + 7 * P, r.last(), kR));
+    REQUIRE(r.pt.map(G + 8 * P, H + 100 * P, r.last(), kRW));
+    REQUIRE(r.pt.map(G + 10 * P, H + 10 * P, r.last(), kRW));
+    const uint64_t g = G >> kPageShift;
+    const uint64_t walks = r.stats.get("vcpu0.mmu.walk_reads");
+    PageRun run = r.mmu.neighbours(G + 3 * P + 0x10, 0, ~uint64_t{0});
+    CHECK(run.first_gfn == g + 1);
+    CHECK(run.pages == 6);
+    // Walked to the last level, then read the line of 8 entries around: counted, no TLB entry made.
+    CHECK(r.stats.get("vcpu0.mmu.walk_reads") == walks + uint64_t(r.fmt->levels()) + 8);
+    Perm p;
+    CHECK(r.tlb.lookup(g + 2, &p) == Tlb::kMiss);
+    // A window cuts it.
+    run = r.mmu.neighbours(G + 3 * P, g + 2, g + 5);
+    CHECK(run.first_gfn == g + 2);
+    CHECK(run.pages == 3);
+    // A long run reads line after line, up to the first page that differs.
+    for (uint64_t i = 16; i < 40; ++i) REQUIRE(r.pt.map(G + i * P, H + i * P, r.last(), kRW));
+    const uint64_t before = r.stats.get("vcpu0.mmu.walk_reads");
+    run = r.mmu.neighbours(G + 20 * P, 0, ~uint64_t{0});
+    CHECK(run.first_gfn == g + 16);
+    CHECK(run.pages == 24);
+    // Up: the lines of pages 16-23, 24-31, 32-39 and 40-47 (40 differs);
+    // down: 16-23 again, then 8-15 (15 differs).
+    CHECK(r.stats.get("vcpu0.mmu.walk_reads") - before == uint64_t(r.fmt->levels()) + 8 * 6);
+    // A page whose neighbours differ is alone.
+    run = r.mmu.neighbours(G + 10 * P, 0, ~uint64_t{0});
+    CHECK(run.first_gfn == g + 10);
+    CHECK(run.pages == 1);
+    // A 2 MiB leaf: its whole block, within the window.
+    REQUIRE(r.pt.map(G + 2 * M2, H + M2, r.last() - 1, kRW));
+    run = r.mmu.neighbours(G + 2 * M2 + 77 * P, 0, ~uint64_t{0});
+    CHECK(run.first_gfn == ((G + 2 * M2) >> kPageShift));
+    CHECK(run.pages == 512);
+    run = r.mmu.neighbours(G + 2 * M2 + 77 * P, g + 1024 + 70, g + 1024 + 80);
+    CHECK(run.first_gfn == g + 1024 + 70);
+    CHECK(run.pages == 10);
+  }
+}
+
+TEST_CASE("Stage2 MMU: a run never crosses a 2 MiB boundary") {
+  Rig r(false);
+  for (uint64_t i = 510; i < 514; ++i) REQUIRE(r.pt.map(G + i * P, H + i * P, r.last(), kRW));
+  const PageRun low = r.mmu.neighbours(G + 511 * P, 0, ~uint64_t{0});
+  CHECK(low.first_gfn == (G >> kPageShift) + 510);
+  CHECK(low.pages == 2);
+  const PageRun high = r.mmu.neighbours(G + 512 * P, 0, ~uint64_t{0});
+  CHECK(high.first_gfn == (G >> kPageShift) + 512);
+  CHECK(high.pages == 2);
+}
