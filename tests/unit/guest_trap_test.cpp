@@ -11,27 +11,15 @@
 
 #include "cpu/guest_trap.h"
 #include "cpu/isa_executor.h"
+#include "flat_guest_memory.h"
 
 using namespace cocosim;
 
 namespace {
 
-struct Page {
-  alignas(4096) uint8_t bytes[4096];
-};
-
 // Flat guest memory with DMI pointers, and recorders for the three calls.
-class TrapVcpu : public GuestEnv {
+class TrapVcpu : public GuestEnv, public FlatGuestMemory {
  public:
-  Page* page(uint64_t gfn) {
-    auto& p = pages[gfn];
-    if (!p) {
-      p = std::make_unique<Page>();
-      std::memset(p->bytes, 0, sizeof p->bytes);
-    }
-    return p.get();
-  }
-  void put(uint64_t gpa, const void* src, size_t len) { std::memcpy(page(gpa >> 12)->bytes + (gpa & 4095), src, len); }
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool) override {
     ++accesses[gpa >> 12];
     uint8_t* p = page(gpa >> 12)->bytes + (gpa & 4095);
@@ -79,7 +67,6 @@ class TrapVcpu : public GuestEnv {
   struct Hvc {
     uint64_t fn, x1;
   };
-  std::map<uint64_t, std::unique_ptr<Page>> pages;
   std::set<uint64_t> no_dmi;           // pages reached through access() only
   std::map<uint64_t, int> accesses;    // access() calls by page
   std::vector<Convert> converts;

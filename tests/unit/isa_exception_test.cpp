@@ -12,34 +12,17 @@
 #include <vector>
 
 #include "cpu/isa_executor.h"
+#include "flat_guest_memory.h"
 
 using namespace cocosim;
 
 namespace {
 
-struct Page {
-  alignas(4096) uint8_t bytes[4096];
-};
-
 // Flat guest memory with DMI pointers; pages in `ve_once` raise #VE at their
 // first translation (a TD's page not accepted yet), pages in `ve_always` at
 // every access.
-class ExceptionVcpu : public GuestEnv {
+class ExceptionVcpu : public GuestEnv, public FlatGuestMemory {
  public:
-  Page* page(uint64_t gfn) {
-    auto& p = pages[gfn];
-    if (!p) {
-      p = std::make_unique<Page>();
-      std::memset(p->bytes, 0, sizeof p->bytes);
-    }
-    return p.get();
-  }
-  void put(uint64_t gpa, const void* src, size_t len) { std::memcpy(page(gpa >> 12)->bytes + (gpa & 4095), src, len); }
-  uint64_t get64(uint64_t gpa) {
-    uint64_t v;
-    std::memcpy(&v, page(gpa >> 12)->bytes + (gpa & 4095), 8);
-    return v;
-  }
   void put64(uint64_t gpa, uint64_t v) { put(gpa, &v, 8); }
   Outcome access(Addr gpa, void* data, size_t len, bool write, bool) override {
     if (ve_always.count(gpa >> 12)) return Outcome::Fault;
@@ -66,7 +49,6 @@ class ExceptionVcpu : public GuestEnv {
   void shutdown(const std::string& why) override { shutdowns.push_back(why); }
   void consume_ns(double) override {}
 
-  std::map<uint64_t, std::unique_ptr<Page>> pages;
   std::set<uint64_t> ve_once, ve_always;
   std::string fault = "VE";  // what the faulting pages raise
   std::map<uint64_t, int> translations;
