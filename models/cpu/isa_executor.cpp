@@ -212,7 +212,7 @@ uint64_t IsaExecutor::pc() const {
   if (out_) return out_pc_;
   // Read after every Unicorn call: by id, not by name.
   uint64_t v = 0;
-  uc_reg_read(uc_, arch_ == IsaArch::X86_64 ? UC_X86_REG_RIP : UC_ARM64_REG_PC, &v);
+  uc_reg_read(uc_, arch_ == IsaArch::X86_64 ? int(UC_X86_REG_RIP) : int(UC_ARM64_REG_PC), &v);
   return v;
 }
 
