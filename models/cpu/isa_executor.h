@@ -138,7 +138,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // for an exit from a memory access (a stage-2 fault the VMM resolves, MMIO,
   // the arm64 ucall's store) the first instruction of the translated block,
   // as Unicorn 2.0.1 does not say which of the block's instructions made the
-  // access (see docs/guest-code.md), and instructions() counts up to it.
+  // access (see docs/guest-code.md), and instructions() counts up to it;
+  // exact for a TD's accesses and AArch64 MMIO (the constructor's hooks).
   uint64_t exit_pc() const { return out_pc_; }
   // For people (-v): the PC of the instruction running now, by the same
   // rules as exit_pc() (inside a hook for a memory access: its block's first
