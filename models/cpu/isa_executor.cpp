@@ -35,6 +35,9 @@ const RegName kX86Regs[] = {
     {"r15", UC_X86_REG_R15}, {"rip", UC_X86_REG_RIP}, {"rflags", UC_X86_REG_RFLAGS},
 };
 
+// Unicorn's id of general register Xk (k 0..30).
+int arm64_x(int k) { return k <= 28 ? UC_ARM64_REG_X0 + k : k == 29 ? UC_ARM64_REG_X29 : UC_ARM64_REG_X30; }
+
 int arm64_reg(const std::string& n) {
   if (n == "pc") return UC_ARM64_REG_PC;
   if (n == "sp") return UC_ARM64_REG_SP;
@@ -43,10 +46,7 @@ int arm64_reg(const std::string& n) {
     if (n[i] < '0' || n[i] > '9') return -1;
   if (n.size() == 3 && n[1] == '0') return -1;  // x01
   const int k = std::stoi(n.substr(1));
-  if (k <= 28) return UC_ARM64_REG_X0 + k;
-  if (k == 29) return UC_ARM64_REG_X29;
-  if (k == 30) return UC_ARM64_REG_X30;
-  return -1;
+  return k <= 30 ? arm64_x(k) : -1;
 }
 
 int reg_id(IsaArch arch, const std::string& name) {
@@ -289,11 +289,12 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
   in_call_ = false;
   insn_abandoned_ = false;
+  const bool abandoned_insn = abandoned_insn_.has_value();  // it did not execute (a single step counts none)
   if (abandoned_insn_) {  // see arm64_no_syndrome(): undo what Unicorn wrote after the access
     const AbandonedInsn a = *abandoned_insn_;
     abandoned_insn_.reset();
-    for (int i = 0; i <= 30; ++i) write_register("x" + std::to_string(i), a.regs[size_t(i)]);
-    write_register("sp", a.regs[31]);
+    for (int i = 0; i <= 30; ++i) uc_reg_write(uc_, arm64_x(i), &a.regs[size_t(i)]);
+    uc_reg_write(uc_, UC_ARM64_REG_SP, &a.regs[31]);
     if (!a.inject)
       write_register("pc", a.pc);
     else if (!deliver_arm64(Arm64Exception::DataAbort, a.pc, a.gpa, true))
@@ -309,7 +310,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   exception_resume_ = false;
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
-  const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
+  const uint64_t ran = count ? (at_breakpoint_ || abandoned_insn ? 0 : count) : call_insns_;
   cur_ = nullptr;
   account(ran);  // time is charged between Unicorn calls, where the host may run
   if (trace::on()) trace_pc(pc_, false);
@@ -833,14 +834,14 @@ bool IsaExecutor::arm64_no_syndrome(uint64_t at, uint64_t gpa, bool write) {
   // The stage-2 abort KVM sees: no instruction syndrome, WnR and a level-3
   // translation fault (the IPA has no mapping).
   const uint64_t iss = arm64_data_abort_iss(ls, write, arm64::kFscTranslationL3);
-  // The registers as before the instruction: Unicorn writes a load's
-  // destination (and a writeback's base) after this callback returns.
-  std::array<uint64_t, 32> regs{};
-  for (int i = 0; i <= 30; ++i) regs[size_t(i)] = reg(("x" + std::to_string(i)).c_str());
-  regs[31] = reg("sp");
   const InsnScope in_insn(insn_pc_, at);
   const Outcome o = env_->mmio_nisv(gpa, write, iss);
   if (o == Outcome::Ok) return false;  // ordinary memory after all
+  // The registers as before the instruction: Unicorn writes a load's
+  // destination (and a writeback's base) after this callback returns.
+  std::array<uint64_t, 32> regs{};
+  for (int i = 0; i <= 30; ++i) uc_reg_read(uc_, arm64_x(i), &regs[size_t(i)]);
+  uc_reg_read(uc_, UC_ARM64_REG_SP, &regs[31]);
   if (o == Outcome::Exit && !leave_to_host()) {  // the host acts; the instruction is abandoned either way
     abandon();
     return true;
