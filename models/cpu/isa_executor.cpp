@@ -167,15 +167,15 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
     // (write) hook exists; then a fault's RIP is the faulting instruction's,
     // which an exception frame must hold (else: its block's first). On x86,
     // hooks on the top page of the address space, which guest code never
-    // maps. They
-    // cost about a quarter of a memory-bound x86 loop's speed, so of the x86
-    // vCPUs only a TD's has them: only the TDX module injects a fault on an
-    // access (#VE). Every AArch64 vCPU has them: KVM decides an MMIO access
-    // by the instruction that made it (a data abort without a valid
-    // syndrome, see arm64_no_syndrome()), on any VM; they cost about a fifth
-    // of a memory-bound AArch64 loop in bare Unicorn (docs/guest-code.md).
-    // On AArch64 Unicorn checks the hook's range against the instruction's
-    // PC, not the data address: there they cover every address.
+    // maps; they cost about a quarter of a memory-bound x86 loop's speed, so
+    // of the x86 vCPUs only a TD's has them: only the TDX module injects a
+    // fault on an access (#VE). Every AArch64 vCPU has them: KVM decides an
+    // MMIO access by the instruction that made it (a data abort without a
+    // valid syndrome, see arm64_no_syndrome()) on any VM; they cost about a
+    // quarter of a memory-bound AArch64 loop in bare Unicorn too
+    // (docs/guest-code.md). On AArch64 Unicorn checks the hook's range
+    // against the instruction's PC, not the data address: there they cover
+    // every address.
     const uint64_t top = ~uint64_t{0} & ~kPageMask;
     const uint64_t begin = arch == IsaArch::Arm64 ? 1 : top, end = arch == IsaArch::Arm64 ? 0 : ~uint64_t{0};
     uc_hook_add(uc_, &h, UC_HOOK_MEM_READ, reinterpret_cast<void*>(hook_nothing), this, begin, end);

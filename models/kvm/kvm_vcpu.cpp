@@ -446,8 +446,9 @@ VcpuHypervisor::Resolution KvmVcpu::td_convert(Addr gpa, uint64_t size, bool to_
 VcpuHypervisor::Resolution KvmVcpu::mmio_nisv(Addr gpa, bool write, uint64_t iss) {
   if (!is_mmio(gpa, write)) return Resolution::Retry;  // not io_mem_abort's: an ordinary access
   // io_mem_abort() without a valid syndrome: KVM cannot tell the register or
-  // the size. A protected VM's host may not look at its registers anyway:
-  // kvm_inject_dabt(vcpu, FAR) (EC 0x25 from EL1, IL, FSC 0x10).
+  // the size. Userspace cannot emulate it for a protected VM either (it does
+  // not see the guest's registers): kvm_inject_dabt(vcpu, FAR) (EC 0x25 from
+  // EL1, IL, FSC 0x10).
   if (vm_.type() == VmType::Pkvm) {
     handled_in_kernel("dabt_injected");
     return inject("DABT");
