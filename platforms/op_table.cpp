@@ -21,6 +21,7 @@ std::vector<OpHandler> make_table() {
        [](OpContext& c, const Step& s) { return c.vmm.set_user_memory_region(s, false); }, kSyscall, 0, ENOMEM},
       {"KVM_SET_USER_MEMORY_REGION2",
        [](OpContext& c, const Step& s) { return c.vmm.set_user_memory_region(s, true); }, kSyscall, 0, ENOMEM},
+      {"KVM_ENABLE_CAP", [](OpContext& c, const Step& s) { return c.vmm.enable_cap(s); }, kSyscall, 0, ENOMEM},
       {"KVM_SET_MEMORY_ATTRIBUTES", [](OpContext& c, const Step& s) { return c.vmm.set_memory_attributes(s); },
        kSyscall, 0, ENOMEM},
       {"KVM_SET_MEMORY_ATTRIBUTES2", [](OpContext& c, const Step& s) { return c.vmm.set_memory_attributes2(s); },

@@ -181,6 +181,17 @@ Result Vmm::set_user_memory_region(const Step& s, bool v2) {
   return errno_result(v->set_user_memory_region(r, v2));
 }
 
+Result Vmm::enable_cap(const Step& s) {
+  const Args& a = s.args;
+  Vm* v = names_.vm(a.str("vm"));
+  if (!v) return errno_result(EBADF);
+  // kvm_vm_ioctl_enable_cap: flags must be 0; KVM_CAP_ARM_NISV_TO_USER is
+  // arm64's (x86's KVM does not know it: EINVAL).
+  if (a.u64("flags") || v->arch().id() != Arch::Arm64Pkvm) return errno_result(EINVAL);
+  if (a.str("cap") == "KVM_CAP_ARM_NISV_TO_USER") v->enable_nisv_to_user();
+  return errno_result(0);
+}
+
 Result Vmm::set_memory_attributes(const Step& s) {
   const Args& a = s.args;
   Vm* v = names_.vm(a.str("vm"));

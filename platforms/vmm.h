@@ -62,6 +62,7 @@ class Vmm {
   Result create_vcpu(const Step& s);
   Result create_guest_memfd(const Step& s);
   Result set_user_memory_region(const Step& s, bool v2);
+  Result enable_cap(const Step& s);
   Result set_memory_attributes(const Step& s);
   Result set_memory_attributes2(const Step& s);
   Result kvm_run(const Step& s);

@@ -261,6 +261,10 @@ Result Vmm::kvm_run(const Step& s) {
       }
       break;
     case ExitReason::UcallAbort: r["message"] = RValue::str(st.message); break;
+    case ExitReason::ArmNisv:
+      r["esr_iss"] = RValue::integer(st.esr_iss);
+      r["fault_ipa"] = RValue::integer(st.fault_ipa);
+      break;
     default:
       if (!st.message.empty() && stopped.empty()) r["message"] = RValue::str(st.message);
       break;

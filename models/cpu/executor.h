@@ -71,6 +71,13 @@ class GuestEnv {
     *ret = ~uint64_t{0};
     return Outcome::Ok;
   }
+  // arm64: the access to `gpa` of an instruction whose data abort has no
+  // valid syndrome (ESR_EL2.ISV 0; `iss`: the ISS the CPU reports), before it
+  // is made. Ok: the GPA is ordinary memory, make the access; Exit: the host
+  // must act (KVM_EXIT_ARM_NISV, or KVM_RUN failed with ENOSYS) and the
+  // instruction runs again after re-entry, without the access; Fault: a data
+  // abort is injected (fault_name() "DABT"), the access is not made.
+  virtual Outcome mmio_nisv(Addr gpa, bool write, uint64_t iss) { return Outcome::Ok; }
   virtual std::string fault_name() const = 0;
   // Leave to the host with a ucall (selftest ucall semantics).
   virtual void ucall_sync(const std::string& tag) = 0;

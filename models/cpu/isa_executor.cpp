@@ -2,6 +2,7 @@
 
 #include "common/hex.h"
 #include "common/trace.h"
+#include "cpu/arm64_load_store.h"
 #include "cpu/guest_trap.h"
 #include "cpu/x86_exception.h"
 #include "common/hex.h"
@@ -34,6 +35,9 @@ const RegName kX86Regs[] = {
     {"r15", UC_X86_REG_R15}, {"rip", UC_X86_REG_RIP}, {"rflags", UC_X86_REG_RFLAGS},
 };
 
+// Unicorn's id of general register Xk (k 0..30).
+int arm64_x(int k) { return k <= 28 ? UC_ARM64_REG_X0 + k : k == 29 ? UC_ARM64_REG_X29 : UC_ARM64_REG_X30; }
+
 int arm64_reg(const std::string& n) {
   if (n == "pc") return UC_ARM64_REG_PC;
   if (n == "sp") return UC_ARM64_REG_SP;
@@ -42,10 +46,7 @@ int arm64_reg(const std::string& n) {
     if (n[i] < '0' || n[i] > '9') return -1;
   if (n.size() == 3 && n[1] == '0') return -1;  // x01
   const int k = std::stoi(n.substr(1));
-  if (k <= 28) return UC_ARM64_REG_X0 + k;
-  if (k == 29) return UC_ARM64_REG_X29;
-  if (k == 30) return UC_ARM64_REG_X30;
-  return -1;
+  return k <= 30 ? arm64_x(k) : -1;
 }
 
 int reg_id(IsaArch arch, const std::string& name) {
@@ -161,16 +162,24 @@ IsaExecutor::IsaExecutor(IsaArch arch, uint64_t entry, uint64_t stack, IsaOption
     scr.val |= 1u << 10;
     uc_reg_write(uc_, UC_ARM64_REG_CP_REG, &scr);
   }
-  if (arch == IsaArch::X86_64 && opt.td) {
+  if ((arch == IsaArch::X86_64 && opt.td) || arch == IsaArch::Arm64) {
     // Unicorn 2.0.1 writes RIP back before a memory access only when a read
     // (write) hook exists; then a fault's RIP is the faulting instruction's,
-    // which an exception frame must hold (else: its block's first). Hooks on
-    // the top page of the address space, which guest code never maps. They
-    // cost about a quarter of a memory-bound loop's speed, so only a TD's
-    // vCPU has them: only the TDX module injects a fault on an access (#VE).
+    // which an exception frame must hold (else: its block's first). On x86,
+    // hooks on the top page of the address space, which guest code never
+    // maps; they cost about a quarter of a memory-bound x86 loop's speed, so
+    // of the x86 vCPUs only a TD's has them: only the TDX module injects a
+    // fault on an access (#VE). Every AArch64 vCPU has them: KVM decides an
+    // MMIO access by the instruction that made it (a data abort without a
+    // valid syndrome, see arm64_no_syndrome()) on any VM; they cost about a
+    // quarter of a memory-bound AArch64 loop in bare Unicorn too
+    // (docs/guest-code.md). On AArch64 Unicorn checks the hook's range
+    // against the instruction's PC, not the data address: there they cover
+    // every address.
     const uint64_t top = ~uint64_t{0} & ~kPageMask;
-    uc_hook_add(uc_, &h, UC_HOOK_MEM_READ, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
-    uc_hook_add(uc_, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_nothing), this, top, ~uint64_t{0});
+    const uint64_t begin = arch == IsaArch::Arm64 ? 1 : top, end = arch == IsaArch::Arm64 ? 0 : ~uint64_t{0};
+    uc_hook_add(uc_, &h, UC_HOOK_MEM_READ, reinterpret_cast<void*>(hook_nothing), this, begin, end);
+    uc_hook_add(uc_, &h, UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(hook_nothing), this, begin, end);
   }
   write_register(arch == IsaArch::X86_64 ? "rsp" : "sp", stack);
   write_register(arch == IsaArch::X86_64 ? "rip" : "pc", entry);
@@ -279,6 +288,19 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   pending_.reset();
   const uc_err e = uc_emu_start(uc_, pc_, ~uint64_t{0}, 0, count);
   in_call_ = false;
+  insn_abandoned_ = false;
+  const bool abandoned_insn = abandoned_insn_.has_value();  // it did not execute (a single step counts none)
+  if (abandoned_insn_) {  // see arm64_no_syndrome(): undo what Unicorn wrote after the access
+    const AbandonedInsn a = *abandoned_insn_;
+    abandoned_insn_.reset();
+    for (int i = 0; i <= 30; ++i) uc_reg_write(uc_, arm64_x(i), &a.regs[size_t(i)]);
+    uc_reg_write(uc_, UC_ARM64_REG_SP, &a.regs[31]);
+    if (!a.inject)
+      write_register("pc", a.pc);
+    else if (!deliver_arm64(Arm64Exception::DataAbort, a.pc, a.gpa, true))
+      write_register("pc", a.pc);  // stopped: the report names the instruction
+    trap_resume_ = true;
+  }
   pc_ = pc();
   paused_at_ = at_breakpoint_ || count ? pc_ : ~uint64_t{0};
   if (abandoned_) return true;  // the environment is another guest's now
@@ -288,7 +310,7 @@ bool IsaExecutor::emulate(GuestEnv& env, size_t count) {
   exception_resume_ = false;
   // A single step counts its one instruction (no whole block), none when a
   // breakpoint stopped it before the instruction.
-  const uint64_t ran = count ? (at_breakpoint_ ? 0 : count) : call_insns_;
+  const uint64_t ran = count ? (at_breakpoint_ || abandoned_insn ? 0 : count) : call_insns_;
   cur_ = nullptr;
   account(ran);  // time is charged between Unicorn calls, where the host may run
   if (trace::on()) trace_pc(pc_, false);
@@ -778,13 +800,73 @@ bool IsaExecutor::guest_access(uint64_t gpa, void* data, size_t len, bool write)
 uint64_t IsaExecutor::on_callback_read(uint64_t gpa, unsigned size) {
   uint64_t v = 0;
   if (size > sizeof v) size = sizeof v;
+  if (arch_ == IsaArch::Arm64) {
+    // The PC is the instruction's (the constructor's hooks): exits name it.
+    const uint64_t at = reg("pc");
+    if (arm64_no_syndrome(at, gpa, false)) return 0;
+    const InsnScope in_insn(insn_pc_, at);
+    guest_access(gpa, &v, size, false);
+    return v;
+  }
   guest_access(gpa, &v, size, false);
   return v;
 }
 
 void IsaExecutor::on_callback_write(uint64_t gpa, unsigned size, uint64_t value) {
   if (size > sizeof value) size = sizeof value;
+  if (arch_ == IsaArch::Arm64) {
+    const uint64_t at = reg("pc");
+    if (arm64_no_syndrome(at, gpa, true)) return;
+    const InsnScope in_insn(insn_pc_, at);
+    guest_access(gpa, &value, size, true);
+    return;
+  }
   guest_access(gpa, &value, size, true);
+}
+
+bool IsaExecutor::arm64_no_syndrome(uint64_t at, uint64_t gpa, bool write) {
+  if (abandoned_) return true;
+  if (insn_abandoned_) return true;  // the same instruction's next access (an LDP's second half)
+  uint32_t insn = 0;
+  if (fetch_code(at, reinterpret_cast<uint8_t*>(&insn), sizeof insn) != sizeof insn) return abandoned_;
+  const Arm64LoadStore ls = arm64_decode_load_store(insn);
+  if (!ls.load_store || ls.isv) return false;  // KVM emulates it from the syndrome (KVM_EXIT_MMIO)
+  // The stage-2 abort KVM sees: no instruction syndrome, WnR and a level-3
+  // translation fault (the IPA has no mapping).
+  const uint64_t iss = arm64_data_abort_iss(ls, write, arm64::kFscTranslationL3);
+  const InsnScope in_insn(insn_pc_, at);
+  const Outcome o = env_->mmio_nisv(gpa, write, iss);
+  if (o == Outcome::Ok) return false;  // ordinary memory after all
+  // The registers as before the instruction: Unicorn writes a load's
+  // destination (and a writeback's base) after this callback returns.
+  std::array<uint64_t, 32> regs{};
+  for (int i = 0; i <= 30; ++i) uc_reg_read(uc_, arm64_x(i), &regs[size_t(i)]);
+  uc_reg_read(uc_, UC_ARM64_REG_SP, &regs[31]);
+  if (o == Outcome::Exit && !leave_to_host()) {  // the host acts; the instruction is abandoned either way
+    abandon();
+    return true;
+  }
+  insn_abandoned_ = true;
+  cut_block_before(at);  // neither it nor the rest of its block ran
+  if (o == Outcome::Fault && env_->fault_name() != "DABT") {
+    stop(IsaStop::Shutdown, "fault " + env_->fault_name() + " at GPA " + hex(gpa) + " with no guest handler");
+    return true;
+  }
+  // Unicorn 2.0.1 leaves the block right after this access (a hook must not
+  // write the PC here: Unicorn would go on at it in the same call, before
+  // the registers are restored); emulate() finishes the instruction's
+  // abandonment when the call returns: it restores the registers, then
+  // delivers the data abort KVM injected (FAR_EL1 the address, ELR_EL1 the
+  // instruction) or, after KVM_EXIT_ARM_NISV or KVM_RUN's ENOSYS, puts the
+  // PC back at the instruction, which runs again.
+  AbandonedInsn a;
+  a.pc = at;
+  a.gpa = gpa;
+  a.inject = o == Outcome::Fault;
+  a.regs = regs;
+  abandoned_insn_ = a;
+  uc_emu_stop(uc_);
+  return true;
 }
 
 uint32_t IsaExecutor::on_port_in(uint32_t port, int size) {

@@ -138,7 +138,8 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   // for an exit from a memory access (a stage-2 fault the VMM resolves, MMIO,
   // the arm64 ucall's store) the first instruction of the translated block,
   // as Unicorn 2.0.1 does not say which of the block's instructions made the
-  // access (see docs/guest-code.md), and instructions() counts up to it.
+  // access (see docs/guest-code.md), and instructions() counts up to it;
+  // exact for a TD's accesses and AArch64 MMIO (the constructor's hooks).
   uint64_t exit_pc() const { return out_pc_; }
   // For people (-v): the PC of the instruction running now, by the same
   // rules as exit_pc() (inside a hook for a memory access: its block's first
@@ -195,6 +196,13 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   void on_callback_write(uint64_t gpa, unsigned size, uint64_t value);
   void on_interrupt(uint32_t intno);
   bool on_invalid_insn();
+  // arm64, before an access to a page of callbacks by the instruction at
+  // `at`: when the instruction gives a data abort no valid syndrome (ISV 0:
+  // a pair, writeback, SIMD&FP, ...), KVM decides (GuestEnv::mmio_nisv) and
+  // the access is not made when it injects a data abort or KVM_RUN returns:
+  // true, the instruction is abandoned (registers restored after Unicorn's
+  // call) and the guest goes on at the vector, or at the instruction again.
+  bool arm64_no_syndrome(uint64_t at, uint64_t gpa, bool write);
 
  private:
   // PageMapper
@@ -319,7 +327,14 @@ class IsaExecutor : public Executor, public TranslationListener, private PageMap
   bool budget_stop_ = false;     // the current call ended on the quantum's budget (under a debugger)
   bool trap_resume_ = false;     // a trap moved the PC, which may end Unicorn's call: go on from it
   bool abandoned_ = false;       // see abandon()
-  bool exception_resume_ = false;  // a hook delivered an exception and failed the access: go on from the vector
+  bool exception_resume_ = false;
+  bool insn_abandoned_ = false;  // arm64_no_syndrome() abandoned the running instruction
+  struct AbandonedInsn {
+    uint64_t pc = 0, gpa = 0;
+    bool inject = false;               // a data abort KVM injected; else the instruction runs again
+    std::array<uint64_t, 32> regs{};   // x0..x30, sp as before it
+  };
+  std::optional<AbandonedInsn> abandoned_insn_;  // finished when Unicorn's call returns  // a hook delivered an exception and failed the access: go on from the vector
   uint64_t exceptions_ = 0;
   // The vector the last exception went to, until a block elsewhere runs: an
   // exception at that PC is a recursive one (the handler cannot even start).

@@ -361,6 +361,19 @@ Outcome Vcpu::hvc(uint64_t fn, uint64_t x1, uint64_t* ret) {
   return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
 }
 
+Outcome Vcpu::mmio_nisv(Addr gpa, bool write, uint64_t iss) {
+  // The stage-2 abort is taken to EL2 whatever KVM makes of it.
+  advance(timing_.vm_exit);
+  const auto r = hv_->mmio_nisv(gpa, write, iss);
+  local_ += sc_core::sc_time(hv_->take_cost_ns(), sc_core::SC_NS);
+  if (r == VcpuHypervisor::Resolution::Injected) {
+    fault_ = hv_->injected_fault();
+    count_injected(fault_);
+    return Outcome::Fault;
+  }
+  return r == VcpuHypervisor::Resolution::Exit ? Outcome::Exit : Outcome::Ok;
+}
+
 void Vcpu::ucall_sync(const std::string& tag) { hv_->ucall(VcpuHypervisor::Ucall::Sync, tag); }
 void Vcpu::ucall_done() { hv_->ucall(VcpuHypervisor::Ucall::Done, ""); }
 void Vcpu::ucall_abort(const std::string& m) { hv_->ucall(VcpuHypervisor::Ucall::Abort, m); }

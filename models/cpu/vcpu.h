@@ -51,6 +51,12 @@ class VcpuHypervisor {
     *ret = ~uint64_t{0};  // SMCCC NOT_SUPPORTED
     return Resolution::Retry;
   }
+  // arm64: a data abort on `gpa` whose instruction gives no valid syndrome
+  // (ESR_EL2.ISV 0; `iss`: the ISS the CPU reports). Retry: the GPA is not
+  // emulated MMIO, the access goes on; Exit: KVM_RUN returns (kvm_run says
+  // how) and the instruction runs again at the next entry; Injected: a data
+  // abort goes to the guest.
+  virtual Resolution mmio_nisv(Addr gpa, bool write, uint64_t iss) { return Resolution::Retry; }
   // The guest's executor cannot go on: KVM_EXIT_INTERNAL_ERROR with `why`.
   virtual void internal_error(const std::string& why) {}
   // The guest triple-faulted: KVM_EXIT_SHUTDOWN with `why`.
@@ -153,6 +159,7 @@ class Vcpu : public sc_core::sc_module, public GuestEnv, public Stage2TlbControl
   Outcome convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) override;
   Outcome tdcall(const TdcallRegs& in, TdcallOut* out) override;
   Outcome hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
+  Outcome mmio_nisv(Addr gpa, bool write, uint64_t iss) override;
   std::string fault_name() const override { return fault_; }
   void ucall_sync(const std::string& tag) override;
   void ucall_done() override;

@@ -16,6 +16,7 @@ enum class ExitReason {
   UcallSync,      // KVM_EXIT_IO carrying a selftest ucall
   UcallDone,
   UcallAbort,
+  ArmNisv,        // KVM_EXIT_ARM_NISV (28): a data abort on MMIO without instruction syndrome
 };
 
 const char* exit_name(ExitReason r);
@@ -38,6 +39,9 @@ struct KvmRunState {
   uint64_t syndrome = 0, hpfar = 0;
   // KVM_EXIT_MMIO's data (kvm_run.mmio.data[8]): what a write stores, little-endian.
   std::array<uint8_t, 8> data{};
+  // KVM_EXIT_ARM_NISV (kvm_run.arm_nisv): ESR_EL2's ISS with only CM, WnR
+  // and FSC kept, and the faulting IPA (with FAR_EL2's low 12 bits).
+  uint64_t esr_iss = 0, fault_ipa = 0;
   std::string tag, message;
 };
 

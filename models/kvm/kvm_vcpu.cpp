@@ -6,6 +6,7 @@
 
 #include "common/hex.h"
 #include "common/trace.h"
+#include "cpu/arm64_load_store.h"
 #include "pkvm/pkvm_hyp.h"
 
 namespace cocosim {
@@ -442,6 +443,32 @@ VcpuHypervisor::Resolution KvmVcpu::td_convert(Addr gpa, uint64_t size, bool to_
   return Resolution::Retry;
 }
 
+VcpuHypervisor::Resolution KvmVcpu::mmio_nisv(Addr gpa, bool write, uint64_t iss) {
+  if (!is_mmio(gpa, write)) return Resolution::Retry;  // not io_mem_abort's: an ordinary access
+  // io_mem_abort() without a valid syndrome: KVM cannot tell the register or
+  // the size. Userspace cannot emulate it for a protected VM either (it does
+  // not see the guest's registers): kvm_inject_dabt(vcpu, FAR) (EC 0x25 from
+  // EL1, IL, FSC 0x10).
+  if (vm_.type() == VmType::Pkvm) {
+    handled_in_kernel("dabt_injected");
+    return inject("DABT");
+  }
+  if (vm_.nisv_to_user()) {
+    run_.reason = ExitReason::ArmNisv;
+    run_.esr_iss = arm64_nisv_sanitized_iss(iss);
+    run_.fault_ipa = gpa;
+    returned_to_vmm();
+    return Resolution::Exit;
+  }
+  // "load/store instruction decoding not implemented": KVM_RUN fails.
+  run_.reason = ExitReason::None;
+  run_.err = ENOSYS;
+  run_.message = "data abort without a valid instruction syndrome at IPA " + hex(gpa) +
+                 " (KVM_CAP_ARM_NISV_TO_USER not enabled): KVM_RUN fails with ENOSYS";
+  returned_to_vmm();
+  return Resolution::Exit;
+}
+
 const char* exit_name(ExitReason r) {
   switch (r) {
     case ExitReason::None: return "none";
@@ -450,6 +477,7 @@ const char* exit_name(ExitReason r) {
     case ExitReason::Mmio: return "KVM_EXIT_MMIO";
     case ExitReason::InternalError: return "KVM_EXIT_INTERNAL_ERROR";
     case ExitReason::Shutdown: return "KVM_EXIT_SHUTDOWN";
+    case ExitReason::ArmNisv: return "KVM_EXIT_ARM_NISV";
     case ExitReason::UcallSync: return "UCALL_SYNC";
     case ExitReason::UcallDone: return "UCALL_DONE";
     case ExitReason::UcallAbort: return "UCALL_ABORT";

@@ -63,6 +63,7 @@ class KvmVcpu : public VcpuHypervisor {
   Resolution stage2_fault(const Stage2Fault& f, bool shared) override;
   Resolution convert(Addr gpa, uint64_t size, bool to_private, uint64_t attrs, uint64_t* ret) override;
   Resolution hvc(uint64_t fn, uint64_t x1, uint64_t* ret) override;
+  Resolution mmio_nisv(Addr gpa, bool write, uint64_t iss) override;
   void ucall(Ucall kind, const std::string& text) override;
   void internal_error(const std::string& why) override;
   void shutdown(const std::string& why) override;

@@ -51,6 +51,10 @@ class Vm {
   // on its memslots can no longer be deleted or moved.
   void note_run() { has_run_ = true; }
   bool has_run() const { return has_run_; }
+  // KVM_ENABLE_CAP(KVM_CAP_ARM_NISV_TO_USER): a data abort without a valid
+  // instruction syndrome on emulated MMIO is KVM_EXIT_ARM_NISV, not -ENOSYS.
+  void enable_nisv_to_user() { nisv_to_user_ = true; }
+  bool nisv_to_user() const { return nisv_to_user_; }
   int set_memory_attributes(Addr address, uint64_t size, uint64_t attributes, uint64_t flags);
   // The MMU notifier: host mappings of process `pid` in [lo, hi) changed; zap
   // every GFN whose slot reaches them through userspace_addr.
@@ -100,6 +104,7 @@ class Vm {
   int refs_ = 1;
   bool fd_open_ = true;
   bool has_run_ = false;
+  bool nisv_to_user_ = false;
 };
 
 }  // namespace cocosim

@@ -34,7 +34,7 @@ const Vocab kMemoryFaultFlags = {{"PRIVATE", 1ull << 3}};
 const std::vector<std::string> kExitNames = {
     "KVM_EXIT_MEMORY_FAULT", "KVM_EXIT_HYPERCALL", "KVM_EXIT_MMIO",  "KVM_EXIT_INTERNAL_ERROR",
     "KVM_EXIT_SHUTDOWN",     "KVM_EXIT_FAIL_ENTRY", "UCALL_SYNC",    "UCALL_DONE",
-    "UCALL_ABORT"};
+    "UCALL_ABORT",           "KVM_EXIT_ARM_NISV"};
 
 const FieldSpec* OpSpec::field(const std::string& n) const {
   for (const auto& f : fields)
@@ -91,7 +91,8 @@ std::vector<std::string> inspect_results() {
 
 std::vector<std::string> kvm_run_results() {
   std::vector<std::string> r = {"errno", "exit",    "gpa", "size",     "flags",    "nr",   "args",
-                                "tag",   "message", "is_write", "data",     "syndrome", "hpfar", "instructions"};
+                                "tag",   "message", "is_write", "data",     "syndrome", "hpfar", "instructions",
+                                "esr_iss", "fault_ipa"};
   for (IsaArch a : {IsaArch::X86_64, IsaArch::Arm64})
     for (const std::string& n : IsaExecutor::register_names(a)) r.push_back(n);
   return r;
@@ -123,6 +124,9 @@ std::vector<OpSpec> make_steps() {
        {N("fd", NameKind::FdAny, true), I("offset", true), I("size", true),
         F("attributes", vocab::kAttributes), F("flags", vocab::kContentModes)},
        {"errno", "error_offset"}},
+      // KVM_ENABLE_CAP on the VM fd (the caps KVM's vm ioctl knows here).
+      {"KVM_ENABLE_CAP", {N("vm", NameKind::Vm, true), E("cap", {"KVM_CAP_ARM_NISV_TO_USER"}, true), I("flags")},
+       kErr},
       {"KVM_RUN",
        {N("vm", NameKind::Vm, true), I("vcpu"), {"auto", Ty::ExitList}, I("hypercall_ret"),
         I("mmio_data"), {"during", Ty::Steps}, {"after", Ty::Time}},
@@ -218,6 +222,8 @@ const ResultLimit* result_limit(const std::string& field) {
       {"hyp_state", Arch::Arm64Pkvm, "", ""},
       {"guest_state", Arch::Arm64Pkvm, "", ""},
       {"hpfar", Arch::Arm64Pkvm, "", "an x86-tdx exit gives the faulting address in 'gpa'"},
+      {"esr_iss", Arch::Arm64Pkvm, "", "KVM_EXIT_ARM_NISV is an arm64 exit"},
+      {"fault_ipa", Arch::Arm64Pkvm, "", "KVM_EXIT_ARM_NISV is an arm64 exit"},
   };
   for (const auto& l : kLimits)
     if (field == l.field) return &l;
